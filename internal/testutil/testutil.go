@@ -1,0 +1,159 @@
+// Package testutil holds what shmkit's multi-process tests share: a TestMain that runs
+// proc.Main first and then checks that the tests left nothing behind (no /dev/shm files, no child
+// processes, no stuck goroutines), and small helpers for waiting on conditions.
+package testutil
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shmkit/proc"
+)
+
+// Prefix starts the name of every named segment that tests create, so the leak check finds them.
+const Prefix = "shmkit-test-"
+
+// Main is the whole TestMain of a package whose tests start processes:
+//
+//	func TestMain(m *testing.M) { testutil.Main(m) }
+//
+// In a child it runs the requested target (proc.Main) and exits. In the test process it runs the
+// tests and then fails the run if they left /dev/shm files named with Prefix by this process,
+// child processes, or more goroutines than were running before (after a grace period).
+func Main(m *testing.M) {
+	proc.Main()
+	before := runtime.NumGoroutine()
+	code := m.Run()
+	if msg := Leaks(before); msg != "" {
+		fmt.Fprintln(os.Stderr, "testutil: leak check failed:\n"+msg)
+		if code == 0 {
+			code = 99
+		}
+	}
+	os.Exit(code)
+}
+
+// Leaks reports what the tests left behind: /dev/shm files of this process, live or zombie
+// children, goroutines beyond base. It waits up to 2 s for them to go away before reporting.
+func Leaks(base int) string {
+	var msg string
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		msg = ""
+		if files := ShmFiles(); len(files) > 0 {
+			msg += fmt.Sprintf("  /dev/shm files left: %v\n", files)
+		}
+		if kids := Children(); len(kids) > 0 {
+			msg += fmt.Sprintf("  child processes left: %v\n", kids)
+		}
+		if n := runtime.NumGoroutine(); n > base+1 { // +1: the lifeline or signal goroutines may linger
+			msg += fmt.Sprintf("  %d goroutines running, %d before the tests\n", n, base)
+		}
+		if msg == "" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(msg, "goroutines") {
+		buf := make([]byte, 1<<20)
+		msg += string(buf[:runtime.Stack(buf, true)])
+	}
+	return msg
+}
+
+// ShmName returns a fresh segment name for a test: Prefix, the pid and a counter, so leaks are
+// traced to this process.
+func ShmName(t testing.TB) string {
+	counter++
+	name := fmt.Sprintf("%s%d-%d", Prefix, os.Getpid(), counter)
+	t.Cleanup(func() {
+		if _, err := os.Stat(filepath.Join("/dev/shm", name)); err == nil {
+			t.Errorf("testutil: /dev/shm/%s still exists at the end of the test", name)
+			os.Remove(filepath.Join("/dev/shm", name))
+		}
+	})
+	return name
+}
+
+var counter int
+
+// ShmFiles lists the /dev/shm files named by ShmName in this process.
+func ShmFiles() []string {
+	entries, _ := os.ReadDir("/dev/shm")
+	mine := fmt.Sprintf("%s%d-", Prefix, os.Getpid())
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), mine) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// Children lists the pids of this process's child processes, zombies included.
+func Children() []int {
+	me := os.Getpid()
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if PPid(pid) == me {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// PPid returns the parent pid of pid from /proc, or 0 if it does not exist.
+func PPid(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	pp, _ := strconv.Atoi(f[1])
+	return pp
+}
+
+// Alive reports whether pid exists and is not a zombie.
+func Alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
+}
+
+// Eventually polls cond every few milliseconds until it holds or d passes, and reports whether it
+// held. It is for waiting on another process, never for asserting speed.
+func Eventually(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

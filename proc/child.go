@@ -1,0 +1,262 @@
+package proc
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"reflect"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/shmkit/shmkit/internal/codec"
+	"github.com/shmkit/shmkit/internal/logx"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// The start protocol. The parent re-executes /proc/self/exe with envChild set and these
+// descriptors:
+//
+//	3      the read end of a pipe carrying the encoded spec (then EOF)
+//	4      the read end of the parent's lifeline pipe: EOF when the parent has died
+//	5...   the inherited anonymous segments, in the order spec.Segments lists their ids
+const (
+	envChild   = "SHMKIT_CHILD"
+	fdSpec     = 3
+	fdLifeline = 4
+	fdSegments = 5
+	maxSpec    = codec.MaxMessage
+)
+
+// Exit codes of a child whose target failed.
+const (
+	ExitError = 1 // the target returned an error; it is printed on stderr
+	ExitPanic = 2 // the target panicked; the message and stack are printed on stderr
+	// ExitStartFailed: the child could not set itself up (a broken spec, an unregistered target).
+	ExitStartFailed = 3
+)
+
+// self describes this process.
+var self struct {
+	name     string
+	ident    string
+	daemon   bool
+	parent   int
+	pname    string
+	isChild  bool
+	orphaned atomic.Bool // the parent is gone (the lifeline read EOF)
+}
+
+func init() {
+	self.name = "MainProcess"
+}
+
+// Main must be the first statement of main (and of TestMain, for tests that start processes). In
+// the parent it returns at once. In a child started by Process.Start it runs the requested target
+// and exits the process with its status, never returning.
+func Main() {
+	if os.Getenv(envChild) == "" {
+		return
+	}
+	os.Exit(runChild())
+}
+
+// IsChild reports whether this process was started by Process.Start.
+func IsChild() bool { return self.isChild }
+
+func runChild() int {
+	os.Unsetenv(envChild) // our own children get theirs anew; plain exec'd programs get none
+	self.isChild = true
+	specFile := os.NewFile(fdSpec, "shmkit-spec")
+	blob, err := io.ReadAll(io.LimitReader(specFile, maxSpec+1))
+	specFile.Close()
+	if err != nil || len(blob) > maxSpec {
+		return startFailed("read start spec: %v (%d bytes)", err, len(blob))
+	}
+	var sp spec
+	if err := codec.Unmarshal(blob, &sp); err != nil {
+		return startFailed("decode start spec: %v", err)
+	}
+	self.name, self.ident, self.daemon, self.parent, self.pname = sp.Name, sp.Ident, sp.Daemon, sp.Parent, sp.PName
+	if sp.LogLevel != nil {
+		logx.ToStderr(slog.Level(*sp.LogLevel))
+	}
+	// Inherited descriptors come without close-on-exec: set it, or every program this child
+	// executes would inherit them too.
+	syscall.CloseOnExec(fdLifeline)
+	go watchLifeline(os.NewFile(fdLifeline, "shmkit-lifeline"))
+	for i, id := range sp.Segments {
+		syscall.CloseOnExec(fdSegments + i)
+		s, err := shm.Adopt(os.NewFile(uintptr(fdSegments+i), "shmkit-segment"))
+		if err != nil {
+			return startFailed("inherit segment %d: %v", i, err)
+		}
+		if s.ID() != id {
+			return startFailed("inherited segment %d has id %#x, want %#x", i, s.ID(), id)
+		}
+		shm.AdoptDefault(s)
+	}
+	tg := lookupName(sp.Target)
+	if tg == nil {
+		return startFailed("target %q is not registered in this binary; register it from a package-level var or init function, so that it is registered before proc.Main runs", sp.Target)
+	}
+	call, err := prepare(tg, &sp)
+	if err != nil {
+		return startFailed("%v", err)
+	}
+	logx.Debug("proc: child running", "name", self.name, "target", tg.name)
+	return run(call)
+}
+
+// prepare decodes the spec's arguments into a call of the target.
+func prepare(tg *target, sp *spec) (func() error, error) {
+	if tg.typ != nil {
+		ptr := reflect.New(tg.typ)
+		if err := codec.Unmarshal(sp.Self, ptr.Interface()); err != nil {
+			return nil, fmt.Errorf("decode %s: %v", tg.name, err)
+		}
+		f, _ := runMethod(ptr)
+		return f, nil
+	}
+	ft := tg.fn.Type()
+	if len(sp.Args) != ft.NumIn() {
+		return nil, fmt.Errorf("%s takes %d arguments, the spec has %d", tg.name, ft.NumIn(), len(sp.Args))
+	}
+	in := make([]reflect.Value, len(sp.Args))
+	for i, a := range sp.Args {
+		pt := ft.In(i)
+		switch {
+		case a.Ref != nil:
+			obj, err := shm.Rebuild(*a.Ref)
+			if err != nil {
+				return nil, fmt.Errorf("argument %d: %v", i, err)
+			}
+			ov := reflect.ValueOf(obj)
+			if !ov.Type().AssignableTo(pt) {
+				return nil, fmt.Errorf("argument %d: a %v cannot be a %v", i, ov.Type(), pt)
+			}
+			in[i] = ov
+		case a.Data == nil:
+			in[i] = reflect.Zero(pt)
+		default:
+			v := reflect.New(pt)
+			if err := codec.Unmarshal(a.Data, v.Interface()); err != nil {
+				return nil, fmt.Errorf("argument %d (%v): %v", i, pt, err)
+			}
+			in[i] = v.Elem()
+		}
+	}
+	return func() error {
+		out := tg.fn.Call(in)
+		if len(out) == 1 && !out[0].IsNil() {
+			return out[0].Interface().(error)
+		}
+		return nil
+	}, nil
+}
+
+// run calls the target and turns its outcome into an exit code.
+func run(call func() error) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "panic: %v [recovered in %s, pid %d]\n\n%s", r, self.name, os.Getpid(), debug.Stack())
+			code = ExitPanic
+		}
+	}()
+	if err := call(); err != nil {
+		fmt.Fprintf(os.Stderr, "proc: %s (pid %d): %v\n", self.name, os.Getpid(), err)
+		return ExitError
+	}
+	return 0
+}
+
+func startFailed(format string, args ...any) int {
+	fmt.Fprintf(os.Stderr, "proc: child %d could not start: %s\n", os.Getpid(), fmt.Sprintf(format, args...))
+	return ExitStartFailed
+}
+
+// watchLifeline blocks reading the lifeline; the parent never writes to it, so the read returns
+// only when the parent's end is closed by the kernel: the parent has died, however it died. A
+// daemon then exits at once; other children note that they are orphans.
+func watchLifeline(f *os.File) {
+	var b [1]byte
+	for {
+		_, err := f.Read(b[:])
+		if err != nil {
+			break
+		}
+	}
+	self.orphaned.Store(true)
+	if self.daemon {
+		logx.Debug("proc: parent gone, daemon exiting", "name", self.name)
+		os.Exit(ExitParentGone)
+	}
+}
+
+// ExitParentGone is the exit status of a daemon child whose parent died.
+const ExitParentGone = 4
+
+// lifeline is this process's end of the pipe its children watch: the write end stays open (and
+// unwritten) for as long as the process lives; the read end is handed to every child.
+var lifeline struct {
+	once sync.Once
+	r, w *os.File
+	err  error
+}
+
+func lifelineReader() (*os.File, error) {
+	lifeline.once.Do(func() {
+		lifeline.r, lifeline.w, lifeline.err = os.Pipe()
+		if lifeline.err != nil {
+			lifeline.err = fmt.Errorf("proc: lifeline pipe: %w", lifeline.err)
+		}
+	})
+	return lifeline.r, lifeline.err
+}
+
+// Info describes a process: this one (Current) or its parent (Parent).
+type Info struct {
+	Name   string
+	Pid    int
+	Daemon bool
+}
+
+// Current describes this process: "MainProcess" unless it is a child started by Process.Start.
+func Current() Info {
+	return Info{Name: self.name, Pid: os.Getpid(), Daemon: self.daemon}
+}
+
+// Parent describes the process that started this one, and false in a process not started by
+// Process.Start (Python's parent_process() returning None).
+func Parent() (Info, bool) {
+	if !self.isChild {
+		return Info{}, false
+	}
+	return Info{Name: self.pname, Pid: self.parent}, true
+}
+
+// ParentAlive reports, in a child, whether the parent process is still alive (its lifeline is
+// open); in the main process it is always true.
+func ParentAlive() bool { return !self.orphaned.Load() }
+
+// CPUCount returns the number of CPUs this process may use.
+func CPUCount() int { return runtime.NumCPU() }
+
+var programmaticLevel atomic.Pointer[slog.Level]
+
+// LogToStderr switches lifecycle logging on, to stderr at level lv, in this process and in the
+// children it starts from now on (Python's log_to_stderr). SHMKIT_LOG=debug does the same from the
+// environment.
+func LogToStderr(lv slog.Level) {
+	programmaticLevel.Store(&lv)
+	logx.ToStderr(lv)
+}
+
+// SetLogger sends lifecycle logging to l (nil: off) in this process only.
+func SetLogger(l *slog.Logger) {
+	programmaticLevel.Store(nil)
+	logx.Set(l)
+}

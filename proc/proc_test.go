@@ -1,0 +1,408 @@
+package proc_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/testutil"
+	"github.com/shmkit/shmkit/proc"
+	"github.com/shmkit/shmkit/shm"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+// cell is a tiny shared object for these tests: one block of the heap holding words.
+type cell struct {
+	ref shm.Ref
+	b   []byte
+}
+
+var cellKind shm.Kind
+
+func init() {
+	cellKind = shm.RegisterKind("proc_test.cell", func(r shm.Ref) (any, error) { return openCell(r) })
+}
+
+func openCell(r shm.Ref) (*cell, error) {
+	_, b, err := shm.Resolve(r, cellKind)
+	if err != nil {
+		return nil, err
+	}
+	return &cell{ref: r, b: b}, nil
+}
+
+func newCell(t *testing.T) *cell {
+	t.Helper()
+	ref, err := shm.Alloc(256, cellKind)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, shm.Free(ref)) })
+	c, err := openCell(ref)
+	require.NoError(t, err)
+	return c
+}
+
+func (c *cell) Ref() shm.Ref        { return c.ref }
+func (c *cell) word(i int) *uint32  { return shm.Word32(c.b, 4*i) }
+func (c *cell) dword(i int) *uint64 { return shm.Word64(c.b, 128+8*i) }
+
+// Targets, registered as a program must: at package level.
+var (
+	_ = proc.Register(writeCell)
+	_ = proc.Register(allocInChild)
+	_ = proc.Register(waitOnFutex)
+	_ = proc.Register(exitWith)
+	_ = proc.Register(sleepFor)
+	_ = proc.Register(checkIdentity)
+	_ = proc.Register(spawnDaemonAndWait)
+	_ = proc.Register(daemonTriesToSpawn)
+	_ = proc.Register(&counter{})
+	_ = proc.Register(plainArgs)
+)
+
+func writeCell(c *cell, v uint32) { atomic.StoreUint32(c.word(0), v) }
+
+// allocInChild allocates a block from the inherited default heap, fills it, and publishes its
+// offset in the cell for the parent.
+func allocInChild(c *cell, n int) error {
+	ref, err := shm.Alloc(n, cellKind)
+	if err != nil {
+		return err
+	}
+	obj, err := openCell(ref)
+	if err != nil {
+		return err
+	}
+	for i := range obj.b {
+		obj.b[i] = byte(i)
+	}
+	atomic.StoreUint64(c.dword(1), ref.Seg)
+	atomic.StoreUint64(c.dword(0), ref.Off)
+	return nil
+}
+
+func waitOnFutex(c *cell) error {
+	atomic.StoreUint32(c.word(1), 1) // ready
+	for atomic.LoadUint32(c.word(0)) == 0 {
+		if err := futex.Wait(c.word(0), 0, 10*time.Second); err != nil {
+			return err
+		}
+	}
+	atomic.StoreUint32(c.word(2), 1) // woken
+	return nil
+}
+
+func exitWith(how string) error {
+	switch how {
+	case "ok":
+		return nil
+	case "error":
+		return errors.New("the target failed on purpose")
+	case "panic":
+		panic("the target panicked on purpose")
+	}
+	return fmt.Errorf("unknown %q", how)
+}
+
+func sleepFor(d time.Duration) { time.Sleep(d) }
+
+func checkIdentity(name string, ppid int) error {
+	cur := proc.Current()
+	parent, ok := proc.Parent()
+	switch {
+	case cur.Name != name:
+		return fmt.Errorf("Current().Name = %q, want %q", cur.Name, name)
+	case cur.Pid != os.Getpid():
+		return fmt.Errorf("Current().Pid = %d, want %d", cur.Pid, os.Getpid())
+	case !ok || parent.Pid != ppid || parent.Pid != os.Getppid():
+		return fmt.Errorf("Parent() = %+v %v, want pid %d", parent, ok, ppid)
+	case parent.Name != "MainProcess":
+		return fmt.Errorf("Parent().Name = %q", parent.Name)
+	case !proc.IsChild() || !proc.ParentAlive():
+		return fmt.Errorf("IsChild/ParentAlive false in a child")
+	}
+	return nil
+}
+
+// spawnDaemonAndWait starts a daemon grandchild, publishes its pid, and sleeps until killed.
+func spawnDaemonAndWait(c *cell) error {
+	p := proc.New(sleepFor, time.Hour)
+	p.Daemon = true
+	if err := p.Start(); err != nil {
+		return err
+	}
+	atomic.StoreUint32(c.word(0), uint32(p.Pid()))
+	time.Sleep(time.Hour)
+	return nil
+}
+
+func daemonTriesToSpawn() error {
+	_, err := proc.Start(sleepFor, time.Millisecond)
+	if !errors.Is(err, proc.ErrDaemonic) {
+		return fmt.Errorf("Start in a daemon: %v, want ErrDaemonic", err)
+	}
+	return nil
+}
+
+// counter is a Runner target: Python's Process subclass with run().
+type counter struct {
+	N    int
+	Cell *cell `cbor:"-"`
+	Ref  shm.Ref
+}
+
+func (c *counter) Run() error {
+	cl, err := openCell(c.Ref)
+	if err != nil {
+		return err
+	}
+	atomic.StoreUint32(cl.word(0), uint32(c.N*c.N))
+	return nil
+}
+
+type point struct {
+	X, Y int
+	Tag  string
+}
+
+func plainArgs(c *cell, s string, xs []int, m map[string]float64, p point, pp *point) error {
+	sum := 0
+	for _, x := range xs {
+		sum += x
+	}
+	if s != "héllo" || sum != 6 || m["pi"] != 3.14 || p != (point{1, 2, "p"}) || pp != nil {
+		return fmt.Errorf("args arrived wrong: %q %v %v %+v %v", s, xs, m, p, pp)
+	}
+	atomic.StoreUint32(c.word(0), 77)
+	return nil
+}
+
+func startJoin(t *testing.T, p *proc.Process) int {
+	t.Helper()
+	require.NoError(t, p.Start())
+	require.NoError(t, p.Join(30*time.Second))
+	code, ok := p.ExitCode()
+	require.True(t, ok)
+	return code
+}
+
+func TestChildWritesSharedMemory(t *testing.T) {
+	c := newCell(t)
+	code := startJoin(t, proc.New(writeCell, c, uint32(0xC0FFEE)))
+	require.Equal(t, 0, code)
+	require.Equal(t, uint32(0xC0FFEE), atomic.LoadUint32(c.word(0)))
+}
+
+func TestChildWritesNamedSegment(t *testing.T) {
+	name := testutil.ShmName(t)
+	seg, err := shm.CreateNamed(name, 1<<16, nil)
+	require.NoError(t, err)
+	defer seg.Close()
+	h, err := seg.Heap()
+	require.NoError(t, err)
+	ref, err := h.Alloc(64, cellKind)
+	require.NoError(t, err)
+	c, err := openCell(ref)
+	require.NoError(t, err)
+	require.Equal(t, 0, startJoin(t, proc.New(writeCell, c, uint32(42))))
+	require.Equal(t, uint32(42), atomic.LoadUint32(c.word(0)))
+}
+
+func TestChildAllocatesFromSharedHeap(t *testing.T) {
+	c := newCell(t)
+	require.Equal(t, 0, startJoin(t, proc.New(allocInChild, c, 1000)))
+	ref := shm.Ref{Seg: atomic.LoadUint64(c.dword(1)), Off: atomic.LoadUint64(c.dword(0)), Kind: cellKind}
+	obj, err := openCell(ref)
+	require.NoError(t, err)
+	require.Len(t, obj.b, 1000)
+	for i, b := range obj.b {
+		require.Equal(t, byte(i), b, "byte %d", i)
+	}
+	require.NoError(t, shm.Free(ref))
+}
+
+func TestFutexWakeAcrossProcesses(t *testing.T) {
+	c := newCell(t)
+	p, err := proc.Start(waitOnFutex, c)
+	require.NoError(t, err)
+	require.True(t, testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint32(c.word(1)) == 1 }))
+	// The child is (about to be) parked; it must not finish on its own.
+	require.ErrorIs(t, p.Join(50*time.Millisecond), proc.ErrTimeout)
+	require.Equal(t, uint32(0), atomic.LoadUint32(c.word(2)))
+	atomic.StoreUint32(c.word(0), 1)
+	_, err = futex.Wake(c.word(0), 1)
+	require.NoError(t, err)
+	require.NoError(t, p.Join(10*time.Second))
+	code, _ := p.ExitCode()
+	require.Equal(t, 0, code)
+	require.Equal(t, uint32(1), atomic.LoadUint32(c.word(2)))
+}
+
+func TestExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		how    string
+		code   int
+		stderr []string
+	}{
+		{"ok", 0, nil},
+		{"error", proc.ExitError, []string{"the target failed on purpose"}},
+		{"panic", proc.ExitPanic, []string{"panic: the target panicked on purpose", "proc_test.exitWith", "goroutine"}},
+	} {
+		t.Run(tc.how, func(t *testing.T) {
+			var stderr bytes.Buffer
+			p := proc.New(exitWith, tc.how)
+			p.Stderr = &stderr
+			require.Equal(t, tc.code, startJoin(t, p))
+			for _, want := range tc.stderr {
+				require.Contains(t, stderr.String(), want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		sig  func(*proc.Process) error
+		code int
+	}{
+		{"SIGTERM", (*proc.Process).Terminate, -int(syscall.SIGTERM)},
+		{"SIGKILL", (*proc.Process).Kill, -int(syscall.SIGKILL)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := proc.Start(sleepFor, time.Hour)
+			require.NoError(t, err)
+			require.True(t, p.IsAlive())
+			_, done := p.ExitCode()
+			require.False(t, done)
+			require.NoError(t, tc.sig(p))
+			require.NoError(t, p.Join(10*time.Second))
+			require.False(t, p.IsAlive())
+			code, ok := p.ExitCode()
+			require.True(t, ok)
+			require.Equal(t, tc.code, code)
+			require.NoError(t, tc.sig(p), "signalling an ended process is a no-op")
+		})
+	}
+}
+
+func TestJoinTimeout(t *testing.T) {
+	p, err := proc.Start(sleepFor, time.Hour)
+	require.NoError(t, err)
+	require.ErrorIs(t, p.Join(30*time.Millisecond), proc.ErrTimeout)
+	require.ErrorIs(t, p.Join(0), proc.ErrTimeout)
+	require.True(t, p.IsAlive())
+	require.Contains(t, proc.ActiveChildren(), p)
+	require.Error(t, p.Join(-5*time.Second), "negative timeout")
+	require.NoError(t, p.Kill())
+	require.NoError(t, p.Join(proc.Forever))
+	require.NotContains(t, proc.ActiveChildren(), p)
+}
+
+func TestIdentity(t *testing.T) {
+	p := proc.New(checkIdentity, "worker-7", os.Getpid())
+	p.Name = "worker-7"
+	require.Equal(t, 0, startJoin(t, p))
+	q := proc.New(checkIdentity, "", 0)
+	require.NoError(t, q.Start())
+	require.True(t, strings.HasPrefix(q.Name, "Process-"), q.Name)
+	q.Kill()
+	q.Join(proc.Forever)
+	require.Equal(t, "MainProcess", proc.Current().Name)
+	_, ok := proc.Parent()
+	require.False(t, ok)
+	require.Positive(t, proc.CPUCount())
+}
+
+func TestRunnerTarget(t *testing.T) {
+	c := newCell(t)
+	require.Equal(t, 0, startJoin(t, proc.New(&counter{N: 12, Ref: c.Ref()})))
+	require.Equal(t, uint32(144), atomic.LoadUint32(c.word(0)))
+}
+
+func TestPlainArguments(t *testing.T) {
+	c := newCell(t)
+	p := proc.New(plainArgs, c, "héllo", []int{1, 2, 3}, map[string]float64{"pi": 3.14}, point{1, 2, "p"}, nil)
+	require.Equal(t, 0, startJoin(t, p))
+	require.Equal(t, uint32(77), atomic.LoadUint32(c.word(0)))
+}
+
+func TestStartRefusals(t *testing.T) {
+	unregistered := func() {}
+	x := 3
+	closure := func() { x++ }
+	for _, tc := range []struct {
+		name string
+		p    *proc.Process
+		want error
+	}{
+		{"closure", proc.New(closure), proc.ErrNotRegistered},
+		{"func literal", proc.New(unregistered), proc.ErrNotRegistered},
+		{"unregistered func", proc.New(os.Getpid), proc.ErrNotRegistered},
+		{"nil", proc.New(nil), proc.ErrNotRegistered},
+		{"unregistered type", proc.New(&point{}), proc.ErrNotRegistered},
+		{"too few args", proc.New(exitWith), proc.ErrBadArgs},
+		{"too many args", proc.New(exitWith, "ok", 1), proc.ErrBadArgs},
+		{"wrong type", proc.New(exitWith, 42), proc.ErrBadArgs},
+		{"nil for a value", proc.New(sleepFor, nil), proc.ErrBadArgs},
+		{"runner with args", proc.New(&counter{}, 1), proc.ErrBadArgs},
+		{"channel arg", proc.New(plainArgs, nil, make(chan int), nil, nil, point{}, nil), proc.ErrBadArgs},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.p.Start()
+			require.ErrorIs(t, err, tc.want)
+			require.False(t, tc.p.IsAlive())
+			require.ErrorIs(t, tc.p.Join(0), proc.ErrNotStarted)
+		})
+	}
+	p, err := proc.Start(sleepFor, time.Millisecond)
+	require.NoError(t, err)
+	require.ErrorIs(t, p.Start(), proc.ErrStarted)
+	require.NoError(t, p.Join(10*time.Second))
+	require.Panics(t, func() { proc.Register(closure) })
+	require.Panics(t, func() { proc.Register(42) })
+	require.Panics(t, func() { proc.Register(func() int { return 1 }) })
+}
+
+func TestDaemonMayNotStartChildren(t *testing.T) {
+	p := proc.New(daemonTriesToSpawn)
+	p.Daemon = true
+	require.Equal(t, 0, startJoin(t, p))
+}
+
+// TestDaemonDiesWithParent SIGKILLs a child that started a daemon grandchild; the grandchild must
+// be gone within a second. This test process becomes a child subreaper, so the orphaned daemon is
+// reparented to it and reaped here: no zombie is left behind.
+func TestDaemonDiesWithParent(t *testing.T) {
+	require.NoError(t, unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	for round := range 3 {
+		c := newCell(t)
+		p, err := proc.Start(spawnDaemonAndWait, c)
+		require.NoError(t, err)
+		require.True(t, testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint32(c.word(0)) != 0 }))
+		daemon := int(atomic.LoadUint32(c.word(0)))
+		require.True(t, testutil.Alive(daemon))
+		require.NoError(t, p.Kill())
+		killed := time.Now()
+		require.NoError(t, p.Join(10*time.Second))
+		// Reap the daemon once it is reparented to us and exits.
+		var ws unix.WaitStatus
+		var wpid int
+		ok := testutil.Eventually(5*time.Second, func() bool {
+			wpid, err = unix.Wait4(daemon, &ws, unix.WNOHANG, nil)
+			return wpid == daemon
+		})
+		gone := time.Since(killed)
+		require.True(t, ok, "round %d: daemon %d still alive %v after its parent was killed (err %v)", round, daemon, gone, err)
+		require.Less(t, gone, time.Second, "round %d: the daemon outlived its parent by %v", round, gone)
+		require.Equal(t, proc.ExitParentGone, ws.ExitStatus())
+	}
+}

@@ -1,0 +1,448 @@
+package proc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"reflect"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/codec"
+	"github.com/shmkit/shmkit/internal/logx"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// Errors returned by this package, wrapped with detail; test them with errors.Is.
+var (
+	// ErrNotRegistered is returned by Start for a target that was not registered (or cannot be:
+	// a closure).
+	ErrNotRegistered = errors.New("proc: target not registered")
+	// ErrBadArgs is returned by Start when the arguments do not fit the target's parameters.
+	ErrBadArgs = errors.New("proc: arguments do not fit the target")
+	// ErrDaemonic is returned by Start in a daemon process: a daemon may not have children (as in
+	// Python), since it is killed with its parent and would orphan them.
+	ErrDaemonic = errors.New("proc: a daemonic process is not allowed to have children")
+	// ErrStarted is returned by Start on a process started before.
+	ErrStarted = errors.New("proc: process already started")
+	// ErrNotStarted is returned by Join, Terminate and Kill on a process never started.
+	ErrNotStarted = errors.New("proc: process not started")
+	// ErrTimeout is returned by Join when the timeout passed; it is futex.ErrTimeout, the value
+	// every shmkit package returns for timeouts.
+	ErrTimeout = futex.ErrTimeout
+)
+
+// Forever, passed as a timeout, waits without a time bound.
+const Forever = futex.Forever
+
+// A Process is a child process running a registered target: the same binary, re-executed, which
+// runs the target from Main and exits. Set Name, Daemon, Stdout, Stderr and Env before Start.
+//
+// A child inherits every anonymous shared segment this process has open when it starts (the
+// default heap among them), so shared objects passed as arguments work in it as they do here.
+// Plain arguments are encoded (package internal/codec): the child gets copies, as with Python's
+// pickling; changes it makes to them are not seen here.
+//
+// The methods of a started Process are safe for concurrent use. The child is reaped as soon as it
+// exits, so it never lingers as a zombie, whether or not Join is called.
+type Process struct {
+	// Name is the process's name, visible in the child as Current().Name. Default: Process-N
+	// (Process-N:M in a child), as in Python.
+	Name string
+	// Daemon marks a child that ends when this process ends, however it ends (SIGKILL included),
+	// and that may not start children of its own.
+	Daemon bool
+	// Stdout and Stderr receive the child's output; nil means this process's own.
+	Stdout, Stderr io.Writer
+	// Env holds extra environment variables ("KEY=value") for the child.
+	Env []string
+
+	tg    *target
+	tgErr error
+	tval  any
+	args  []any
+
+	mu      sync.Mutex
+	started bool
+	cmd     *exec.Cmd
+	pid     int
+	done    chan struct{} // closed once the child is reaped
+	state   *os.ProcessState
+	waitErr error
+}
+
+// New returns a Process that will run target(args...) in a child when started. target must have
+// been registered (Register); New itself does no checking, Start does.
+func New(target any, args ...any) *Process {
+	p := &Process{tval: target, args: args, done: make(chan struct{})}
+	p.tg, p.tgErr = lookupTarget(target)
+	return p
+}
+
+// Start is New followed by Start, for the common case.
+func Start(target any, args ...any) (*Process, error) {
+	p := New(target, args...)
+	if err := p.Start(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Start starts the child. It returns once the child process exists (it has not necessarily
+// begun to run the target). It fails, with nothing started, when the target is not registered or
+// is a closure, when the arguments do not fit its parameters or cannot be encoded, in a daemon
+// process, or when the process was started before.
+func (p *Process) Start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done == nil {
+		return fmt.Errorf("proc: Start of a Process not made by New")
+	}
+	if p.started {
+		return ErrStarted
+	}
+	if self.daemon {
+		return ErrDaemonic
+	}
+	if p.tgErr != nil {
+		return p.tgErr
+	}
+	sp, err := p.buildSpec()
+	if err != nil {
+		return err
+	}
+	blob, err := codec.Marshal(sp)
+	if err != nil {
+		return fmt.Errorf("proc: encode start arguments: %w", err)
+	}
+	life, err := lifelineReader()
+	if err != nil {
+		return err
+	}
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("proc: start pipe: %w", err)
+	}
+	defer specR.Close()
+
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Args = []string{os.Args[0]}
+	cmd.Env = append(append(os.Environ(), envChild+"=1"), p.Env...)
+	cmd.Stdin = nil
+	cmd.Stdout, cmd.Stderr = p.Stdout, p.Stderr
+	if cmd.Stdout == nil {
+		cmd.Stdout = os.Stdout
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
+	cmd.ExtraFiles = []*os.File{specR, life}
+	for _, s := range sp.segments {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, s.File())
+	}
+	if err := cmd.Start(); err != nil {
+		specW.Close()
+		return fmt.Errorf("proc: start %s: %w", p.Name, err)
+	}
+	// The spec may exceed the pipe's buffer: write it while the child reads.
+	go func() {
+		specW.Write(blob)
+		specW.Close()
+	}()
+	runtime.KeepAlive(sp.segments)
+	p.started, p.cmd, p.pid = true, cmd, cmd.Process.Pid
+	children.add(p)
+	logx.Debug("proc: started", "name", p.Name, "child", p.pid, "target", p.tg.name, "daemon", p.Daemon)
+	go p.reap()
+	return nil
+}
+
+// reap waits for the child, records how it ended, and wakes Join.
+func (p *Process) reap() {
+	err := p.cmd.Wait()
+	p.mu.Lock()
+	p.state = p.cmd.ProcessState
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		p.waitErr = err
+	}
+	p.mu.Unlock()
+	children.remove(p)
+	close(p.done)
+	code, _ := p.ExitCode()
+	logx.Debug("proc: exited", "name", p.Name, "child", p.pid, "exitcode", code)
+}
+
+// spec is what a child reads at start-up, from descriptor 3.
+type spec struct {
+	Target   string
+	Name     string
+	Daemon   bool
+	Ident    string // dotted identity: "3" for the third child of the main process, "3:1" below it
+	Parent   int
+	PName    string
+	Self     []byte // a Runner target's value
+	Args     []arg
+	Segments []uint64 // ids of the segments at descriptors 5, 6, ...
+	LogLevel *int     // logging switched on programmatically in the parent
+
+	segments []*shm.Segment
+}
+
+// arg is one start argument: a shared object's Ref, or an encoded plain value.
+type arg struct {
+	Ref  *shm.Ref `cbor:",omitempty"`
+	Data []byte   `cbor:",omitempty"`
+}
+
+var sharedType = reflect.TypeFor[shm.Shared]()
+
+func (p *Process) buildSpec() (*spec, error) {
+	tg := p.tg
+	n := nextChild.Add(1)
+	sp := &spec{Target: tg.name, Daemon: p.Daemon, Parent: os.Getpid(), PName: self.name}
+	if self.ident == "" {
+		sp.Ident = strconv.FormatInt(n, 10)
+	} else {
+		sp.Ident = self.ident + ":" + strconv.FormatInt(n, 10)
+	}
+	if p.Name == "" {
+		p.Name = "Process-" + sp.Ident
+	}
+	sp.Name = p.Name
+	if tg.typ != nil {
+		if len(p.args) != 0 {
+			return nil, fmt.Errorf("%w: a Runner target (%s) takes no arguments; put them in its fields", ErrBadArgs, tg.name)
+		}
+		b, err := codec.Marshal(p.tval)
+		if err != nil {
+			return nil, fmt.Errorf("%w: encode %s: %v", ErrBadArgs, tg.name, err)
+		}
+		sp.Self = b
+	} else {
+		ft := tg.fn.Type()
+		if len(p.args) != ft.NumIn() {
+			return nil, fmt.Errorf("%w: %s takes %d arguments, got %d", ErrBadArgs, tg.name, ft.NumIn(), len(p.args))
+		}
+		for i, a := range p.args {
+			pt := ft.In(i)
+			if a == nil {
+				switch pt.Kind() {
+				case reflect.Pointer, reflect.Interface, reflect.Slice, reflect.Map:
+					sp.Args = append(sp.Args, arg{})
+					continue
+				}
+				return nil, fmt.Errorf("%w: argument %d of %s is nil, parameter is %v", ErrBadArgs, i, tg.name, pt)
+			}
+			at := reflect.TypeOf(a)
+			if sh, ok := a.(shm.Shared); ok && (at.AssignableTo(pt) || pt.Kind() == reflect.Interface && at.Implements(pt)) {
+				ref := sh.Ref()
+				sp.Args = append(sp.Args, arg{Ref: &ref})
+				continue
+			}
+			if !at.AssignableTo(pt) && !(numeric(at) && numeric(pt)) {
+				return nil, fmt.Errorf("%w: argument %d of %s is a %v, parameter is %v", ErrBadArgs, i, tg.name, at, pt)
+			}
+			if pt.Implements(sharedType) && pt.Kind() != reflect.Interface {
+				return nil, fmt.Errorf("%w: argument %d of %s: %v is a shared type but the value gives no Ref", ErrBadArgs, i, tg.name, pt)
+			}
+			b, err := codec.Marshal(a)
+			if err != nil {
+				return nil, fmt.Errorf("%w: encode argument %d of %s: %v", ErrBadArgs, i, tg.name, err)
+			}
+			sp.Args = append(sp.Args, arg{Data: b})
+		}
+	}
+	sp.segments = shm.Inheritable()
+	for _, s := range sp.segments {
+		sp.Segments = append(sp.Segments, s.ID())
+	}
+	if lv := programmaticLevel.Load(); lv != nil {
+		v := int(*lv)
+		sp.LogLevel = &v
+	}
+	return sp, nil
+}
+
+var nextChild atomic.Int64
+
+// Join waits for the child to end, at most timeout (Forever: no bound; 0: just look). It returns
+// nil once the child has ended (read ExitCode for how), ErrTimeout when it is still running.
+func (p *Process) Join(timeout time.Duration) error {
+	if err := p.check(); err != nil {
+		return err
+	}
+	if timeout < 0 && timeout != Forever {
+		return fmt.Errorf("proc: Join: negative timeout %v", timeout)
+	}
+	select {
+	case <-p.done:
+		return p.waitErr
+	default:
+	}
+	if timeout == 0 {
+		return ErrTimeout
+	}
+	var tc <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		tc = t.C
+	}
+	select {
+	case <-p.done:
+		return p.waitErr
+	case <-tc:
+		return ErrTimeout
+	}
+}
+
+// JoinContext waits for the child to end or ctx to be done, and returns nil or ctx.Err().
+func (p *Process) JoinContext(ctx context.Context) error {
+	if err := p.check(); err != nil {
+		return err
+	}
+	select {
+	case <-p.done:
+		return p.waitErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Done returns a channel closed when the child has ended and been reaped: the process's sentinel,
+// for select and for ring.Wait.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+func (p *Process) check() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.started {
+		return ErrNotStarted
+	}
+	return nil
+}
+
+// Signal sends sig to the child. A child that has already ended is left alone: nil.
+func (p *Process) Signal(sig os.Signal) error {
+	if err := p.check(); err != nil {
+		return err
+	}
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	err := p.cmd.Process.Signal(sig)
+	if errors.Is(err, os.ErrProcessDone) {
+		return nil
+	}
+	return err
+}
+
+// Terminate sends SIGTERM (Python's terminate()); Join afterwards to wait for the end.
+func (p *Process) Terminate() error { return p.Signal(syscall.SIGTERM) }
+
+// Kill sends SIGKILL (Python's kill()); Join afterwards to wait for the end.
+func (p *Process) Kill() error { return p.Signal(syscall.SIGKILL) }
+
+// IsAlive reports whether the child was started and has not ended yet.
+func (p *Process) IsAlive() bool {
+	if p.check() != nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// ExitCode returns how the child ended, and false while it has not (or was never started): its
+// exit status, or the negative number of the signal that killed it (-9 for SIGKILL), as Python's
+// exitcode. A target that returns an error exits 1; one that panics exits 2.
+func (p *Process) ExitCode() (int, bool) {
+	p.mu.Lock()
+	st := p.state
+	p.mu.Unlock()
+	if st == nil {
+		return 0, false
+	}
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -int(ws.Signal()), true
+	}
+	return st.ExitCode(), true
+}
+
+// Pid returns the child's process id, 0 before Start.
+func (p *Process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pid
+}
+
+// String describes the process as Python's repr does: name, pid, state.
+func (p *Process) String() string {
+	state := "initial"
+	if p.IsAlive() {
+		state = "started"
+	} else if code, ok := p.ExitCode(); ok {
+		state = fmt.Sprintf("stopped exitcode=%d", code)
+	}
+	if p.Daemon {
+		state += " daemon"
+	}
+	return fmt.Sprintf("<Process name=%q pid=%d %s>", p.Name, p.Pid(), state)
+}
+
+// children tracks started, not yet reaped children, for ActiveChildren.
+var children childSet
+
+type childSet struct {
+	mu sync.Mutex
+	m  map[*Process]struct{}
+}
+
+func (c *childSet) add(p *Process) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[*Process]struct{})
+	}
+	c.m[p] = struct{}{}
+}
+
+func (c *childSet) remove(p *Process) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, p)
+}
+
+// ActiveChildren returns the children of this process that have started and not yet ended.
+func ActiveChildren() []*Process {
+	children.mu.Lock()
+	defer children.mu.Unlock()
+	out := make([]*Process, 0, len(children.m))
+	for p := range children.m {
+		if p.IsAlive() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// numeric reports whether t is a number type: an argument of one number type may be given for a
+// parameter of another (an untyped constant 5 for an int64), as the codec carries the value.
+func numeric(t reflect.Type) bool {
+	k := t.Kind()
+	return k >= reflect.Int && k <= reflect.Float64
+}

@@ -1,0 +1,92 @@
+//go:build linux
+
+package shm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// memfd creates a sealed-size memfd of size bytes.
+func memfd(name string, size uint64) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("shm: memfd_create: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "memfd:"+name)
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("shm: size memfd to %d bytes: %w", size, err)
+	}
+	// No peer can shrink or grow it, so no mapping of it can ever fault on a lost page.
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("shm: seal memfd: %w", err)
+	}
+	return f, nil
+}
+
+func createFile(name string, mode os.FileMode, size uint64, reserve bool) (*os.File, error) {
+	path := filepath.Join(DevShm, name)
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode))
+	if err != nil {
+		return nil, fmt.Errorf("shm: create %s: %w", path, err)
+	}
+	// open(2) applies the umask; fchmod sets exactly the mode asked for.
+	if err := unix.Fchmod(fd, uint32(mode)); err != nil {
+		unix.Close(fd)
+		unix.Unlink(path)
+		return nil, fmt.Errorf("shm: chmod %s: %w", path, err)
+	}
+	if reserve {
+		err = unix.Fallocate(fd, 0, 0, int64(size))
+	} else {
+		err = unix.Ftruncate(fd, int64(size))
+	}
+	if err != nil {
+		unix.Close(fd)
+		unix.Unlink(path)
+		return nil, fmt.Errorf("shm: reserve %d bytes for %s: %w", size, path, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+func openFile(name string) (*os.File, error) {
+	path := filepath.Join(DevShm, name)
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("shm: open %s: %w", path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("shm: stat %s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("shm: %s: %w: not a regular file", path, ErrNotSegment)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+func unlinkName(name string) error {
+	err := unix.Unlink(filepath.Join(DevShm, name))
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("shm: unlink %s: %w", name, err)
+	}
+	return nil
+}
+
+// processAlive reports whether a process with this pid exists (it may be a zombie, or another
+// process that reused the pid).
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := unix.Kill(pid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
+}

@@ -1,0 +1,17 @@
+//go:build !linux
+
+package shm
+
+import "os"
+
+func memfd(name string, size uint64) (*os.File, error) { return nil, ErrUnsupported }
+
+func createFile(name string, mode os.FileMode, size uint64, reserve bool) (*os.File, error) {
+	return nil, ErrUnsupported
+}
+
+func openFile(name string) (*os.File, error) { return nil, ErrUnsupported }
+
+func unlinkName(name string) error { return ErrUnsupported }
+
+func processAlive(pid int) bool { return false }
