@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/shmkit/shmkit/internal/codec"
 	"github.com/shmkit/shmkit/internal/logx"
 	"github.com/shmkit/shmkit/shm"
@@ -87,7 +89,11 @@ func runChild() int {
 	// Inherited descriptors come without close-on-exec: set it, or every program this child
 	// executes would inherit them too.
 	syscall.CloseOnExec(fdLifeline)
-	go watchLifeline(os.NewFile(fdLifeline, "shmkit-lifeline"))
+	if self.daemon {
+		// A daemon must die with its parent: a goroutine (and its thread) waits for that. Other
+		// children only answer ParentAlive, which polls the lifeline when asked.
+		go watchLifeline(os.NewFile(fdLifeline, "shmkit-lifeline"))
+	}
 	for i, id := range sp.Segments {
 		syscall.CloseOnExec(fdSegments + i)
 		s, err := shm.Adopt(os.NewFile(uintptr(fdSegments+i), "shmkit-segment"))
@@ -240,7 +246,18 @@ func Parent() (Info, bool) {
 
 // ParentAlive reports, in a child, whether the parent process is still alive (its lifeline is
 // open); in the main process it is always true.
-func ParentAlive() bool { return !self.orphaned.Load() }
+func ParentAlive() bool {
+	if !self.isChild || self.orphaned.Load() {
+		return !self.orphaned.Load()
+	}
+	if !self.daemon {
+		fds := []unix.PollFd{{Fd: fdLifeline, Events: unix.POLLIN}}
+		if n, err := unix.Poll(fds, 0); err == nil && n > 0 && fds[0].Revents&(unix.POLLHUP|unix.POLLIN|unix.POLLERR) != 0 {
+			self.orphaned.Store(true)
+		}
+	}
+	return !self.orphaned.Load()
+}
 
 // CPUCount returns the number of CPUs this process may use.
 func CPUCount() int { return runtime.NumCPU() }

@@ -68,7 +68,34 @@ var (
 	_ = proc.Register(daemonTriesToSpawn)
 	_ = proc.Register(&counter{})
 	_ = proc.Register(plainArgs)
+	_ = proc.Register(spawnWatcherAndWait)
+	_ = proc.Register(watchParent)
 )
+
+// spawnWatcherAndWait starts a non-daemon grandchild that watches for this process's death.
+func spawnWatcherAndWait(c *cell) error {
+	p, err := proc.Start(watchParent, c)
+	if err != nil {
+		return err
+	}
+	atomic.StoreUint32(c.word(0), uint32(p.Pid()))
+	time.Sleep(time.Hour)
+	return nil
+}
+
+// watchParent reports in word 1 when it sees that its parent died; it outlives the parent, as
+// non-daemon children do.
+func watchParent(c *cell) error {
+	if !proc.ParentAlive() {
+		return errors.New("parent reported dead at start")
+	}
+	atomic.StoreUint32(c.word(2), 1) // watching
+	for proc.ParentAlive() {
+		time.Sleep(time.Millisecond)
+	}
+	atomic.StoreUint32(c.word(1), 1)
+	return nil
+}
 
 func writeCell(c *cell, v uint32) { atomic.StoreUint32(c.word(0), v) }
 
@@ -87,6 +114,7 @@ func allocInChild(c *cell, n int) error {
 		obj.b[i] = byte(i)
 	}
 	atomic.StoreUint64(c.dword(1), ref.Seg)
+	atomic.StoreUint64(c.dword(2), uint64(ref.Gen))
 	atomic.StoreUint64(c.dword(0), ref.Off)
 	return nil
 }
@@ -221,7 +249,8 @@ func TestChildWritesNamedSegment(t *testing.T) {
 func TestChildAllocatesFromSharedHeap(t *testing.T) {
 	c := newCell(t)
 	require.Equal(t, 0, startJoin(t, proc.New(allocInChild, c, 1000)))
-	ref := shm.Ref{Seg: atomic.LoadUint64(c.dword(1)), Off: atomic.LoadUint64(c.dword(0)), Kind: cellKind}
+	ref := shm.Ref{Seg: atomic.LoadUint64(c.dword(1)), Off: atomic.LoadUint64(c.dword(0)), Kind: cellKind,
+		Gen: uint32(atomic.LoadUint64(c.dword(2)))}
 	obj, err := openCell(ref)
 	require.NoError(t, err)
 	require.Len(t, obj.b, 1000)
@@ -405,4 +434,25 @@ func TestDaemonDiesWithParent(t *testing.T) {
 		require.Less(t, gone, time.Second, "round %d: the daemon outlived its parent by %v", round, gone)
 		require.Equal(t, proc.ExitParentGone, ws.ExitStatus())
 	}
+}
+
+func TestOrphanSeesParentDeath(t *testing.T) {
+	require.NoError(t, unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	c := newCell(t)
+	p, err := proc.Start(spawnWatcherAndWait, c)
+	require.NoError(t, err)
+	require.True(t, testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint32(c.word(0)) != 0 }))
+	orphan := int(atomic.LoadUint32(c.word(0)))
+	require.True(t, testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint32(c.word(2)) != 0 }))
+	require.Equal(t, uint32(0), atomic.LoadUint32(c.word(1)), "parent still alive")
+	require.NoError(t, p.Kill())
+	require.NoError(t, p.Join(10*time.Second))
+	var ws unix.WaitStatus
+	require.True(t, testutil.Eventually(10*time.Second, func() bool {
+		wpid, _ := unix.Wait4(orphan, &ws, unix.WNOHANG, nil)
+		return wpid == orphan
+	}))
+	require.Equal(t, 0, ws.ExitStatus())
+	require.Equal(t, uint32(1), atomic.LoadUint32(c.word(1)), "the orphan saw its parent die")
 }

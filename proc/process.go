@@ -234,7 +234,10 @@ func (p *Process) buildSpec() (*spec, error) {
 		}
 		for i, a := range p.args {
 			pt := ft.In(i)
-			if a == nil {
+			if rv := reflect.ValueOf(a); a == nil || (rv.Kind() == reflect.Pointer || rv.Kind() == reflect.Map || rv.Kind() == reflect.Slice) && rv.IsNil() {
+				if a != nil && !reflect.TypeOf(a).AssignableTo(pt) {
+					return nil, fmt.Errorf("%w: argument %d of %s is a nil %v, parameter is %v", ErrBadArgs, i, tg.name, reflect.TypeOf(a), pt)
+				}
 				switch pt.Kind() {
 				case reflect.Pointer, reflect.Interface, reflect.Slice, reflect.Map:
 					sp.Args = append(sp.Args, arg{})

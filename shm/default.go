@@ -45,8 +45,12 @@ func Default() (*Heap, error) {
 }
 
 // IsDefault reports whether s is some process's default heap (its header says so).
-func (s *Segment) IsDefault() bool {
-	return !s.raw && atomic.LoadUint32(s.u32(offFlags))&flagDefault != 0
+func (s *Segment) IsDefault() (yes bool) {
+	if s.raw || s.closed.Load() {
+		return false
+	}
+	guard(func() error { yes = atomic.LoadUint32(s.u32(offFlags))&flagDefault != 0; return nil })
+	return yes
 }
 
 // AdoptDefault makes s, an inherited segment, this process's default heap, if it has none yet and

@@ -27,6 +27,7 @@
 //	    36    4 flags (bit 0: named, bit 1: the process's default heap)
 //	    40    8 root object: payload offset (0: none)
 //	    48    4 root object: kind
+//	    52    4 root object: generation
 //	    56    8 heap: next unused byte (bump pointer)
 //	   128 8×128 heap: free-list heads, one per size class: tag<<32 | block offset/64
 //	  4096      heap blocks: a 64-byte block header, then the payload

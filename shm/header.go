@@ -28,6 +28,7 @@ const (
 	offFlags      = 36
 	offRootOff    = 40
 	offRootKind   = 48
+	offRootGen    = 52
 	offBump       = 56
 	offHeads      = 128
 	numClasses    = 128

@@ -19,6 +19,8 @@ import (
 //	     0    4 state: blockUsed or blockFree (anything else: not a block, or corrupt)
 //	     4    4 size class
 //	     8    4 kind of the object in it (Kind)
+//	    12    4 generation: bumped by every allocation of the block, carried in its Refs, so a
+//	              stale Ref to a block freed and reused since is refused
 //	    16    8 payload size asked for
 //	    24    8 free-list link: offset/64 of the next free block of the class (0: end)
 //
@@ -36,6 +38,7 @@ const (
 	bhState = 0
 	bhClass = 4
 	bhKind  = 8
+	bhGen   = 12
 	bhSize  = 16
 	bhNext  = 24
 )
@@ -106,9 +109,10 @@ func (h *Heap) Alloc(size int, kind Kind) (ref Ref, err error) {
 	atomic.StoreUint32(s.u32(blk+bhClass), uint32(c))
 	atomic.StoreUint32(s.u32(blk+bhKind), uint32(kind))
 	atomic.StoreUint64(s.u64(blk+bhSize), uint64(size))
+	gen := atomic.AddUint32(s.u32(blk+bhGen), 1)
 	// Publishes the block header fields above to any process that later validates the block.
 	atomic.StoreUint32(s.u32(blk+bhState), blockUsed)
-	return Ref{Seg: s.id, Name: s.name, Off: blk + unit, Kind: kind}, nil
+	return Ref{Seg: s.id, Name: s.name, Off: blk + unit, Kind: kind, Gen: gen}, nil
 }
 
 // take pops a free block of class c, or carves a fresh one; fresh blocks are still all zeros.
@@ -200,6 +204,9 @@ func (s *Segment) block(ref Ref) (blk uint64, c int, err error) {
 	if k := Kind(atomic.LoadUint32(s.u32(blk + bhKind))); k != ref.Kind {
 		return 0, 0, fmt.Errorf("%w: object at %#x is a %v, not a %v", ErrBadRef, ref.Off, k, ref.Kind)
 	}
+	if g := atomic.LoadUint32(s.u32(blk + bhGen)); g != ref.Gen {
+		return 0, 0, fmt.Errorf("%w: stale ref to %#x: the object was freed (generation %d, ref has %d)", ErrBadRef, ref.Off, g, ref.Gen)
+	}
 	return blk, int(cl), nil
 }
 
@@ -231,25 +238,32 @@ func (s *Segment) Object(ref Ref) (out []byte, err error) {
 // SetRoot records ref as the segment's root object: what a process that opens the segment by name
 // finds first (a named Array, a named Queue). The store publishes the object: initialise it fully
 // before calling SetRoot.
-func (s *Segment) SetRoot(ref Ref) error {
+func (s *Segment) SetRoot(ref Ref) (err error) {
 	if _, err := s.Object(ref); err != nil {
 		return err
 	}
+	defer recoverFault(&err, debug.SetPanicOnFault(true))
 	atomic.StoreUint32(s.u32(offRootKind), uint32(ref.Kind))
+	atomic.StoreUint32(s.u32(offRootGen), ref.Gen)
 	atomic.StoreUint64(s.u64(offRootOff), ref.Off)
 	return nil
 }
 
 // Root returns the segment's root object, validated as a live block; ErrBadRef when there is none.
-func (s *Segment) Root() (Ref, error) {
+func (s *Segment) Root() (_ Ref, err error) {
 	if s.raw {
 		return Ref{}, fmt.Errorf("%w: raw segment", ErrBadRef)
 	}
+	if s.closed.Load() {
+		return Ref{}, ErrClosed
+	}
+	defer recoverFault(&err, debug.SetPanicOnFault(true))
 	off := atomic.LoadUint64(s.u64(offRootOff))
 	if off == 0 {
 		return Ref{}, fmt.Errorf("%w: segment %q has no root object", ErrBadRef, s.name)
 	}
-	ref := Ref{Seg: s.id, Name: s.name, Off: off, Kind: Kind(atomic.LoadUint32(s.u32(offRootKind)))}
+	ref := Ref{Seg: s.id, Name: s.name, Off: off, Kind: Kind(atomic.LoadUint32(s.u32(offRootKind))),
+		Gen: atomic.LoadUint32(s.u32(offRootGen))}
 	if _, err := s.Object(ref); err != nil {
 		return Ref{}, err
 	}

@@ -19,6 +19,7 @@ type Ref struct {
 	Name string // a named segment's name, "" for an anonymous one
 	Off  uint64 // the object's payload offset in the segment
 	Kind Kind   // the kind of object
+	Gen  uint32 // the block's allocation generation: a Ref outliving a Free is refused
 }
 
 // IsZero reports whether r is the zero Ref, which names nothing.

@@ -305,12 +305,14 @@ func (s *Segment) Bytes() []byte { return s.mem }
 // the segment and is closed by Close.
 func (s *Segment) File() *os.File { return s.f }
 
-// Creator returns the pid of the process that created the segment.
-func (s *Segment) Creator() int {
-	if s.raw {
+// Creator returns the pid of the process that created the segment (0 for a raw segment, or
+// when the header can no longer be read).
+func (s *Segment) Creator() (pid int) {
+	if s.raw || s.closed.Load() {
 		return 0
 	}
-	return int(atomic.LoadUint32(s.u32(offCreator)))
+	guard(func() error { pid = int(atomic.LoadUint32(s.u32(offCreator))); return nil })
+	return pid
 }
 
 // Close unmaps the segment and closes its descriptor; the process that created a named segment

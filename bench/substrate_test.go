@@ -1,0 +1,219 @@
+package bench_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/proc"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// words is a heap block of futex words shared with a peer process.
+type words struct {
+	ref shm.Ref
+	b   []byte
+}
+
+var wordsKind shm.Kind
+
+func init() {
+	wordsKind = shm.RegisterKind("bench.words", func(r shm.Ref) (any, error) {
+		_, b, err := shm.Resolve(r, wordsKind)
+		return &words{r, b}, err
+	})
+}
+
+func newWords(b *testing.B) *words {
+	ref, err := shm.Alloc(256, wordsKind)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { shm.Free(ref) })
+	v, err := shm.Rebuild(ref)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return v.(*words)
+}
+
+func (w *words) Ref() shm.Ref { return w.ref }
+
+// w returns word i, each on its own cache line.
+func (w *words) w(i int) *uint32 { return shm.Word32(w.b, 64*i) }
+
+var (
+	_ = proc.Register(emptyTarget)
+	_ = proc.Register(futexPonger)
+	_ = proc.Register(pipePonger)
+)
+
+func emptyTarget() {}
+
+// futexPonger answers each ping (word 0 := i) with a pong (word 1 := i), parking in the kernel
+// whenever the ping has not come yet.
+func futexPonger(w *words, n int) error {
+	ping, pong := w.w(0), w.w(1)
+	for i := uint32(1); i <= uint32(n); i++ {
+		for atomic.LoadUint32(ping) != i {
+			if err := futex.Wait(ping, i-1, 10*time.Second); err != nil {
+				return fmt.Errorf("ping %d: %w", i, err)
+			}
+		}
+		atomic.StoreUint32(pong, i)
+		futex.Wake(pong, 1)
+	}
+	return nil
+}
+
+func pipePonger(in, out string, n int) error {
+	r, err := os.OpenFile(in, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	w, err := os.OpenFile(out, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	var buf [1]byte
+	for range n {
+		if _, err := r.Read(buf[:]); err != nil {
+			return err
+		}
+		if _, err := w.Write(buf[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func joinOK(b *testing.B, p *proc.Process) {
+	b.Helper()
+	if err := p.Join(time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	if code, _ := p.ExitCode(); code != 0 {
+		b.Fatalf("peer exited %d", code)
+	}
+}
+
+// BenchmarkProcessStart: one op is one start and join of a child. shmkit re-executes this binary
+// and runs an empty registered target; exec-true runs /bin/true through os/exec, the floor the OS
+// gives for starting a program.
+func BenchmarkProcessStart(b *testing.B) {
+	b.Run("shmkit", func(b *testing.B) {
+		for b.Loop() {
+			p, err := proc.Start(emptyTarget)
+			if err != nil {
+				b.Fatal(err)
+			}
+			joinOK(b, p)
+		}
+	})
+	b.Run("exec-true", func(b *testing.B) {
+		for b.Loop() {
+			if err := exec.Command("/bin/true").Run(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkFutexPingPong: one op is one round trip between two processes. shmkit: each side
+// stores a word and wakes the other through futex words, parking in the kernel to wait; pipe: a
+// one-byte write and read each way over a pair of pipes (FIFOs) between the same two processes.
+func BenchmarkFutexPingPong(b *testing.B) {
+	b.Run("shmkit", func(b *testing.B) {
+		w := newWords(b)
+		p, err := proc.Start(futexPonger, w, b.N)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ping, pong := w.w(0), w.w(1)
+		b.ResetTimer()
+		for i := uint32(1); i <= uint32(b.N); i++ {
+			atomic.StoreUint32(ping, i)
+			futex.Wake(ping, 1)
+			for atomic.LoadUint32(pong) != i {
+				if err := futex.Wait(pong, i-1, 10*time.Second); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.StopTimer()
+		joinOK(b, p)
+	})
+	b.Run("pipe", func(b *testing.B) {
+		dir := b.TempDir()
+		in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
+		for _, f := range []string{in, out} {
+			if err := unix.Mkfifo(f, 0o600); err != nil {
+				b.Fatal(err)
+			}
+		}
+		p, err := proc.Start(pipePonger, in, out, b.N)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w, err := os.OpenFile(in, os.O_WRONLY, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := os.OpenFile(out, os.O_RDONLY, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var buf [1]byte
+		b.ResetTimer()
+		for range b.N {
+			if _, err := w.Write(buf[:]); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := r.Read(buf[:]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		w.Close()
+		r.Close()
+		joinOK(b, p)
+	})
+}
+
+var sink *[64]byte
+
+// BenchmarkHeapAlloc: one op is one allocation and free of a 64-byte object: in the shared heap
+// (shmkit), or by Go's new (its cost includes the garbage collector's work to free it).
+func BenchmarkHeapAlloc(b *testing.B) {
+	b.Run("shmkit", func(b *testing.B) {
+		h, err := shm.Default()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			ref, err := h.Alloc(64, wordsKind)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := h.Free(ref); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("new", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sink = new([64]byte)
+		}
+	})
+}

@@ -1,0 +1,15 @@
+package shm
+
+// Test hooks for the external tests.
+
+// CorruptHead overwrites the free-list head of class c, as a buggy or hostile peer could.
+func CorruptHead(h *Heap, c int, v uint64) { h.corruptHead(c, v) }
+
+// CorruptBump overwrites the heap's bump pointer.
+func CorruptBump(h *Heap, v uint64) { *h.seg.u64(offBump) = v }
+
+// ClassOf exposes the size class of an allocation of n payload bytes.
+func ClassOf(n int) int { return classOf((uint64(n) + 2*unit - 1) / unit) }
+
+// OffBump is the header offset of the bump pointer.
+const OffBump = offBump
