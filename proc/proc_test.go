@@ -70,7 +70,24 @@ var (
 	_ = proc.Register(plainArgs)
 	_ = proc.Register(spawnWatcherAndWait)
 	_ = proc.Register(watchParent)
+	_ = proc.Register(startAndExit)
+	_ = proc.Register(measure)
 )
+
+// startAndExit starts a child with a large argument and exits at once: the child must still get
+// its whole start spec.
+func startAndExit(c *cell, size int) error {
+	p, err := proc.Start(measure, c, strings.Repeat("x", size))
+	if err != nil {
+		return err
+	}
+	atomic.StoreUint32(c.word(3), uint32(p.Pid()))
+	return nil
+}
+
+func measure(c *cell, s string) {
+	atomic.StoreUint32(c.word(0), uint32(len(s)))
+}
 
 // spawnWatcherAndWait starts a non-daemon grandchild that watches for this process's death.
 func spawnWatcherAndWait(c *cell) error {
@@ -455,4 +472,21 @@ func TestOrphanSeesParentDeath(t *testing.T) {
 	}))
 	require.Equal(t, 0, ws.ExitStatus())
 	require.Equal(t, uint32(1), atomic.LoadUint32(c.word(1)), "the orphan saw its parent die")
+}
+
+func TestLargeArgumentAfterParentExits(t *testing.T) {
+	require.NoError(t, unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	for _, size := range []int{10, 1 << 20} {
+		c := newCell(t)
+		require.Equal(t, 0, startJoin(t, proc.New(startAndExit, c, size)))
+		grandchild := int(atomic.LoadUint32(c.word(3)))
+		var ws unix.WaitStatus
+		require.True(t, testutil.Eventually(10*time.Second, func() bool {
+			wpid, _ := unix.Wait4(grandchild, &ws, unix.WNOHANG, nil)
+			return wpid == grandchild
+		}))
+		require.Equal(t, 0, ws.ExitStatus(), "size %d", size)
+		require.Equal(t, uint32(size), atomic.LoadUint32(c.word(0)))
+	}
 }

@@ -152,11 +152,17 @@ func (p *Process) Start() error {
 		specW.Close()
 		return fmt.Errorf("proc: start %s: %w", p.Name, err)
 	}
-	// The spec may exceed the pipe's buffer: write it while the child reads.
-	go func() {
-		specW.Write(blob)
-		specW.Close()
-	}()
+	// Written before Start returns, so the caller may exit right away. A spec that fits the pipe's
+	// buffer (64 KiB) is written at once; a larger one as the child reads it.
+	_, werr := specW.Write(blob)
+	if cerr := specW.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return fmt.Errorf("proc: send start arguments to %s: %w", p.Name, werr)
+	}
 	runtime.KeepAlive(sp.segments)
 	p.started, p.cmd, p.pid = true, cmd, cmd.Process.Pid
 	children.add(p)
