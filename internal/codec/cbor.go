@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
@@ -43,8 +44,8 @@ func init() {
 // Marshal returns the CBOR encoding of v, for values whose type is only known at run time.
 // It always uses CBOR, even for types that For would copy raw, so the result describes
 // itself. It fails, with an error wrapping ErrLimit, rather than produce a message that
-// Unmarshal would refuse for its length, and it fails for values CBOR cannot hold (chans,
-// funcs, complex numbers).
+// Unmarshal would refuse for its length, depth or element counts, and it fails for values
+// CBOR cannot hold (chans, funcs, complex numbers, uintptr).
 func Marshal(v any) ([]byte, error) {
 	b, err := encMode.Marshal(v)
 	if err != nil {
@@ -76,8 +77,79 @@ func checkEncoded(b []byte, t reflect.Type) error {
 	if len(b) > MaxMessage {
 		return fmt.Errorf("%w: encode %v: %d bytes, more than MaxMessage (%d)", ErrLimit, t, len(b), MaxMessage)
 	}
-	if err := decMode.Wellformed(b); err != nil {
+	if err := scanLimits(b); err != nil {
 		return fmt.Errorf("%w: encode %v: %w", classify(err), t, err)
+	}
+	return nil
+}
+
+// scanLimits returns the error the decoder would give b for its depth or element counts,
+// or nil. It reads only the heads of b's items, which is several times faster than the
+// decoder's full well-formedness check, and hands anything it does not expect from this
+// package's encoder (indefinite lengths, a tag on a tag, truncation, trailing bytes) or
+// any limit it sees broken to that check, so its answer is always the decoder's.
+func scanLimits(b []byte) error {
+	full := func() error { return decMode.Wellformed(b) }
+	var left [MaxDepth + 1]uint64 // left[d]: items still to read in the container at depth d
+	d, off := 0, 0
+	left[0] = 1 // the message is one item
+	for off < len(b) {
+		if d == 0 && left[0] == 0 {
+			return full() // trailing bytes
+		}
+		major, ai := b[off]>>5, b[off]&31
+		off++
+		arg := uint64(ai)
+		if ai >= 24 {
+			if ai > 27 { // indefinite length, or reserved
+				return full()
+			}
+			n := 1 << (ai - 24) // 1, 2, 4 or 8 bytes of argument follow
+			if len(b)-off < n {
+				return full()
+			}
+			if major >= 2 && major <= 5 { // a length: needed
+				switch p := b[off:]; n {
+				case 1:
+					arg = uint64(p[0])
+				case 2:
+					arg = uint64(binary.BigEndian.Uint16(p))
+				case 4:
+					arg = uint64(binary.BigEndian.Uint32(p))
+				default:
+					arg = binary.BigEndian.Uint64(p)
+				}
+			}
+			off += n
+		}
+		left[d]--
+		switch major {
+		case 2, 3: // byte and text strings: skip the content
+			if arg > uint64(len(b)-off) {
+				return full()
+			}
+			off += int(arg)
+		case 4, 5: // array, map: one level deeper
+			if arg > MaxElements || d == MaxDepth {
+				return full()
+			}
+			d++
+			left[d] = arg
+			if major == 5 {
+				left[d] = 2 * arg
+			}
+		case 6: // tag: its content is read in its place
+			if off < len(b) && b[off]>>5 == 6 {
+				return full()
+			}
+			left[d]++
+		}
+		for d > 0 && left[d] == 0 {
+			d--
+		}
+	}
+	if d != 0 || left[0] != 0 {
+		return full() // truncated
 	}
 	return nil
 }

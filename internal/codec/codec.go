@@ -17,8 +17,9 @@ const (
 	// messages are always exactly Codec.Size bytes.
 	MaxMessage = 1 << 30
 
-	// MaxDepth is the deepest nesting of CBOR arrays, maps and tags accepted; a top-level
-	// scalar is depth 0, a struct or slice of scalars depth 1.
+	// MaxDepth is the deepest nesting of CBOR arrays and maps accepted (a tag directly
+	// inside a tag counts as a level too): a top-level scalar is depth 0, a struct or a
+	// slice of scalars depth 1, a slice of such structs depth 2.
 	MaxDepth = 64
 
 	// MaxElements is the most elements one CBOR array, or key-value pairs one CBOR map,
@@ -36,8 +37,8 @@ var (
 	ErrDecode = errors.New("codec: malformed input")
 )
 
-// Codec encodes and decodes values of one type T, in the encoding For chose for T. A Codec
-// is immutable and safe for concurrent use by any number of goroutines.
+// Codec encodes and decodes values of one type T, in the encoding For chose for T; get one
+// from For. A Codec is immutable and safe for concurrent use by any number of goroutines.
 type Codec[T any] struct {
 	typ   reflect.Type
 	raw   bool
@@ -47,6 +48,10 @@ type Codec[T any] struct {
 
 // codecs caches one *Codec[T] per reflect.Type of T.
 var codecs sync.Map
+
+// bufPool holds the bytes.Buffer headers that CBOR encoding writes through, so that Append
+// allocates nothing of its own when dst has room.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // For returns the codec for T: the raw memory copy (fixed Size, no allocation) when
 // CheckPOD accepts T, CBOR otherwise. Every call for the same T returns the same *Codec[T].
@@ -84,11 +89,15 @@ func (c *Codec[T]) Append(dst []byte, v *T) ([]byte, error) {
 		return append(dst, bytesOf(v, c.size)...), nil
 	}
 	n := len(dst)
-	buf := bytes.NewBuffer(dst)
-	if err := encMode.MarshalToBuffer(v, buf); err != nil {
+	buf := bufPool.Get().(*bytes.Buffer)
+	*buf = *bytes.NewBuffer(dst) // write after dst's bytes, into its spare capacity
+	err := encMode.MarshalToBuffer(v, buf)
+	out := buf.Bytes()
+	*buf = bytes.Buffer{} // keep no reference to the caller's memory
+	bufPool.Put(buf)
+	if err != nil {
 		return dst, fmt.Errorf("codec: encode %s: %w", c.typ, err)
 	}
-	out := buf.Bytes()
 	if err := checkEncoded(out[n:], c.typ); err != nil {
 		return dst, err
 	}

@@ -2,9 +2,11 @@ package codec_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -436,4 +438,35 @@ type pod64 struct {
 	Flags uint16
 	OK    bool
 	_     uint8
+}
+
+// TestConcurrentUse runs For, Append and Decode from many goroutines at once; run it with
+// -race.
+func TestConcurrentUse(t *testing.T) {
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			c := codec.For[message]()
+			var buf []byte
+			for i := range 200 {
+				in := message{ID: int64(g*1000 + i), Name: "m", Vals: []float64{float64(i)}}
+				var err error
+				if buf, err = c.Append(buf[:0], &in); err != nil {
+					errs <- err
+					return
+				}
+				var out message
+				if err := c.Decode(buf, &out); err != nil || !reflect.DeepEqual(out, in) {
+					errs <- fmt.Errorf("round trip of %+v: %+v, %v", in, out, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
 }

@@ -15,6 +15,8 @@
 //     program: it carries no type information, and a reader built with a different
 //     definition of T, or on another architecture, reads garbage. Decode checks the length
 //     and that every bool byte holds 0 or 1; every other bit pattern is a valid value.
+//     Padding bytes are copied as memory holds them, so two equal values of a type with
+//     padding may encode differently: do not compare or hash raw encodings of such types.
 //
 //   - CBOR (RFC 8949, via github.com/fxamacker/cbor/v2) for every other type. Each message
 //     is self-contained: it needs no type description sent earlier, so any message can be
@@ -27,14 +29,18 @@
 //   - Structs are maps keyed by field name (exported fields only, `cbor` and `json` struct
 //     tags honoured). Keys in the input that match no field are ignored; fields missing
 //     from the input keep their zero value.
-//   - Map keys are sorted (bytewise lexical order of their encodings, RFC 8949 §4.2.1), so
-//     equal values encode to equal bytes, as long as they hold no floating-point NaN
-//     payloads or time.Time values in different zones.
+//   - Map keys and struct fields are sorted (bytewise lexical order of their encodings,
+//     RFC 8949 §4.2.1), so equal values encode to equal bytes, as long as they hold no
+//     NaN payloads and no time.Time values that are equal instants in different zones.
 //   - nil slices and maps encode as null and decode as nil; empty ones stay empty.
 //   - time.Time encodes as tag 0 (RFC 3339 text with nanoseconds and the zone offset);
 //     the zero time encodes as null. A decoded time has the right instant and offset but a
 //     fixed zone (the location name and the monotonic clock reading are not sent): compare
-//     times with Time.Equal.
+//     times with Time.Equal. RFC 3339 has four-digit years: a time outside years 0 to
+//     9999 encodes, but no decoder accepts it.
+//   - CBOR has no complex numbers, and the library refuses uintptr: a value holding either
+//     fails to encode with CBOR (Marshal, or For of a type that is not POD). A POD type
+//     holding them travels raw through For.
 //   - Strings are sent byte for byte; text that is not valid UTF-8 is accepted on decode,
 //     because a Go string may hold any bytes.
 //

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -122,9 +123,12 @@ func TestMaxElements(t *testing.T) {
 }
 
 func TestMaxMessage(t *testing.T) {
-	// Pages of a fresh large allocation are not touched until written, so this costs
-	// little: Unmarshal must refuse on the length alone, before reading.
-	big := make([]byte, codec.MaxMessage+1)
+	// An anonymous mapping costs nothing until its pages are touched, and a decode must
+	// refuse on the length alone, before it reads anything.
+	big, err := syscall.Mmap(-1, 0, codec.MaxMessage+1, syscall.PROT_READ|syscall.PROT_WRITE,
+		syscall.MAP_ANON|syscall.MAP_PRIVATE|syscall.MAP_NORESERVE)
+	noErr(t, err)
+	t.Cleanup(func() { noErr(t, syscall.Munmap(big)) })
 	big[0] = 0x40 // would be an empty byte string with trailing bytes
 	var v any
 	isErr(t, codec.Unmarshal(big, &v), codec.ErrLimit)
@@ -135,6 +139,6 @@ func TestMaxMessage(t *testing.T) {
 		return // the rest takes seconds and gigabytes
 	}
 	// A byte string of MaxMessage bytes needs a few more for its head.
-	_, err := codec.Marshal(big[:codec.MaxMessage])
+	_, err = codec.Marshal(big[:codec.MaxMessage])
 	isErr(t, err, codec.ErrLimit)
 }
