@@ -63,7 +63,8 @@ func roundTripCodec[T any](t *testing.T, v T) (got T) {
 }
 
 func TestForCachesAndChooses(t *testing.T) {
-	if codec.For[point]() != codec.For[point]() {
+	first, second := codec.For[point](), codec.For[point]()
+	if first != second {
 		t.Fatal("For returned two codecs for one type")
 	}
 	p := codec.For[podAll]()
