@@ -10,9 +10,6 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/shmkit/shmkit/internal/codec"
 	"github.com/shmkit/shmkit/internal/logx"
@@ -88,14 +85,14 @@ func runChild() int {
 	}
 	// Inherited descriptors come without close-on-exec: set it, or every program this child
 	// executes would inherit them too.
-	syscall.CloseOnExec(fdLifeline)
+	closeOnExec(fdLifeline)
 	if self.daemon {
 		// A daemon must die with its parent: a goroutine (and its thread) waits for that. Other
 		// children only answer ParentAlive, which polls the lifeline when asked.
 		go watchLifeline(os.NewFile(fdLifeline, "shmkit-lifeline"))
 	}
 	for i, id := range sp.Segments {
-		syscall.CloseOnExec(fdSegments + i)
+		closeOnExec(fdSegments + i)
 		s, err := shm.Adopt(os.NewFile(uintptr(fdSegments+i), "shmkit-segment"))
 		if err != nil {
 			return startFailed("inherit segment %d: %v", i, err)
@@ -251,8 +248,7 @@ func ParentAlive() bool {
 		return !self.orphaned.Load()
 	}
 	if !self.daemon {
-		fds := []unix.PollFd{{Fd: fdLifeline, Events: unix.POLLIN}}
-		if n, err := unix.Poll(fds, 0); err == nil && n > 0 && fds[0].Revents&(unix.POLLHUP|unix.POLLIN|unix.POLLERR) != 0 {
+		if lifelineClosed() {
 			self.orphaned.Store(true)
 		}
 	}
