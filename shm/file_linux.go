@@ -80,13 +80,3 @@ func unlinkName(name string) error {
 	}
 	return nil
 }
-
-// processAlive reports whether a process with this pid exists (it may be a zombie, or another
-// process that reused the pid).
-func processAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	err := unix.Kill(pid, 0)
-	return err == nil || errors.Is(err, unix.EPERM)
-}

@@ -13,5 +13,3 @@ func createFile(name string, mode os.FileMode, size uint64, reserve bool) (*os.F
 func openFile(name string) (*os.File, error) { return nil, ErrUnsupported }
 
 func unlinkName(name string) error { return ErrUnsupported }
-
-func processAlive(pid int) bool { return false }

@@ -3,6 +3,8 @@ package shm
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/shmkit/shmkit/internal/pids"
 )
 
 // Header layout constants; see the package documentation for the table.
@@ -19,23 +21,22 @@ const (
 
 	magic = 0x0100_54494b4d4853 // "SHMKIT\x00\x01" read as a little-endian uint64
 
-	offMagic      = 0
-	offVersion    = 8
-	offHdrSize    = 12
-	offSize       = 16
-	offID         = 24
-	offCreator    = 32
-	offFlags      = 36
-	offRootOff    = 40
-	offRootKind   = 48
-	offRootGen    = 52
-	offBump       = 56
-	offHeads      = 128
-	numClasses    = 128
-	flagNamed     = 1 << 0
-	flagDefault   = 1 << 1
-	knownFlags    = flagNamed | flagDefault
-	maxPidAllowed = 1 << 22 // Linux's PID_MAX_LIMIT
+	offMagic    = 0
+	offVersion  = 8
+	offHdrSize  = 12
+	offSize     = 16
+	offID       = 24
+	offCreator  = 32
+	offFlags    = 36
+	offRootOff  = 40
+	offRootKind = 48
+	offRootGen  = 52
+	offBump     = 56
+	offHeads    = 128
+	numClasses  = 128
+	flagNamed   = 1 << 0
+	flagDefault = 1 << 1
+	knownFlags  = flagNamed | flagDefault
 )
 
 // header is a validated copy of a segment's header fields.
@@ -84,7 +85,7 @@ func parseHeader(b []byte, fileSize int64) (header, error) {
 	}
 	h.id = binary.LittleEndian.Uint64(b[offID:])
 	h.creator = binary.LittleEndian.Uint32(b[offCreator:])
-	if h.creator == 0 || h.creator >= maxPidAllowed {
+	if h.creator == 0 || !pids.Valid(int(h.creator)) {
 		return h, fmt.Errorf("%w: creator pid %d", ErrCorrupt, h.creator)
 	}
 	h.flags = binary.LittleEndian.Uint32(b[offFlags:])

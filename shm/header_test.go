@@ -3,6 +3,8 @@ package shm
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/shmkit/shmkit/internal/pids"
 )
 
 // validHeader returns the first bytes of a well-formed segment of the given size.
@@ -81,7 +83,7 @@ func FuzzParseHeader(f *testing.F) {
 		if h.bump < HeaderSize || h.bump > h.size || h.bump%unit != 0 {
 			t.Fatalf("accepted bump %d", h.bump)
 		}
-		if h.creator == 0 || h.creator >= maxPidAllowed {
+		if h.creator == 0 || h.creator > pids.Max {
 			t.Fatalf("accepted creator %d", h.creator)
 		}
 	})

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/shmkit/shmkit/internal/pids"
 )
 
 // CleanStale unlinks the named shmkit segments in /dev/shm whose creator process no longer exists
@@ -25,7 +27,7 @@ func CleanStale() ([]string, error) {
 			continue
 		}
 		creator, ok := namedCreator(e.Name())
-		if !ok || processAlive(creator) {
+		if !ok || pids.Alive(creator) {
 			continue
 		}
 		if err := os.Remove(filepath.Join(DevShm, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
