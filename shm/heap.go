@@ -84,6 +84,16 @@ func (s *Segment) Heap() (*Heap, error) {
 // Segment returns the segment the heap lives in.
 func (h *Heap) Segment() *Segment { return h.seg }
 
+// BlockSize returns how many bytes of a heap an allocation of payload bytes takes: the 64-byte
+// block header plus the payload, rounded up to its size class. A segment of HeaderSize plus the
+// BlockSize of each object it will hold has room for exactly those objects.
+func BlockSize(payload int) int {
+	if payload < 0 || payload > MaxAlloc {
+		return -1
+	}
+	return int(classUnits(classOf((uint64(payload)+2*unit-1)/unit)) * unit)
+}
+
 // MaxAlloc is the largest payload one allocation may ask for.
 const MaxAlloc = MaxSize - HeaderSize - unit
 

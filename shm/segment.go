@@ -42,7 +42,8 @@ type Segment struct {
 	owner  bool // created by this process: Close unlinks a named segment
 	raw    bool // no shmkit header (OpenRaw)
 	closed atomic.Bool
-	mu     sync.Mutex // serialises Close
+	mu     sync.Mutex // serialises Close and guards refs
+	refs   int        // handles given out by Create*, Open* and Adopt; the last Close unmaps
 }
 
 // table holds this process's open segments by id, so that Refs find them.
@@ -178,7 +179,7 @@ func OpenRaw(name string) (*Segment, error) {
 		f.Close()
 		return nil, fmt.Errorf("shm: map %q: %w", name, err)
 	}
-	return &Segment{name: name, f: f, mem: mem, raw: true}, nil
+	return &Segment{name: name, f: f, mem: mem, raw: true, refs: 1}, nil
 }
 
 // Adopt maps an inherited descriptor of a shmkit segment (package proc hands them to children)
@@ -223,12 +224,12 @@ func attach(f *os.File, name string) (*Segment, error) {
 		mem.Unmap()
 		return nil, err
 	}
-	if existing := Lookup(h.id); existing != nil && !existing.closed.Load() {
+	if existing := Lookup(h.id); existing != nil && existing.hold() {
 		mem.Unmap()
 		f.Close()
 		return existing, nil
 	}
-	s := &Segment{id: h.id, name: name, f: f, mem: mem}
+	s := &Segment{id: h.id, name: name, f: f, mem: mem, refs: 1}
 	register(s)
 	return s, nil
 }
@@ -247,7 +248,7 @@ func initSegment(f *os.File, name string, size uint64, flags uint32) (*Segment, 
 		return nil, fmt.Errorf("shm: segment id: %w", err)
 	}
 	id := binary.LittleEndian.Uint64(idb[:]) | 1 // never 0
-	s := &Segment{id: id, name: name, f: f, mem: mem, owner: true}
+	s := &Segment{id: id, name: name, f: f, mem: mem, owner: true, refs: 1}
 	atomic.StoreUint32(s.u32(offVersion), Version)
 	atomic.StoreUint32(s.u32(offHdrSize), HeaderSize)
 	atomic.StoreUint64(s.u64(offSize), size)
@@ -315,14 +316,32 @@ func (s *Segment) Creator() (pid int) {
 	return pid
 }
 
-// Close unmaps the segment and closes its descriptor; the process that created a named segment
-// also unlinks its name. Every object inside the segment becomes unusable. Close is idempotent.
+// hold counts one more handle on an open segment; false if it is already closed.
+func (s *Segment) hold() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return false
+	}
+	s.refs++
+	return true
+}
+
+// Close gives back one handle on the segment. Opening or adopting a segment that this process
+// already has open returns the same *Segment and counts one more handle; the Close of the last
+// handle unmaps the segment and closes its descriptor, and, in the process that created a named
+// segment, unlinks its name. Every object inside the segment becomes unusable then. Closing more
+// often than the segment was opened does nothing.
 func (s *Segment) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed.Swap(true) {
+	if s.closed.Load() {
 		return nil
 	}
+	if s.refs--; s.refs > 0 {
+		return nil
+	}
+	s.closed.Store(true)
 	unregister(s)
 	err := s.mem.Unmap()
 	if cerr := s.f.Close(); err == nil {

@@ -75,7 +75,16 @@ func TestNamedSegmentLifecycle(t *testing.T) {
 	other, err := shm.Adopt(f)
 	require.NoError(t, err)
 	require.Same(t, s, other, "adopting a segment already open returns the open one")
+	again, err := shm.OpenNamed(name)
+	require.NoError(t, err)
+	require.Same(t, s, again)
 
+	// Three handles: the first two Closes keep the mapping and the name.
+	require.NoError(t, again.Close())
+	require.NoError(t, other.Close())
+	require.Equal(t, "shared!!", string(b), "still mapped")
+	_, err = os.Stat(filepath.Join(shm.DevShm, name))
+	require.NoError(t, err)
 	require.NoError(t, s.Close())
 	_, err = os.Stat(filepath.Join(shm.DevShm, name))
 	require.ErrorIs(t, err, os.ErrNotExist, "the creator's Close unlinks")
@@ -226,6 +235,26 @@ func TestHeapAllocFree(t *testing.T) {
 	require.Equal(t, byte(2), got.([]byte)[0])
 	_, err = shm.Rebuild(shm.Ref{Kind: 12345})
 	require.ErrorIs(t, err, shm.ErrBadRef)
+}
+
+func TestBlockSizeFitsExactly(t *testing.T) {
+	for _, payloads := range [][]int{{0}, {64}, {100, 200}, {4000, 8, 8}, {70_000, 1}} {
+		size := shm.HeaderSize
+		for _, p := range payloads {
+			size += shm.BlockSize(p)
+		}
+		s, err := shm.Create(size, nil)
+		require.NoError(t, err)
+		h, _ := s.Heap()
+		for _, p := range payloads {
+			_, err := h.Alloc(p, blobKind)
+			require.NoError(t, err, "payloads %v", payloads)
+		}
+		_, err = h.Alloc(0, blobKind)
+		require.ErrorIs(t, err, shm.ErrNoSpace, "payloads %v: no room left", payloads)
+		require.NoError(t, s.Close())
+	}
+	require.Equal(t, -1, shm.BlockSize(-1))
 }
 
 func TestHeapExhaustion(t *testing.T) {
