@@ -141,3 +141,8 @@ func WaitV(words []WaitWord, timeout time.Duration) (int, error) {
 		}
 	}
 }
+
+// Yield gives this thread's CPU to another runnable thread, of any process (sched_yield(2)). A
+// waiter spinning on a peer's progress yields so that, on a machine with fewer free CPUs than
+// busy threads, the peer it waits for gets to run; runtime.Gosched yields only to goroutines.
+func Yield() { unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }

@@ -2,7 +2,10 @@
 
 package futex
 
-import "time"
+import (
+	"runtime"
+	"time"
+)
 
 // Wait returns ErrUnsupported: shmkit runs on Linux only.
 func Wait(word *uint32, val uint32, timeout time.Duration) error { return ErrUnsupported }
@@ -12,3 +15,6 @@ func Wake(word *uint32, n int) (int, error) { return 0, ErrUnsupported }
 
 // WaitV returns ErrUnsupported: shmkit runs on Linux only.
 func WaitV(words []WaitWord, timeout time.Duration) (int, error) { return -1, ErrUnsupported }
+
+// Yield yields the processor to other goroutines (runtime.Gosched) on platforms other than Linux.
+func Yield() { runtime.Gosched() }

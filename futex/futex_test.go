@@ -128,7 +128,7 @@ func TestGateManyGoroutines(t *testing.T) {
 			defer wg.Done()
 			started.Add(1)
 			for atomic.LoadUint32(w) == 0 {
-				if err := g.Wait(nil, w, 0, 30*time.Second); err != nil {
+				if err := g.Wait(context.Background(), w, 0, 30*time.Second); err != nil {
 					t.Error(err)
 					return
 				}
@@ -151,8 +151,8 @@ func TestGateManyGoroutines(t *testing.T) {
 func TestGateTimeoutAndContext(t *testing.T) {
 	w := word(t)
 	var g futex.Gate
-	require.ErrorIs(t, g.Wait(nil, w, 0, 5*time.Millisecond), futex.ErrTimeout)
-	require.ErrorIs(t, g.Wait(nil, w, 0, 0), futex.ErrTimeout)
+	require.ErrorIs(t, g.Wait(context.Background(), w, 0, 5*time.Millisecond), futex.ErrTimeout)
+	require.ErrorIs(t, g.Wait(context.Background(), w, 0, 0), futex.ErrTimeout)
 	ctx, cancel := context.WithCancel(context.Background())
 	errs := make(chan error, 2)
 	for range 2 { // one parks in the kernel, the other waits on the Gate's channel
@@ -165,7 +165,7 @@ func TestGateTimeoutAndContext(t *testing.T) {
 	}
 	require.ErrorIs(t, g.Wait(ctx, w, 0, futex.Forever), context.Canceled, "already cancelled")
 	atomic.StoreUint32(w, 5)
-	require.NoError(t, g.Wait(nil, w, 0, time.Second), "value differs: returns at once")
+	require.NoError(t, g.Wait(context.Background(), w, 0, time.Second), "value differs: returns at once")
 }
 
 func osThreads(t *testing.T) int {

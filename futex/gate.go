@@ -30,8 +30,9 @@ type Gate struct {
 }
 
 // Wait sleeps while *word == val, as the package-level Wait does, at most timeout (Forever: no
-// bound), and returns early with ctx.Err() when ctx (which may be nil) is done. It returns nil when
-// woken or spuriously; the caller re-reads the word and loops on its own condition.
+// bound), and returns early with ctx.Err() when ctx is done (context.Background() for no
+// cancellation; nil is treated the same). It returns nil when woken or spuriously; the caller
+// re-reads the word and loops on its own condition.
 //
 // When ctx is cancelled while its goroutine is the parker, the Gate wakes every waiter of the word
 // (in every process) so the parker can leave the kernel: a spurious wake-up for the others.

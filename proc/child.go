@@ -114,6 +114,8 @@ func runChild() int {
 	return run(call)
 }
 
+var attacherType = reflect.TypeFor[shm.Attacher]()
+
 // prepare decodes the spec's arguments into a call of the target.
 func prepare(tg *target, sp *spec) (func() error, error) {
 	if tg.typ != nil {
@@ -132,6 +134,12 @@ func prepare(tg *target, sp *spec) (func() error, error) {
 	for i, a := range sp.Args {
 		pt := ft.In(i)
 		switch {
+		case a.Ref != nil && pt.Kind() == reflect.Pointer && pt.Implements(attacherType):
+			v := reflect.New(pt.Elem())
+			if err := v.Interface().(shm.Attacher).AttachRef(*a.Ref); err != nil {
+				return nil, fmt.Errorf("argument %d (%v): %v", i, pt, err)
+			}
+			in[i] = v
 		case a.Ref != nil:
 			obj, err := shm.Rebuild(*a.Ref)
 			if err != nil {

@@ -39,6 +39,16 @@ type Shared interface {
 	Ref() Ref
 }
 
+// Attacher is implemented by shared types whose Go type says more than their kind, generic ones
+// above all (a Value[Point] and a Value[int] are rebuilt differently). Package proc rebuilds a
+// child's parameter of such a type by calling AttachRef on a new zero value of it, as
+// encoding/json calls UnmarshalJSON; so such types need no registration beyond their package's.
+// AttachRef must validate ref (kind, layout) as the type's Open function does.
+type Attacher interface {
+	Shared
+	AttachRef(Ref) error
+}
+
 type kindEntry struct {
 	name    string
 	rebuild func(Ref) (any, error)

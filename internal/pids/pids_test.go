@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/shmkit/shmkit/internal/pids"
 )
@@ -17,6 +18,18 @@ func TestAlive(t *testing.T) {
 			t.Fatalf("Alive(%d) = true", pid)
 		}
 	}
+	zombie := exec.Command("/bin/true")
+	if err := zombie.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Not yet reaped: a zombie once it exits, which counts as dead.
+	for deadline := time.Now().Add(5 * time.Second); pids.Alive(zombie.Process.Pid); {
+		if time.Now().After(deadline) {
+			t.Fatalf("exited, unreaped child %d still reported alive", zombie.Process.Pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	zombie.Wait()
 	cmd := exec.Command("/bin/true")
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)

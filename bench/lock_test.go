@@ -1,0 +1,310 @@
+package bench_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shmkit/lock"
+	"github.com/shmkit/shmkit/proc"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// lockCell is a heap block holding the counter and start flags of the lock benchmarks, each
+// word on its own cache line.
+type lockCell struct {
+	ref shm.Ref
+	b   []byte
+}
+
+var lockCellKind shm.Kind
+
+func init() {
+	lockCellKind = shm.RegisterKind("bench.lockCell", func(r shm.Ref) (any, error) {
+		_, b, err := shm.Resolve(r, lockCellKind)
+		return &lockCell{r, b}, err
+	})
+}
+
+func newLockCell(b *testing.B) *lockCell {
+	ref, err := shm.Alloc(64*8, lockCellKind)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { shm.Free(ref) })
+	v, err := shm.Rebuild(ref)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return v.(*lockCell)
+}
+
+func (c *lockCell) Ref() shm.Ref    { return c.ref }
+func (c *lockCell) w(i int) *uint32 { return shm.Word32(c.b, 64*i) }
+
+// Words of a lockCell.
+const (
+	lcCounter  = iota // the shared counter
+	lcReady           // the peer is ready
+	lcGo              // start
+	lcLast            // pid of the process that incremented last
+	lcSwitches        // how many times the lock passed from one process to the other
+	lcDone            // the peer has finished its increments
+)
+
+var (
+	_ = proc.Register(lockContendedPeer)
+	_ = proc.Register(lockEventPonger)
+	_ = proc.Register(lockPipePonger)
+)
+
+// lockContendedPeer increments the counter n times under l once told to start.
+func lockContendedPeer(l *lock.Lock, c *lockCell, n int) error {
+	atomic.StoreUint32(c.w(lcReady), 1)
+	for atomic.LoadUint32(c.w(lcGo)) == 0 {
+		runtime.Gosched()
+	}
+	err := lockIncrements(l, c, n)
+	atomic.StoreUint32(c.w(lcDone), 1)
+	return err
+}
+
+func lockIncrements(l *lock.Lock, c *lockCell, n int) error {
+	ctr, last, sw := c.w(lcCounter), c.w(lcLast), c.w(lcSwitches)
+	me := uint32(os.Getpid())
+	for range n {
+		if err := l.Lock(); err != nil {
+			return err
+		}
+		atomic.StoreUint32(ctr, atomic.LoadUint32(ctr)+1) // a plain read-modify-write, made safe by l
+		if atomic.LoadUint32(last) != me {
+			atomic.StoreUint32(last, me)
+			atomic.StoreUint32(sw, atomic.LoadUint32(sw)+1)
+		}
+		if err := l.Unlock(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lockEventPonger answers n pings: wait for ping, clear it, set pong.
+func lockEventPonger(ping, pong *lock.Event, n int) error {
+	for range n {
+		if err := ping.WaitTimeout(time.Minute); err != nil {
+			return err
+		}
+		if err := ping.Clear(); err != nil {
+			return err
+		}
+		if err := pong.Set(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lockPipePonger opens the parent's pipe ends through /proc (a pipe opened there is the same
+// pipe) and echoes n bytes.
+func lockPipePonger(ppid, rfd, wfd, n int) error {
+	r, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/%d", ppid, rfd), os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	w, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/%d", ppid, wfd), os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	var buf [1]byte
+	for range n {
+		if _, err := r.Read(buf[:]); err != nil {
+			return err
+		}
+		if _, err := w.Write(buf[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func lockJoin(b *testing.B, p *proc.Process) {
+	b.Helper()
+	if err := p.Join(time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	if code, _ := p.ExitCode(); code != 0 {
+		b.Fatalf("peer exited %d", code)
+	}
+}
+
+// BenchmarkLockUncontended: one op is one Lock and Unlock by a single goroutine, nobody else
+// using the lock: shmkit's lock.Lock against sync.Mutex.
+func BenchmarkLockUncontended(b *testing.B) {
+	b.Run("shmkit", func(b *testing.B) {
+		l, err := lock.NewLock()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Free()
+		for b.Loop() {
+			l.Lock()
+			l.Unlock()
+		}
+	})
+	b.Run("sync.Mutex", func(b *testing.B) {
+		var mu sync.Mutex
+		for b.Loop() {
+			mu.Lock()
+			mu.Unlock()
+		}
+	})
+}
+
+// BenchmarkLockContended: one op is one increment of a shared counter under a lock, by two
+// workers at once: shmkit, two processes sharing a lock.Lock; sync.Mutex, two goroutines; python,
+// two CPython processes incrementing multiprocessing.Value('i') under its lock.
+func BenchmarkLockContended(b *testing.B) {
+	b.Run("shmkit", func(b *testing.B) {
+		l, err := lock.NewLock()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Free()
+		c := newLockCell(b)
+		half := b.N / 2
+		p, err := proc.Start(lockContendedPeer, l, c, half)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for atomic.LoadUint32(c.w(lcReady)) == 0 {
+			runtime.Gosched()
+		}
+		b.ResetTimer()
+		atomic.StoreUint32(c.w(lcGo), 1)
+		if err := lockIncrements(l, c, b.N-half); err != nil {
+			b.Fatal(err)
+		}
+		for atomic.LoadUint32(c.w(lcDone)) == 0 && p.IsAlive() {
+			runtime.Gosched()
+		}
+		b.StopTimer()
+		lockJoin(b, p)
+		if got := atomic.LoadUint32(c.w(lcCounter)); got != uint32(b.N) {
+			b.Fatalf("counter %d, want %d", got, b.N)
+		}
+		// How often the lock changed hands between the processes: a barging lock keeps it in
+		// one process for long runs, which is where its throughput comes from.
+		b.ReportMetric(float64(atomic.LoadUint32(c.w(lcSwitches)))/float64(b.N), "handoffs/op")
+	})
+	b.Run("sync.Mutex", func(b *testing.B) {
+		var mu sync.Mutex
+		var ctr, last, switches int
+		var wg sync.WaitGroup
+		half := b.N / 2
+		for id, n := range []int{half, b.N - half} {
+			wg.Go(func() {
+				for range n {
+					mu.Lock()
+					ctr++
+					if last != id+1 {
+						last = id + 1
+						switches++
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if ctr != b.N {
+			b.Fatalf("counter %d, want %d", ctr, b.N)
+		}
+		b.ReportMetric(float64(switches)/float64(b.N), "handoffs/op")
+	})
+	b.Run("python", func(b *testing.B) {
+		py, err := exec.LookPath("python3")
+		if err != nil {
+			b.Skip("python3 not installed: no CPython multiprocessing.Value baseline")
+		}
+		n := max(b.N, 20_000) // the script's start-up is excluded from what it measures
+		out, err := exec.Command(py, "python/lock_value.py", strconv.Itoa(n)).Output()
+		if err != nil {
+			b.Fatalf("python/lock_value.py: %v: %s", err, out)
+		}
+		ns, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+		if err != nil {
+			b.Fatalf("python/lock_value.py said %q", out)
+		}
+		b.ReportMetric(ns, "ns/op")
+	})
+}
+
+// BenchmarkEventPingPong: one op is one round trip between two processes: shmkit, each side sets
+// an Event the other waits on (then clears it); pipe, a one-byte write and read each way over two
+// os.Pipe pipes between the same two processes.
+func BenchmarkEventPingPong(b *testing.B) {
+	b.Run("shmkit", func(b *testing.B) {
+		ping, err := lock.NewEvent()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ping.Free()
+		pong, err := lock.NewEvent()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pong.Free()
+		p, err := proc.Start(lockEventPonger, ping, pong, b.N)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for range b.N {
+			ping.Set()
+			if err := pong.WaitTimeout(time.Minute); err != nil {
+				b.Fatal(err)
+			}
+			pong.Clear()
+		}
+		b.StopTimer()
+		lockJoin(b, p)
+	})
+	b.Run("pipe", func(b *testing.B) {
+		toR, toW, err := os.Pipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer toR.Close()
+		defer toW.Close()
+		fromR, fromW, err := os.Pipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer fromR.Close()
+		defer fromW.Close()
+		p, err := proc.Start(lockPipePonger, os.Getpid(), int(toR.Fd()), int(fromW.Fd()), b.N)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var buf [1]byte
+		b.ResetTimer()
+		for range b.N {
+			if _, err := toW.Write(buf[:]); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := fromR.Read(buf[:]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		lockJoin(b, p)
+	})
+}

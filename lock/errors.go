@@ -1,0 +1,116 @@
+package lock
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/pids"
+)
+
+// Errors returned by this package, wrapped with detail; test them with errors.Is.
+var (
+	// ErrTimeout is returned when a bounded wait ran out of time. It is futex.ErrTimeout, the value
+	// every shmkit package returns, and matches os.ErrDeadlineExceeded and context.DeadlineExceeded.
+	ErrTimeout = futex.ErrTimeout
+	// ErrOwnerDead is returned, together with ownership, to the caller that acquires a Lock, RLock,
+	// RWLock (either side) or Semaphore unit that a process which died was holding. The caller
+	// holds the lock (or unit) exactly as after a clean acquisition: the data it protects may be
+	// half-updated and should be checked or repaired before the lock is released.
+	ErrOwnerDead = errors.New("lock: previous owner died holding it")
+	// ErrNotOwner is returned when a process releases what it does not hold: an unlocked Lock, a
+	// Lock held by another process, a Condition used without its Lock.
+	ErrNotOwner = errors.New("lock: not held by this process")
+	// ErrOverRelease is returned when a BoundedSemaphore is released more times than it was
+	// acquired (its value would exceed its initial value).
+	ErrOverRelease = errors.New("lock: semaphore released too many times")
+	// ErrBroken is returned by Barrier.Wait when the barrier is or becomes broken: aborted, reset
+	// while parties waited, timed out, its action failed, or a waiting party's process died.
+	ErrBroken = errors.New("lock: barrier broken")
+	// ErrCorrupt is returned when a shared word holds a state this package never writes (another
+	// process scribbled on it). The object should be considered lost.
+	ErrCorrupt = errors.New("lock: corrupt shared state")
+	// ErrBadTimeout is returned for a negative timeout other than futex.Forever.
+	ErrBadTimeout = errors.New("lock: negative timeout")
+	// ErrBadArg is returned for an argument out of range: a Barrier of 0 parties, a negative
+	// semaphore value, a release of 0 units.
+	ErrBadArg = errors.New("lock: invalid argument")
+)
+
+// Forever, passed as a timeout, waits without a time bound.
+const Forever = futex.Forever
+
+// Process ids are stored in 22 bits: Linux never hands out a pid at or above PID_MAX_LIMIT
+// (4,194,304 = 1<<22) on any architecture.
+const (
+	pidBits = 22
+	pidMask = 1<<pidBits - 1
+)
+
+// self is this process's pid, read once: Go programs do not fork without exec.
+var self = uint32(os.Getpid())
+
+func init() {
+	if self > pidMask {
+		// Cannot happen on Linux (PID_MAX_LIMIT); refuse loudly rather than store a truncated pid.
+		panic("lock: process id " + strconv.Itoa(int(self)) + " does not fit in 22 bits")
+	}
+}
+
+// alive reports whether process pid exists and has not exited (see pids.Alive for the limits:
+// a reused pid counts as alive; all processes must share a pid namespace). Only called on slow
+// paths, after a waiter has waited a while.
+func alive(pid uint32) bool { return pid == self || pids.Alive(int(pid)) }
+
+// deadline is a wait's bound: none (forever), already passed (a try), or a point in time.
+type deadline struct {
+	at      time.Time
+	forever bool
+}
+
+// deadlineFor turns a timeout argument into a deadline: Forever waits without bound, 0 tries
+// once, any other negative value is ErrBadTimeout.
+func deadlineFor(d time.Duration) (deadline, error) {
+	switch {
+	case d == Forever:
+		return deadline{forever: true}, nil
+	case d < 0:
+		return deadline{}, fmt.Errorf("%w: %v", ErrBadTimeout, d)
+	case d == 0:
+		return deadline{}, nil // the zero time is in the past
+	}
+	return deadline{at: time.Now().Add(d)}, nil
+}
+
+var forever = deadline{forever: true}
+
+// slice returns how long the next park may last: at most max, and no later than the deadline;
+// ok is false when the deadline has passed.
+func (dl deadline) slice(max time.Duration) (d time.Duration, ok bool) {
+	if dl.forever {
+		return max, true
+	}
+	if dl.at.IsZero() {
+		return 0, false
+	}
+	left := time.Until(dl.at)
+	if left <= 0 {
+		return 0, false
+	}
+	if max > 0 && left > max {
+		left = max
+	}
+	return left, true
+}
+
+// remaining is the whole time left (Forever for an unbounded deadline), for waits that need no
+// slicing.
+func (dl deadline) remaining() (time.Duration, bool) { return dl.slice(Forever) }
+
+// corrupt builds an ErrCorrupt error naming the object and the impossible value.
+func corrupt(what string, v uint64) error {
+	return fmt.Errorf("%w: %s word %#x", ErrCorrupt, what, v)
+}

@@ -1,0 +1,139 @@
+package lock
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmkit/shmkit/shm"
+)
+
+// lockSize is the payload of a Lock's heap block: the 8-byte mutex word (see mutex.go).
+const lockSize = 8
+
+var lockKind shm.Kind
+
+func init() {
+	lockKind = shm.RegisterKind("lock.Lock", func(r shm.Ref) (any, error) { return OpenLock(r) })
+}
+
+// A Lock is a mutual-exclusion lock shared between processes: Python's multiprocessing.Lock. It
+// lives in one 64-byte heap block, a single 64-bit word holding the owner's pid and a waiters
+// bit; it reaches child processes as a Ref (pass it to proc.Start, or OpenLock its Ref).
+//
+// The owner is a process, not a goroutine: any goroutine of the process that holds the Lock may
+// release it (as Python lets any thread release a Lock), and a goroutine that calls Lock while
+// another goroutine of its own process holds it waits like any other caller (a Lock is not
+// re-entrant; see RLock).
+//
+// Acquiring an unheld Lock is one compare-and-swap, releasing it one more; a futex syscall happens
+// only when a waiter is parked. Waiters spin briefly, then park; the goroutines of one process
+// queue on a Go channel and only one of them parks in the kernel, so thousands of blocked
+// goroutines hold one OS thread.
+//
+// Memory ordering: everything a process wrote before Unlock is visible to the process whose
+// Lock returns next (the word is only accessed with sequentially consistent atomics).
+//
+// If the owning process dies holding the Lock, a waiter notices within about 100 ms (by probing
+// the owner's pid) and takes the Lock over: its Lock returns ErrOwnerDead, and it holds the Lock.
+// See alive for the limits of pid probing (pid reuse, pid namespaces).
+//
+// A Lock is safe for concurrent use by any number of goroutines and processes.
+type Lock struct {
+	ref shm.Ref
+	m   mutex
+}
+
+// NewLock allocates an unlocked Lock in the process's default heap (inherited by children).
+func NewLock() (*Lock, error) {
+	h, err := shm.Default()
+	if err != nil {
+		return nil, err
+	}
+	return NewLockIn(h)
+}
+
+// NewLockIn allocates an unlocked Lock in heap h.
+func NewLockIn(h *shm.Heap) (*Lock, error) {
+	ref, err := h.Alloc(lockSize, lockKind)
+	if err != nil {
+		return nil, fmt.Errorf("lock: new Lock: %w", err)
+	}
+	return OpenLock(ref)
+}
+
+// OpenLock returns the Lock that ref names, in this or any process that maps its segment. It
+// fails with shm.ErrBadRef for a Ref that is not a live "lock.Lock".
+func OpenLock(ref shm.Ref) (*Lock, error) {
+	_, b, err := shm.Resolve(ref, lockKind)
+	if err != nil {
+		return nil, fmt.Errorf("lock: open Lock: %w", err)
+	}
+	if len(b) < lockSize {
+		return nil, fmt.Errorf("%w: Lock block of %d bytes", ErrCorrupt, len(b))
+	}
+	return &Lock{ref: ref, m: newMutex(shm.Word64(b, 0), shm.Word32(b, 0), false, "Lock")}, nil
+}
+
+// Lock acquires the Lock, waiting as long as it takes. It returns nil, or ErrOwnerDead when it
+// took the Lock over from a process that died holding it: in both cases the caller holds it. It
+// fails (without the Lock) only with ErrCorrupt.
+func (l *Lock) Lock() error {
+	if atomic.CompareAndSwapUint64(l.m.w, 0, uint64(self)) {
+		raceAcquire(l.m.loc)
+		return nil
+	}
+	return l.m.lock(forever)
+}
+
+// LockTimeout is Lock bounded by d: it returns ErrTimeout, without the Lock, when d passes first.
+// d == 0 tries once (as TryLock, with an error); d == Forever waits without bound; any other
+// negative d is ErrBadTimeout.
+func (l *Lock) LockTimeout(d time.Duration) error {
+	if d < 0 && d != Forever {
+		return fmt.Errorf("%w: %v", ErrBadTimeout, d)
+	}
+	if atomic.CompareAndSwapUint64(l.m.w, 0, uint64(self)) {
+		raceAcquire(l.m.loc)
+		return nil
+	}
+	dl, err := deadlineFor(d)
+	if err != nil {
+		return err
+	}
+	return l.m.lock(dl)
+}
+
+// TryLock acquires the Lock if it is free, or if its owner has died (then with ErrOwnerDead), and
+// never blocks. It reports whether the caller now holds the Lock.
+func (l *Lock) TryLock() (bool, error) {
+	if atomic.CompareAndSwapUint64(l.m.w, 0, uint64(self)) {
+		raceAcquire(l.m.loc)
+		return true, nil
+	}
+	return l.m.tryOnce(true)
+}
+
+// Unlock releases the Lock. It returns ErrNotOwner when the Lock is free or held by another
+// process; any goroutine of the owning process may call it.
+func (l *Lock) Unlock() error {
+	raceRelease(l.m.loc)
+	if atomic.CompareAndSwapUint64(l.m.w, uint64(self), 0) {
+		return nil
+	}
+	return l.m.unlock()
+}
+
+// Locked reports whether some process holds the Lock (a snapshot, for tests and diagnostics).
+func (l *Lock) Locked() bool { return l.m.owner() != 0 }
+
+// Owner returns the pid of the process holding the Lock, 0 when it is free (a snapshot).
+func (l *Lock) Owner() int { return int(l.m.owner()) }
+
+// Ref returns the Lock's Ref, by which another process opens it.
+func (l *Lock) Ref() shm.Ref { return l.ref }
+
+// Free returns the Lock's memory to its heap. Call it once, when no process uses the Lock any
+// more; using the Lock (here or in another process) after Free is undefined: the block may be
+// reused by another object.
+func (l *Lock) Free() error { return shm.Free(l.ref) }

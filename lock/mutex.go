@@ -1,0 +1,204 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/shmkit/shmkit/futex"
+)
+
+// The mutex word, shared by Lock, RLock, the writer side of RWLock and Barrier's internal lock. It
+// is 64 bits, 8-aligned, little-endian; its low half is the futex word:
+//
+//	bits  0..21  owner pid (0: free)
+//	bit   22     waiters: some process may be parked on the word (set by waiters, cleared by the
+//	             release, which then wakes one)
+//	bits 23..31  always 0
+//	bits 32..63  RLock: recursion count (>= 1 while held); Lock: always 0
+//
+// Free is exactly 0. Every other state with pid 0, any of bits 23..31, a Lock with a count, or a
+// held RLock with count 0 is impossible, and reported as ErrCorrupt.
+const (
+	mWaiters = 1 << pidBits
+	mBadLow  = 0xffffffff &^ (pidMask | mWaiters)
+	mOne     = 1 << 32 // one level of RLock recursion
+)
+
+// mutex is the process-local handle of a mutex word.
+type mutex struct {
+	w         *uint64
+	lo        *uint32 // the low half of *w: the futex word
+	loc       *local
+	recursive bool
+	what      string // "Lock", "RLock", ... for error messages
+}
+
+func newMutex(w *uint64, lo *uint32, recursive bool, what string) mutex {
+	return mutex{w: w, lo: lo, loc: localFor(lo), recursive: recursive, what: what}
+}
+
+// check validates a mutex word.
+func (m *mutex) check(v uint64) error {
+	low, count := uint32(v), v>>32
+	pid := low & pidMask
+	switch {
+	case low&mBadLow != 0,
+		pid == 0 && v != 0,
+		!m.recursive && count != 0,
+		m.recursive && pid != 0 && count == 0:
+		return corrupt(m.what, v)
+	}
+	return nil
+}
+
+// held is the word's value for this process holding the mutex once.
+func (m *mutex) held() uint64 {
+	if m.recursive {
+		return uint64(self) | mOne
+	}
+	return uint64(self)
+}
+
+// tryOnce makes one attempt: take a free word, re-enter an RLock this process holds, or take over
+// from an owner that died (only when checkDead). It never blocks. ok reports success; err is
+// ErrOwnerDead (with ok) or a corruption/overflow error (without).
+func (m *mutex) tryOnce(checkDead bool) (ok bool, err error) {
+	for {
+		v := atomic.LoadUint64(m.w)
+		if err := m.check(v); err != nil {
+			return false, err
+		}
+		owner := uint32(v) & pidMask
+		switch {
+		case owner == 0:
+			if atomic.CompareAndSwapUint64(m.w, 0, m.held()) {
+				raceAcquire(m.loc)
+				return true, nil
+			}
+			continue
+		case owner == self && m.recursive:
+			if v>>32 == 0xffffffff {
+				return false, fmt.Errorf("%w: RLock recursion count overflow", ErrBadArg)
+			}
+			if atomic.CompareAndSwapUint64(m.w, v, v+mOne) {
+				raceAcquire(m.loc)
+				return true, nil
+			}
+			continue
+		case checkDead && owner != self && !alive(owner):
+			// Keep the waiters bit: others may be parked, and our release must wake them.
+			if atomic.CompareAndSwapUint64(m.w, v, m.held()|mWaiters) {
+				raceAcquire(m.loc)
+				return true, fmt.Errorf("%w: %s owner pid %d", ErrOwnerDead, m.what, owner)
+			}
+			continue
+		}
+		return false, nil
+	}
+}
+
+// lock is the slow path of every acquisition: spin, then take this process's turnstile and park
+// on the word in slices, checking after each whether the owner still lives. A try (a deadline
+// already passed) never parks but does take over from a dead owner.
+func (m *mutex) lock(dl deadline) error {
+	if ok, err := m.tryOnce(true); ok || err != nil {
+		return err
+	}
+	if _, can := dl.remaining(); !can {
+		return ErrTimeout
+	}
+	var err error
+	if m.loc.spin(func() bool {
+		v := atomic.LoadUint64(m.w)
+		if v != 0 && (!m.recursive || uint32(v)&pidMask != self) {
+			return false
+		}
+		var ok bool
+		ok, err = m.tryOnce(false)
+		return ok || err != nil
+	}) {
+		return err
+	}
+	if !m.loc.enter(dl) {
+		return ErrTimeout
+	}
+	defer m.loc.leave()
+	var b backoff
+	for {
+		v := atomic.LoadUint64(m.w)
+		if err := m.check(v); err != nil {
+			return err
+		}
+		owner := uint32(v) & pidMask
+		if owner == 0 || (m.recursive && owner == self) {
+			// Whoever takes it after a wait sets the waiters bit: other processes may be parked.
+			if owner == 0 && atomic.CompareAndSwapUint64(m.w, 0, m.held()|mWaiters) {
+				raceAcquire(m.loc)
+				return nil
+			}
+			if owner == self {
+				if ok, err := m.tryOnce(false); ok || err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if v&mWaiters == 0 {
+			if !atomic.CompareAndSwapUint64(m.w, v, v|mWaiters) {
+				continue
+			}
+			v |= mWaiters
+		}
+		d, ok := dl.slice(b.next())
+		if !ok {
+			return ErrTimeout
+		}
+		err := m.loc.park(context.Background(), m.lo, uint32(v), d)
+		switch {
+		case errors.Is(err, ErrTimeout):
+			if owner != self && !alive(owner) {
+				if ok, err := m.tryOnce(true); ok || err != nil {
+					return err
+				}
+			}
+		case err != nil:
+			return fmt.Errorf("lock: futex wait: %w", err)
+		}
+	}
+}
+
+// unlock releases one hold (one level of an RLock), waking one parked process when the word had
+// the waiters bit. Only the owning process may release.
+func (m *mutex) unlock() error {
+	raceRelease(m.loc)
+	for {
+		v := atomic.LoadUint64(m.w)
+		if err := m.check(v); err != nil {
+			return err
+		}
+		owner := uint32(v) & pidMask
+		if owner == 0 {
+			return fmt.Errorf("%w: %s is not locked", ErrNotOwner, m.what)
+		}
+		if owner != self {
+			return fmt.Errorf("%w: %s is held by pid %d", ErrNotOwner, m.what, owner)
+		}
+		var nv uint64
+		if m.recursive && v>>32 > 1 {
+			nv = v - mOne
+		}
+		if atomic.CompareAndSwapUint64(m.w, v, nv) {
+			if nv == 0 && v&mWaiters != 0 {
+				if _, err := futex.Wake(m.lo, 1); err != nil {
+					return fmt.Errorf("lock: futex wake: %w", err)
+				}
+			}
+			return nil
+		}
+	}
+}
+
+// owner returns the pid recorded in the word (0: free).
+func (m *mutex) owner() uint32 { return uint32(atomic.LoadUint64(m.w)) & pidMask }

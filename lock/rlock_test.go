@@ -1,0 +1,151 @@
+package lock_test
+
+import (
+	"errors"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shmkit/shmkit/lock"
+	"github.com/shmkit/shmkit/proc"
+	"github.com/shmkit/shmkit/shm"
+)
+
+var (
+	_ = proc.Register(rlockIncrement)
+	_ = proc.Register(rlockHoldUntilKilled)
+)
+
+// rlockIncrement adds 1 to word 0 n times, each under two levels of r.
+func rlockIncrement(r *lock.RLock, c *cell, n int) error {
+	atomic.AddUint32(c.w(5), 1)
+	for c.get(3) == 0 {
+		runtime.Gosched()
+	}
+	for range n {
+		if err := r.Lock(); err != nil {
+			return err
+		}
+		if err := r.Lock(); err != nil {
+			return err
+		}
+		c.incr(0)
+		if err := r.Unlock(); err != nil {
+			return err
+		}
+		if err := r.Unlock(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rlockHoldUntilKilled takes r three levels deep, sets word 1, and sleeps until killed.
+func rlockHoldUntilKilled(r *lock.RLock, c *cell) error {
+	for range 3 {
+		if err := r.Lock(); err != nil {
+			return err
+		}
+	}
+	c.set(1, 1)
+	time.Sleep(time.Hour)
+	return nil
+}
+
+func TestRLockMutualExclusion(t *testing.T) {
+	r, err := lock.NewRLock()
+	require.NoError(t, err)
+	defer r.Free()
+	c := newCell(t)
+	const n = 100_000
+	p, err := proc.Start(rlockIncrement, r, c, n)
+	require.NoError(t, err)
+	c.waitFor(t, 5, 1)
+	c.set(3, 1)
+	require.NoError(t, rlockIncrement(r, c, n))
+	joinOK(t, p)
+	require.Equal(t, uint32(2*n), c.get(0))
+	require.Equal(t, 0, r.Owner())
+}
+
+func TestRLockReentrancy(t *testing.T) {
+	r, err := lock.NewRLock()
+	require.NoError(t, err)
+	defer r.Free()
+	require.ErrorIs(t, r.Unlock(), lock.ErrNotOwner)
+	require.NoError(t, r.Lock())
+	ok, err := r.TryLock()
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, r.LockTimeout(0))
+	require.Equal(t, 3, r.Depth())
+	// Another goroutine of the owning process re-enters too: the owner is the process.
+	done := make(chan error)
+	go func() { done <- r.LockTimeout(time.Second) }()
+	require.NoError(t, <-done)
+	require.Equal(t, 4, r.Depth())
+	for range 4 {
+		require.NoError(t, r.Unlock())
+	}
+	require.Equal(t, 0, r.Depth())
+	require.ErrorIs(t, r.Unlock(), lock.ErrNotOwner)
+	require.ErrorIs(t, r.LockTimeout(-7), lock.ErrBadTimeout)
+}
+
+func TestRLockOtherProcessWaits(t *testing.T) {
+	r, err := lock.NewRLock()
+	require.NoError(t, err)
+	defer r.Free()
+	c := newCell(t)
+	p, err := proc.Start(rlockHoldUntilKilled, r, c)
+	require.NoError(t, err)
+	c.waitFor(t, 1, 1)
+	ok, err := r.TryLock()
+	require.NoError(t, err)
+	require.False(t, ok)
+	require.ErrorIs(t, r.LockTimeout(20*time.Millisecond), lock.ErrTimeout)
+	require.ErrorIs(t, r.Unlock(), lock.ErrNotOwner)
+	killJoin(t, p)
+	require.ErrorIs(t, r.Lock(), lock.ErrOwnerDead)
+	require.Equal(t, 1, r.Depth())
+	require.NoError(t, r.Unlock())
+}
+
+func TestRLockCorrupt(t *testing.T) {
+	r, err := lock.NewRLock()
+	require.NoError(t, err)
+	defer r.Free()
+	w := shm.Word64(raw(t, r), 0)
+	for _, bad := range []uint64{uint64(os.Getpid()), 1 << 22, 5 << 32, 0xfff00000} {
+		atomic.StoreUint64(w, bad)
+		require.ErrorIs(t, r.Lock(), lock.ErrCorrupt, "%#x", bad)
+		require.ErrorIs(t, r.Unlock(), lock.ErrCorrupt, "%#x", bad)
+	}
+	atomic.StoreUint64(w, 0)
+}
+
+func TestRLockOwnerDies(t *testing.T) {
+	r, err := lock.NewRLock()
+	require.NoError(t, err)
+	defer r.Free()
+	c := newCell(t)
+	for i := range 100 {
+		c.set(1, 0)
+		p, err := proc.Start(rlockHoldUntilKilled, r, c)
+		require.NoError(t, err)
+		c.waitFor(t, 1, 1)
+		got := make(chan error, 1)
+		go func() { got <- r.LockTimeout(10 * time.Second) }()
+		time.Sleep(time.Millisecond)
+		require.NoError(t, p.Kill())
+		err = <-got
+		require.Truef(t, errors.Is(err, lock.ErrOwnerDead), "iteration %d: %v", i, err)
+		require.Equal(t, 1, r.Depth())
+		require.NoError(t, r.Unlock())
+		require.NoError(t, p.Join(proc.Forever))
+	}
+}

@@ -1,0 +1,363 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// RWLock block layout:
+//
+//	offset size
+//	     0    8 writer mutex word (mutex.go): held by a writer from the moment it wants the lock,
+//	            so new readers wait behind it (writers are not starved)
+//	     8    4 readers word: bits 0..29 readers holding the lock, bit 31 drain (a writer is
+//	            parked waiting for the readers to leave); bit 30 always 0
+//	    12    4 reader gate: bits 0..30 a sequence bumped at every writer release, bit 31 readers
+//	            parked; the futex word readers sleep on
+//	    64  128 holders table: read locks held per process (holders.go)
+const (
+	rwReaders   = 8
+	rwGate      = 12
+	rwHolders   = 64
+	rwSize      = rwHolders + holdersSize
+	rwCountMask = 1<<30 - 1
+	rwDrain     = 1 << 31
+	rwParked    = 1 << 31
+)
+
+var rwKind shm.Kind
+
+func init() {
+	rwKind = shm.RegisterKind("lock.RWLock", func(r shm.Ref) (any, error) { return OpenRWLock(r) })
+}
+
+// An RWLock is a readers-writer lock shared between processes: any number of readers, or one
+// writer. A writer that asks for the lock holds the writer mutex from then on, so readers that
+// come after it wait: writers are not starved by a stream of readers. As for Lock, the owner of
+// the write side is a process, and so is the holder of a read lock: any goroutine of a process
+// may release what the process holds. A process that holds a read lock and asks for the write
+// lock deadlocks (until its timeout), as with sync.RWMutex.
+//
+// Uncontended, RLock is three atomic operations (a load of the writer word, an add on the readers
+// word, a second load) plus one add on this process's holders entry; Lock is a compare-and-swap
+// plus a load. Futex syscalls happen only when someone is parked. Memory ordering: what a writer
+// wrote before Unlock is visible to every later reader and writer; what readers read is never
+// concurrent with a write.
+//
+// When a process dies: a dead writer (holding or waiting for the write lock) is detected by the
+// next writer or by a waiting reader, whose Lock or RLock returns ErrOwnerDead with the lock. The
+// read locks of each process are counted in a table in the block (up to 16 processes at once);
+// a writer waiting for readers gives back those of dead processes and its Lock returns
+// ErrOwnerDead. A reader that dies within a few instructions of RLock, or one beyond the 16
+// tracked processes, leaves its read lock held: writers then wait until their timeout.
+type RWLock struct {
+	ref     shm.Ref
+	m       mutex
+	readers *uint32
+	gate    *uint32
+	rloc    *local // for the readers word (the writer waits on it)
+	gloc    *local // for the reader gate (readers wait on it)
+	hold    holders
+}
+
+// NewRWLock allocates an unlocked RWLock in the default heap.
+func NewRWLock() (*RWLock, error) {
+	h, err := shm.Default()
+	if err != nil {
+		return nil, err
+	}
+	return NewRWLockIn(h)
+}
+
+// NewRWLockIn allocates an unlocked RWLock in heap h.
+func NewRWLockIn(h *shm.Heap) (*RWLock, error) {
+	ref, err := h.Alloc(rwSize, rwKind)
+	if err != nil {
+		return nil, fmt.Errorf("lock: new RWLock: %w", err)
+	}
+	return OpenRWLock(ref)
+}
+
+// OpenRWLock returns the RWLock that ref names; shm.ErrBadRef for a Ref that is not a live
+// "lock.RWLock".
+func OpenRWLock(ref shm.Ref) (*RWLock, error) {
+	_, b, err := shm.Resolve(ref, rwKind)
+	if err != nil {
+		return nil, fmt.Errorf("lock: open RWLock: %w", err)
+	}
+	if len(b) < rwSize {
+		return nil, fmt.Errorf("%w: RWLock block of %d bytes", ErrCorrupt, len(b))
+	}
+	rw := &RWLock{ref: ref, m: newMutex(shm.Word64(b, 0), shm.Word32(b, 0), false, "RWLock"),
+		readers: shm.Word32(b, rwReaders), gate: shm.Word32(b, rwGate)}
+	rw.rloc, rw.gloc = localFor(rw.readers), localFor(rw.gate)
+	rw.hold.init(func(i int) *uint64 { return shm.Word64(b, rwHolders+8*i) })
+	return rw, nil
+}
+
+func (rw *RWLock) loadReaders() (uint32, error) {
+	r := atomic.LoadUint32(rw.readers)
+	if r&^(rwCountMask|rwDrain) != 0 || r&rwCountMask == rwCountMask {
+		return r, corrupt("RWLock readers", uint64(r))
+	}
+	return r, nil
+}
+
+// Lock acquires the write lock, waiting as long as it takes. It returns nil or ErrOwnerDead (a
+// writer or reader process died holding the lock; the caller holds the write lock in both cases),
+// or ErrCorrupt.
+func (rw *RWLock) Lock() error { return rw.lock(forever) }
+
+// LockTimeout is Lock bounded by d (0: try once; Forever: no bound); ErrTimeout, without the lock.
+func (rw *RWLock) LockTimeout(d time.Duration) error {
+	dl, err := deadlineFor(d)
+	if err != nil {
+		return err
+	}
+	return rw.lock(dl)
+}
+
+// TryLock takes the write lock if nobody holds the lock (or its writer died: ErrOwnerDead), and
+// never blocks; it reports whether the caller now holds it.
+func (rw *RWLock) TryLock() (bool, error) {
+	err := rw.lock(deadline{})
+	if errors.Is(err, ErrTimeout) {
+		return false, nil
+	}
+	return err == nil || errors.Is(err, ErrOwnerDead), err
+}
+
+func (rw *RWLock) lock(dl deadline) error {
+	var dead error
+	if !atomic.CompareAndSwapUint64(rw.m.w, 0, uint64(self)) {
+		dead = rw.m.lock(dl)
+		if dead != nil && !errors.Is(dead, ErrOwnerDead) {
+			return dead
+		}
+	}
+	// Writer mutex held: no new reader gets in; wait for those inside to leave.
+	var bo backoff
+	for {
+		r, err := rw.loadReaders()
+		if err != nil {
+			rw.releaseWriter()
+			return err
+		}
+		if r&rwCountMask == 0 {
+			if r&rwDrain != 0 {
+				atomic.AndUint32(rw.readers, ^uint32(rwDrain))
+			}
+			raceAcquire(rw.rloc)
+			return dead
+		}
+		if r&rwDrain == 0 {
+			if !atomic.CompareAndSwapUint32(rw.readers, r, r|rwDrain) {
+				continue
+			}
+			r |= rwDrain
+		}
+		d, ok := dl.slice(bo.next())
+		if !ok {
+			atomic.AndUint32(rw.readers, ^uint32(rwDrain)) // no writer waits for the readers now
+			rw.releaseWriter()
+			return ErrTimeout
+		}
+		err = rw.rloc.park(context.Background(), rw.readers, r, d)
+		switch {
+		case errors.Is(err, ErrTimeout):
+			if n := rw.hold.reap(rw.dropReaders); n > 0 {
+				dead = fmt.Errorf("%w: %d RWLock read locks of a dead process released", ErrOwnerDead, n)
+			}
+		case err != nil:
+			rw.releaseWriter()
+			return fmt.Errorf("lock: futex wait: %w", err)
+		}
+	}
+}
+
+// dropReaders removes n read locks of a dead process from the readers count.
+func (rw *RWLock) dropReaders(n uint32) {
+	for {
+		r := atomic.LoadUint32(rw.readers)
+		nr := r - min(n, r&rwCountMask)
+		if atomic.CompareAndSwapUint32(rw.readers, r, nr) {
+			return
+		}
+	}
+}
+
+// releaseWriter releases the writer mutex and opens the reader gate.
+func (rw *RWLock) releaseWriter() error {
+	if !atomic.CompareAndSwapUint64(rw.m.w, uint64(self), 0) {
+		if err := rw.m.unlock(); err != nil {
+			return err
+		}
+	}
+	for {
+		g := atomic.LoadUint32(rw.gate)
+		if atomic.CompareAndSwapUint32(rw.gate, g, (g+1)&^rwParked) {
+			if g&rwParked != 0 {
+				if _, err := futex.Wake(rw.gate, 0); err != nil {
+					return fmt.Errorf("lock: futex wake: %w", err)
+				}
+			}
+			return nil
+		}
+	}
+}
+
+// Unlock releases the write lock; ErrNotOwner when this process does not hold it.
+func (rw *RWLock) Unlock() error { return rw.releaseWriter() }
+
+// tryRead makes one attempt at a read lock.
+func (rw *RWLock) tryRead() (bool, error) {
+	w := atomic.LoadUint64(rw.m.w)
+	if err := rw.m.check(w); err != nil {
+		return false, err
+	}
+	if w != 0 {
+		return false, nil
+	}
+	r := atomic.AddUint32(rw.readers, 1)
+	if r&rwCountMask == rwCountMask || r&(1<<30) != 0 {
+		rw.leaveReader()
+		return false, corrupt("RWLock readers", uint64(r))
+	}
+	if uint32(atomic.LoadUint64(rw.m.w))&pidMask == 0 {
+		// The holders entry goes up after the count, so a death in between leaves a read lock
+		// held (a writer times out) rather than freeing one still in use.
+		rw.hold.add(1, rw.dropReaders)
+		raceAcquire(rw.m.loc)
+		return true, nil
+	}
+	rw.leaveReader()
+	return false, nil
+}
+
+// leaveReader takes one reader off the count, waking a draining writer when it was the last.
+func (rw *RWLock) leaveReader() {
+	r := atomic.AddUint32(rw.readers, ^uint32(0))
+	if r&rwCountMask == 0 && r&rwDrain != 0 {
+		futex.Wake(rw.readers, 1)
+	}
+}
+
+// RLock acquires a read lock, waiting as long as it takes. It returns nil, or ErrOwnerDead when
+// it found the writer dead and cleared it (the caller holds a read lock in both cases).
+func (rw *RWLock) RLock() error { return rw.rlock(forever) }
+
+// RLockTimeout is RLock bounded by d (0: try once; Forever: no bound); ErrTimeout, without a
+// read lock.
+func (rw *RWLock) RLockTimeout(d time.Duration) error {
+	dl, err := deadlineFor(d)
+	if err != nil {
+		return err
+	}
+	return rw.rlock(dl)
+}
+
+// TryRLock takes a read lock if no writer holds or waits for the lock, and never blocks.
+func (rw *RWLock) TryRLock() (bool, error) { return rw.tryRead() }
+
+func (rw *RWLock) rlock(dl deadline) error {
+	if ok, err := rw.tryRead(); ok || err != nil {
+		return err
+	}
+	if _, ok := dl.remaining(); !ok {
+		return ErrTimeout
+	}
+	var err error
+	if rw.gloc.spin(func() bool {
+		if atomic.LoadUint64(rw.m.w) != 0 {
+			return false
+		}
+		var ok bool
+		ok, err = rw.tryRead()
+		return ok || err != nil
+	}) {
+		return err
+	}
+	var bo backoff
+	var dead error
+	for {
+		if ok, err := rw.tryRead(); err != nil {
+			return err
+		} else if ok {
+			return dead
+		}
+		g := atomic.LoadUint32(rw.gate)
+		if g&rwParked == 0 {
+			if !atomic.CompareAndSwapUint32(rw.gate, g, g|rwParked) {
+				continue
+			}
+			g |= rwParked
+		}
+		owner := rw.m.owner()
+		if owner == 0 {
+			continue
+		}
+		d, ok := dl.slice(bo.next())
+		if !ok {
+			return ErrTimeout
+		}
+		err := rw.gloc.park(context.Background(), rw.gate, g, d)
+		switch {
+		case errors.Is(err, ErrTimeout):
+			if owner != self && !alive(owner) {
+				if ok, err := rw.m.tryOnce(true); ok && errors.Is(err, ErrOwnerDead) {
+					dead = err
+					if err := rw.releaseWriter(); err != nil {
+						return err
+					}
+				} else if ok {
+					rw.releaseWriter()
+				} else if err != nil {
+					return err
+				}
+			}
+		case err != nil:
+			return fmt.Errorf("lock: futex wait: %w", err)
+		}
+	}
+}
+
+// RUnlock releases a read lock held by this process; ErrNotOwner when it holds none.
+func (rw *RWLock) RUnlock() error {
+	raceRelease(rw.rloc)
+	had, tracked := rw.hold.sub(1)
+	if tracked && had == 0 {
+		return fmt.Errorf("%w: RUnlock of an RWLock this process has not read-locked", ErrNotOwner)
+	}
+	for {
+		r, err := rw.loadReaders()
+		if err != nil {
+			return err
+		}
+		if r&rwCountMask == 0 {
+			return fmt.Errorf("%w: RUnlock of an RWLock with no readers", ErrNotOwner)
+		}
+		if atomic.CompareAndSwapUint32(rw.readers, r, r-1) {
+			if (r-1)&rwCountMask == 0 && r&rwDrain != 0 {
+				if _, err := futex.Wake(rw.readers, 1); err != nil {
+					return fmt.Errorf("lock: futex wake: %w", err)
+				}
+			}
+			return nil
+		}
+	}
+}
+
+// Readers returns how many read locks are held (a snapshot).
+func (rw *RWLock) Readers() int { return int(atomic.LoadUint32(rw.readers) & rwCountMask) }
+
+// Ref returns the RWLock's Ref.
+func (rw *RWLock) Ref() shm.Ref { return rw.ref }
+
+// Free returns the RWLock's memory to its heap; see Lock.Free.
+func (rw *RWLock) Free() error { return shm.Free(rw.ref) }
