@@ -176,3 +176,22 @@ var _ = proc.Register(bsemHoldUntilKilled)
 func bsemHoldUntilKilled(b *lock.BoundedSemaphore, c *cell, k int) error {
 	return semHoldUntilKilled(&b.Semaphore, c, k)
 }
+
+// A BoundedSemaphore's embedded Semaphore is a *Semaphore whose Ref names a BoundedSemaphore: a
+// child could not rebuild it as a *Semaphore, so Start refuses it rather than the child failing.
+func TestEmbeddedSemaphoreRefusedAtStart(t *testing.T) {
+	bs, err := lock.NewBoundedSemaphore(1)
+	require.NoError(t, err)
+	defer bs.Free()
+	c := newCell(t)
+	_, err = proc.Start(semHoldUntilKilled, &bs.Semaphore, c, 1)
+	require.ErrorIs(t, err, proc.ErrBadArgs)
+	require.ErrorContains(t, err, "rebuilds a *lock.BoundedSemaphore")
+	s, err := lock.NewSemaphore(1)
+	require.NoError(t, err)
+	defer s.Free()
+	p, err := proc.Start(semHoldUntilKilled, s, c, 0) // the same call with a real *Semaphore starts
+	require.NoError(t, err)
+	require.NoError(t, p.Kill())
+	require.NoError(t, p.Join(10*time.Second))
+}

@@ -116,6 +116,28 @@ func runChild() int {
 
 var attacherType = reflect.TypeFor[shm.Attacher]()
 
+// rebuildAs rebuilds the shared object ref names as a value of type pt: by attaching a new zero
+// value of pt when pt is a shm.Attacher (generic types), else through the kind's registered
+// function, whose result must be assignable to pt.
+func rebuildAs(ref shm.Ref, pt reflect.Type) (reflect.Value, error) {
+	if pt.Kind() == reflect.Pointer && pt.Implements(attacherType) {
+		v := reflect.New(pt.Elem())
+		if err := v.Interface().(shm.Attacher).AttachRef(ref); err != nil {
+			return reflect.Value{}, fmt.Errorf("%v: %w", pt, err)
+		}
+		return v, nil
+	}
+	obj, err := shm.Rebuild(ref)
+	if err != nil {
+		return reflect.Value{}, err
+	}
+	ov := reflect.ValueOf(obj)
+	if !ov.IsValid() || !ov.Type().AssignableTo(pt) {
+		return reflect.Value{}, fmt.Errorf("a Ref of kind %v rebuilds a %T, which cannot be a %v", ref.Kind, obj, pt)
+	}
+	return ov, nil
+}
+
 // prepare decodes the spec's arguments into a call of the target.
 func prepare(tg *target, sp *spec) (func() error, error) {
 	if tg.typ != nil {
@@ -134,22 +156,12 @@ func prepare(tg *target, sp *spec) (func() error, error) {
 	for i, a := range sp.Args {
 		pt := ft.In(i)
 		switch {
-		case a.Ref != nil && pt.Kind() == reflect.Pointer && pt.Implements(attacherType):
-			v := reflect.New(pt.Elem())
-			if err := v.Interface().(shm.Attacher).AttachRef(*a.Ref); err != nil {
-				return nil, fmt.Errorf("argument %d (%v): %v", i, pt, err)
-			}
-			in[i] = v
 		case a.Ref != nil:
-			obj, err := shm.Rebuild(*a.Ref)
+			v, err := rebuildAs(*a.Ref, pt)
 			if err != nil {
 				return nil, fmt.Errorf("argument %d: %v", i, err)
 			}
-			ov := reflect.ValueOf(obj)
-			if !ov.Type().AssignableTo(pt) {
-				return nil, fmt.Errorf("argument %d: a %v cannot be a %v", i, ov.Type(), pt)
-			}
-			in[i] = ov
+			in[i] = v
 		case a.Data == nil:
 			in[i] = reflect.Zero(pt)
 		default:

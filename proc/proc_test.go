@@ -408,6 +408,14 @@ func TestStartRefusals(t *testing.T) {
 			require.ErrorIs(t, tc.p.Join(0), proc.ErrNotStarted)
 		})
 	}
+	// A shared argument whose Ref no longer names a live object is refused at Start.
+	ref, err := shm.Alloc(64, cellKind)
+	require.NoError(t, err)
+	stale, err := openCell(ref)
+	require.NoError(t, err)
+	require.NoError(t, shm.Free(ref))
+	require.ErrorIs(t, proc.New(writeCell, stale, uint32(1)).Start(), proc.ErrBadArgs)
+
 	p, err := proc.Start(sleepFor, time.Millisecond)
 	require.NoError(t, err)
 	require.ErrorIs(t, p.Start(), proc.ErrStarted)

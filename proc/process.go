@@ -259,6 +259,12 @@ func (p *Process) buildSpec() (*spec, error) {
 			at := reflect.TypeOf(a)
 			if sh, ok := a.(shm.Shared); ok && (at.AssignableTo(pt) || pt.Kind() == reflect.Interface && at.Implements(pt)) {
 				ref := sh.Ref()
+				// Rebuild it here as the child will, so a Ref the child could not turn into
+				// the parameter's type (a stale one; a BoundedSemaphore's embedded *Semaphore,
+				// whose Ref rebuilds a *BoundedSemaphore) fails Start, not the child.
+				if _, err := rebuildAs(ref, pt); err != nil {
+					return nil, fmt.Errorf("%w: argument %d of %s: %v", ErrBadArgs, i, tg.name, err)
+				}
 				sp.Args = append(sp.Args, arg{Ref: &ref})
 				continue
 			}
