@@ -1,0 +1,364 @@
+package bench_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/proc"
+	"github.com/shmkit/shmkit/ring"
+)
+
+// Peers of the two-process ring benchmarks, run in a child started from this test binary.
+var (
+	_ = proc.Register(ringDrain)
+	_ = proc.Register(ringEcho)
+	_ = proc.Register(sockDrain)
+	_ = proc.Register(fifoEcho)
+)
+
+// ringDrain says it is ready, then takes n messages from q.
+func ringDrain(ready, q *ring.Queue, n int) error {
+	if err := ready.Put(nil); err != nil {
+		return err
+	}
+	buf := make([]byte, 0, 64)
+	for i := 0; i < n; i++ {
+		var err error
+		if buf, err = q.GetAppend(buf[:0]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ringEcho sends back each of n messages it receives.
+func ringEcho(in, out *ring.Queue, n int) error {
+	if err := out.Put(nil); err != nil {
+		return err
+	}
+	buf := make([]byte, 0, 64)
+	for i := 0; i < n; i++ {
+		var err error
+		if buf, err = in.GetAppend(buf[:0]); err != nil {
+			return err
+		}
+		if err := out.Put(buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sockDrain connects to the unix socket at path and reads n bytes.
+func sockDrain(path string, n int) error {
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = io.CopyN(io.Discard, c, int64(n))
+	return err
+}
+
+// fifoEcho opens the FIFOs in and out and echoes n one-byte messages.
+func fifoEcho(in, out string, n int) error {
+	r, err := os.OpenFile(in, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	w, err := os.OpenFile(out, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	var b [1]byte
+	for i := 0; i < n; i++ {
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return err
+		}
+		if _, err := w.Write(b[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var ready *ring.Queue
+
+// readyQueue returns the queue on which a peer says it has started.
+func readyQueue(b *testing.B) *ring.Queue {
+	if ready == nil {
+		var err error
+		if ready, err = ring.NewQueue(&ring.Options{Size: 1024}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return ready
+}
+
+// awaitReady waits for the peer to say it has started, so that the timed loop does not include
+// the start of a process.
+func awaitReady(b *testing.B) {
+	if _, err := ready.Get(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func join(b *testing.B, p *proc.Process) {
+	b.Helper()
+	if err := p.Join(futex.Forever); err != nil {
+		b.Fatal(err)
+	}
+	if code, _ := p.ExitCode(); code != 0 {
+		b.Fatalf("peer exited with %d", code)
+	}
+}
+
+// BenchmarkQueueThroughput: 64-byte messages from one process to another; one op is one message.
+func BenchmarkQueueThroughput(b *testing.B) {
+	msg := bytes.Repeat([]byte{7}, 64)
+	b.Run("shmkit", func(b *testing.B) {
+		q, err := ring.NewQueue(&ring.Options{Size: 1 << 20, SingleProducer: true, SingleConsumer: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer q.Free()
+		p, err := proc.Start(ringDrain, readyQueue(b), q, b.N)
+		if err != nil {
+			b.Fatal(err)
+		}
+		awaitReady(b)
+		b.SetBytes(64)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := q.Put(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		join(b, p)
+	})
+	b.Run("shmkit-batch16", func(b *testing.B) {
+		// The same, put 16 at a time with PutBatch (one publication per batch); one op is
+		// still one message, taken by the peer one Get at a time.
+		q, err := ring.NewQueue(&ring.Options{Size: 1 << 20, SingleProducer: true, SingleConsumer: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer q.Free()
+		p, err := proc.Start(ringDrain, readyQueue(b), q, b.N)
+		if err != nil {
+			b.Fatal(err)
+		}
+		awaitReady(b)
+		batch := make([][]byte, 16)
+		for i := range batch {
+			batch[i] = msg
+		}
+		b.SetBytes(64)
+		b.ResetTimer()
+		for i := 0; i < b.N; i += len(batch) {
+			if _, err := q.PutBatch(batch[:min(len(batch), b.N-i)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		join(b, p)
+	})
+	b.Run("chan", func(b *testing.B) {
+		ch := make(chan [64]byte, 1<<14)
+		done := make(chan struct{})
+		go func() {
+			for i := 0; i < b.N; i++ {
+				<-ch
+			}
+			close(done)
+		}()
+		var m [64]byte
+		b.SetBytes(64)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			ch <- m
+		}
+		<-done
+	})
+	b.Run("unixsock", func(b *testing.B) {
+		path := filepath.Join(b.TempDir(), "s")
+		l, err := net.Listen("unix", path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close()
+		p, err := proc.Start(sockDrain, path, 64*b.N)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, err := l.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		b.SetBytes(64)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := c.Write(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		join(b, p)
+	})
+	b.Run("python", func(b *testing.B) {
+		// CPython's multiprocessing.Queue, b.N messages (at least 20,000): ns/op includes the
+		// start of Python and its child, spread over the messages; ns/msg is the script's own
+		// timing of the messages alone.
+		py, err := exec.LookPath("python3")
+		if err != nil {
+			b.Skip("python3 not installed: no CPython multiprocessing.Queue baseline")
+		}
+		out, err := exec.Command(py, "python/ring_queue.py", strconv.Itoa(b.N)).Output()
+		if err != nil {
+			b.Fatal(err)
+		}
+		ns, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+		if err != nil {
+			b.Fatalf("python/ring_queue.py said %q", out)
+		}
+		b.ReportMetric(ns, "ns/msg")
+	})
+}
+
+// BenchmarkQueuePingPong: a round trip of a small message between two processes.
+func BenchmarkQueuePingPong(b *testing.B) {
+	b.Run("shmkit", func(b *testing.B) {
+		opts := &ring.Options{Size: 4096, SingleProducer: true, SingleConsumer: true}
+		ping, err := ring.NewQueue(opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ping.Free()
+		pong, err := ring.NewQueue(opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pong.Free()
+		p, err := proc.Start(ringEcho, ping, pong, b.N)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := pong.Get(); err != nil {
+			b.Fatal(err)
+		}
+		msg := []byte("ping")
+		buf := make([]byte, 0, 16)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := ping.Put(msg); err != nil {
+				b.Fatal(err)
+			}
+			if buf, err = pong.GetAppend(buf[:0]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		join(b, p)
+	})
+	b.Run("pipe", func(b *testing.B) {
+		dir := b.TempDir()
+		in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
+		for _, f := range []string{in, out} {
+			if err := syscall.Mkfifo(f, 0o600); err != nil {
+				b.Fatal(err)
+			}
+		}
+		p, err := proc.Start(fifoEcho, in, out, b.N)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w, err := os.OpenFile(in, os.O_WRONLY, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer w.Close()
+		r, err := os.OpenFile(out, os.O_RDONLY, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer r.Close()
+		var m [1]byte
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := w.Write(m[:]); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(r, m[:]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		join(b, p)
+	})
+}
+
+const largeSize = 64 << 20
+
+// BenchmarkQueueLarge: 64 MiB messages from one process to another, in bytes/s.
+func BenchmarkQueueLarge(b *testing.B) {
+	src := bytes.Repeat([]byte{1}, largeSize)
+	b.Run("shmkit", func(b *testing.B) {
+		// MaxMessages bounds how far the producer runs ahead: spilled messages are bounded by
+		// it and by the heap, not by the ring's Size.
+		q, err := ring.NewQueue(&ring.Options{SingleProducer: true, SingleConsumer: true, MaxMessages: 2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer q.Free()
+		p, err := proc.Start(ringDrainLarge, readyQueue(b), q, b.N)
+		if err != nil {
+			b.Fatal(err)
+		}
+		awaitReady(b)
+		b.SetBytes(largeSize)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := q.Put(src); err != nil {
+				b.Fatal(err)
+			}
+		}
+		join(b, p)
+	})
+	b.Run("memcpy", func(b *testing.B) {
+		dst := make([]byte, largeSize)
+		b.SetBytes(largeSize)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			copy(dst, src)
+		}
+	})
+}
+
+var _ = proc.Register(ringDrainLarge)
+
+// ringDrainLarge takes n messages from q into one reused buffer.
+func ringDrainLarge(ready, q *ring.Queue, n int) error {
+	if err := ready.Put(nil); err != nil {
+		return err
+	}
+	buf := make([]byte, 0, largeSize)
+	for i := 0; i < n; i++ {
+		var err error
+		if buf, err = q.GetAppend(buf[:0]); err != nil {
+			return err
+		}
+		if len(buf) != largeSize {
+			return fmt.Errorf("got %d bytes", len(buf))
+		}
+	}
+	return nil
+}

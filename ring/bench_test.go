@@ -1,0 +1,48 @@
+package ring_test
+
+import (
+	"testing"
+
+	"github.com/shmkit/shmkit/ring"
+)
+
+// Two goroutines of one process through an SPSC queue: the ring's own cost, without a second
+// process (bench/ring_test.go has the cross-process numbers and their baselines).
+func BenchmarkSPSCInProcess(b *testing.B) {
+	q, err := ring.NewQueue(&ring.Options{Size: 1 << 20, SingleProducer: true, SingleConsumer: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer q.Free()
+	msg := make([]byte, 64)
+	done := make(chan struct{})
+	go func() {
+		buf := make([]byte, 0, 64)
+		for i := 0; i < b.N; i++ {
+			buf, _ = q.GetAppend(buf[:0])
+		}
+		close(done)
+	}()
+	b.SetBytes(64)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		q.Put(msg)
+	}
+	<-done
+}
+
+// One goroutine puts and gets: the fixed cost of the calls, no cache line moves between cores.
+func BenchmarkPutGetOneGoroutine(b *testing.B) {
+	q, err := ring.NewQueue(&ring.Options{Size: 1 << 20, SingleProducer: true, SingleConsumer: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer q.Free()
+	msg := make([]byte, 64)
+	buf := make([]byte, 0, 64)
+	b.SetBytes(64)
+	for i := 0; i < b.N; i++ {
+		q.Put(msg)
+		buf, _ = q.GetAppend(buf[:0])
+	}
+}

@@ -1,0 +1,33 @@
+// Package ring moves messages between processes through rings in shared memory: Queue (bytes),
+// QueueOf[T] (typed), JoinableQueue, Pipe and its Conns, and Wait over several of them — what
+// Python's multiprocessing.Queue, JoinableQueue, Pipe and connection.wait give, without a feeder
+// thread, a pipe or pickling.
+//
+// # Rings
+//
+// A queue is one heap block: a header of index and futex words, each group on its own 64-byte
+// cache line, and a data area of length-prefixed records that never straddle its end (a skip
+// record pads to the end instead). Messages larger than a quarter of the ring are spilled to a
+// heap block the record points to. Producers append at tail, consumers take at read and give the
+// space back at head; each side keeps a cached copy of the other side's index and reads the
+// shared one only when the cached one says "full" or "empty". With SingleProducer and
+// SingleConsumer a message costs one atomic store on each side and no lock; otherwise producers
+// and consumers each take a robust lock (a pid in a futex word, taken over from a dead owner)
+// only around the index step, never around the copy. docs/ring.md has the layout and the
+// protocol.
+//
+// # Blocking
+//
+// A call blocks only when the queue is empty (or full): it spins briefly, then yields, then
+// sleeps on a futex word through a futex.Gate, so 10,000 goroutines blocked in Get hold one OS
+// thread. Wake-ups cost a system call only when someone sleeps. Every blocking call has a
+// Timeout form (0: try once; futex.Forever: no bound) and, where one waits for work, a Context
+// form; Close wakes every waiter in every process with ErrClosed.
+//
+// # Peer death and bad data
+//
+// A producer killed mid-Put leaves no partial message, and consumers skip its record after a
+// liveness check (~50 ms); a consumer killed mid-Get leaves its message to be delivered to
+// another consumer. Every index, length and state read from shared memory is validated: a
+// corrupt ring gives an error wrapping ErrCorrupt, never a panic or an access out of bounds.
+package ring

@@ -1,0 +1,40 @@
+package ring
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// Errors returned by this package, wrapped with detail; test them with errors.Is.
+var (
+	// ErrClosed is returned by Put on a closed queue, by Get on a closed queue that is empty, and
+	// by every call blocked on a queue when it is closed (in any process).
+	ErrClosed = errors.New("ring: queue closed")
+
+	// ErrTimeout is returned when a bounded wait ends before it could proceed. It is
+	// futex.ErrTimeout, so it also matches os.ErrDeadlineExceeded and context.DeadlineExceeded.
+	ErrTimeout = futex.ErrTimeout
+
+	// ErrTooLarge is returned by Put of a message larger than the queue's MaxMessage.
+	ErrTooLarge = errors.New("ring: message larger than the queue's maximum")
+
+	// ErrCorrupt is wrapped when shared state read from a ring is impossible (an index out of
+	// range, a record header that does not parse). It wraps shm.ErrCorrupt.
+	ErrCorrupt = fmt.Errorf("ring: corrupt ring: %w", shm.ErrCorrupt)
+
+	// ErrBadTimeout is returned for a negative timeout other than futex.Forever.
+	ErrBadTimeout = errors.New("ring: negative timeout (use futex.Forever for no bound)")
+
+	// ErrTaskDone is returned by JoinableQueue.TaskDone called more times than items were put.
+	ErrTaskDone = errors.New("ring: TaskDone called more times than there were items")
+
+	// ErrBadOptions is returned for options out of range.
+	ErrBadOptions = errors.New("ring: invalid options")
+)
+
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+}

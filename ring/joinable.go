@@ -1,0 +1,102 @@
+package ring
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmkit/shmkit/shm"
+)
+
+var joinableKind shm.Kind
+
+func init() {
+	joinableKind = shm.RegisterKind("ring.JoinableQueue", func(r shm.Ref) (any, error) { return OpenJoinableQueue(r) })
+}
+
+// A JoinableQueue is a Queue that also counts unfinished tasks, as Python's JoinableQueue: every
+// message put adds one, TaskDone takes one away, and Join waits until none is left.
+//
+// Peer death: a producer killed after it counted a message but before it reserved its record
+// leaves the count one too high (Join then waits until its timeout); one killed after reserving
+// it is corrected when a consumer skips the abandoned record. A consumer killed before TaskDone
+// leaves its task unfinished, as in Python.
+type JoinableQueue struct {
+	*Queue
+}
+
+// NewJoinableQueue creates a joinable queue in the default heap; opts may be nil.
+func NewJoinableQueue(opts *Options) (*JoinableQueue, error) {
+	h, err := shm.Default()
+	if err != nil {
+		return nil, err
+	}
+	return NewJoinableQueueIn(h, opts)
+}
+
+// NewJoinableQueueIn creates a joinable queue in heap h.
+func NewJoinableQueueIn(h *shm.Heap, opts *Options) (*JoinableQueue, error) {
+	q, err := newQueue(h, opts, joinableKind, flagJoinable)
+	if err != nil {
+		return nil, err
+	}
+	return &JoinableQueue{q}, nil
+}
+
+// OpenJoinableQueue returns a handle on the joinable queue that ref names.
+func OpenJoinableQueue(ref shm.Ref) (*JoinableQueue, error) {
+	q, err := openQueue(ref, joinableKind)
+	if err != nil {
+		return nil, err
+	}
+	if q.flags&flagJoinable == 0 {
+		return nil, corrupt("joinable queue without its flag")
+	}
+	return &JoinableQueue{q}, nil
+}
+
+// Unfinished returns the number of tasks put and not yet marked done.
+func (j *JoinableQueue) Unfinished() int { return int(atomic.LoadUint32(j.unfin)) }
+
+// TaskDone marks one task, taken with Get, as finished; when none is left, Join returns in every
+// process. Calling it more times than messages were put returns ErrTaskDone.
+func (j *JoinableQueue) TaskDone() error {
+	for {
+		v := atomic.LoadUint32(j.unfin)
+		if v == 0 {
+			return ErrTaskDone
+		}
+		if atomic.CompareAndSwapUint32(j.unfin, v, v-1) {
+			if v == 1 {
+				j.join.signal()
+			}
+			return nil
+		}
+	}
+}
+
+// Join waits until every task put has been marked done.
+func (j *JoinableQueue) Join() error { return j.join1(forever) }
+
+// JoinTimeout is Join waiting at most d.
+func (j *JoinableQueue) JoinTimeout(d time.Duration) error {
+	dl, err := newDeadline(context.Background(), d)
+	if err != nil {
+		return err
+	}
+	return j.join1(dl)
+}
+
+// JoinContext is Join waiting until ctx is done.
+func (j *JoinableQueue) JoinContext(ctx context.Context) error {
+	return j.join1(deadline{ctx: ctx, forever: true})
+}
+
+func (j *JoinableQueue) join1(dl deadline) error {
+	for atomic.LoadUint32(j.unfin) != 0 {
+		if _, err := j.join.park(&dl, func() bool { return atomic.LoadUint32(j.unfin) == 0 }); err != nil {
+			return err
+		}
+	}
+	return nil
+}

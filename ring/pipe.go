@@ -1,0 +1,270 @@
+package ring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmkit/shmkit/shm"
+)
+
+var connKind shm.Kind
+
+func init() {
+	connKind = shm.RegisterKind("ring.Conn", func(r shm.Ref) (any, error) { return OpenConn(r) })
+}
+
+// ErrConnClosed is returned by a Conn used after its own Close, and by Send when the other end
+// has closed.
+var ErrConnClosed = errors.New("ring: connection closed")
+
+// The layout of a Conn's block: the two queues it uses, as offset and generation in the same
+// segment (offset 0: none).
+const (
+	connRecvOff = 0
+	connRecvGen = 8
+	connSendOff = 16
+	connSendGen = 24
+	connSize    = 64
+)
+
+// A Conn is one end of a Pipe: messages sent on one end are received, in order, on the other,
+// through a single-producer single-consumer ring in shared memory. One goroutine at a time may
+// Send on a Conn and one at a time may Recv; pass the Conn to another process (as the target's
+// *ring.Conn parameter) to use it there.
+//
+// Peer death: a sender killed mid-Send leaves no partial message; the receiver does not learn
+// of the death from the Conn itself (use Wait with the process's sentinel), as with Python's
+// Pipe when the other end is inherited.
+type Conn struct {
+	ref        shm.Ref
+	heap       *shm.Heap
+	recv, send *Queue
+	closed     atomic.Bool
+}
+
+// Pipe returns the two ends of a pipe in the default heap. With duplex, each end sends and
+// receives; without, the first end only receives and the second only sends, as Python's
+// Pipe(duplex=False).
+func Pipe(duplex bool) (*Conn, *Conn, error) {
+	h, err := shm.Default()
+	if err != nil {
+		return nil, nil, err
+	}
+	return PipeIn(h, duplex)
+}
+
+// PipeIn is Pipe in heap h.
+func PipeIn(h *shm.Heap, duplex bool) (c1, c2 *Conn, err error) {
+	opts := &Options{SingleProducer: true, SingleConsumer: true}
+	var qs []*Queue
+	defer func() {
+		if err != nil {
+			for _, q := range qs {
+				q.Free()
+			}
+		}
+	}()
+	a, err := NewQueueIn(h, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	qs = append(qs, a)
+	var b *Queue
+	if duplex {
+		if b, err = NewQueueIn(h, opts); err != nil {
+			return nil, nil, err
+		}
+		qs = append(qs, b)
+	}
+	// c1 receives on a and sends on b; c2 the other way round.
+	if c1, err = newConn(h, a, b); err != nil {
+		return nil, nil, err
+	}
+	if c2, err = newConn(h, b, a); err != nil {
+		h.Free(c1.ref)
+		return nil, nil, err
+	}
+	return c1, c2, nil
+}
+
+func newConn(h *shm.Heap, recv, send *Queue) (*Conn, error) {
+	ref, err := h.Alloc(connSize, connKind)
+	if err != nil {
+		return nil, err
+	}
+	_, b, err := shm.Resolve(ref, connKind)
+	if err != nil {
+		return nil, err
+	}
+	if recv != nil {
+		atomic.StoreUint64(shm.Word64(b, connRecvOff), recv.ref.Off)
+		atomic.StoreUint64(shm.Word64(b, connRecvGen), uint64(recv.ref.Gen))
+	}
+	if send != nil {
+		atomic.StoreUint64(shm.Word64(b, connSendOff), send.ref.Off)
+		atomic.StoreUint64(shm.Word64(b, connSendGen), uint64(send.ref.Gen))
+	}
+	return &Conn{ref: ref, heap: h, recv: recv, send: send}, nil
+}
+
+// OpenConn returns the end of a pipe that ref names.
+func OpenConn(ref shm.Ref) (*Conn, error) {
+	seg, b, err := shm.Resolve(ref, connKind)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < connSize {
+		return nil, corrupt("conn block of %d bytes", len(b))
+	}
+	heap, err := seg.Heap()
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{ref: ref, heap: heap}
+	open := func(offAt, genAt int) (*Queue, error) {
+		off := atomic.LoadUint64(shm.Word64(b, offAt))
+		if off == 0 {
+			return nil, nil
+		}
+		gen := atomic.LoadUint64(shm.Word64(b, genAt))
+		return OpenQueue(shm.Ref{Seg: ref.Seg, Name: ref.Name, Off: off, Kind: queueKind, Gen: uint32(gen)})
+	}
+	if c.recv, err = open(connRecvOff, connRecvGen); err != nil {
+		return nil, err
+	}
+	if c.send, err = open(connSendOff, connSendGen); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Ref returns the Ref by which another process opens this end.
+func (c *Conn) Ref() shm.Ref { return c.ref }
+
+// Free returns this end's memory, and that of the ring it receives from, to the heap. Call it on
+// both ends once neither is used any more, in any process.
+func (c *Conn) Free() error {
+	var err error
+	if c.recv != nil {
+		err = c.recv.Free()
+	}
+	return errors.Join(err, c.heap.Free(c.ref))
+}
+
+// Close closes this end: the other end's Recv returns what was sent and then io.EOF, and its Send
+// fails with ErrConnClosed. Using this end afterwards fails with ErrConnClosed.
+func (c *Conn) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	if c.send != nil {
+		c.send.Close()
+	}
+	if c.recv != nil {
+		c.recv.Close()
+	}
+	return nil
+}
+
+func (c *Conn) check(q *Queue, what string) error {
+	if c.closed.Load() {
+		return ErrConnClosed
+	}
+	if q == nil {
+		return fmt.Errorf("ring: this end of a one-way pipe cannot %s", what)
+	}
+	return nil
+}
+
+// Send sends msg to the other end, waiting while the ring is full.
+func (c *Conn) Send(msg []byte) error {
+	if err := c.check(c.send, "send"); err != nil {
+		return err
+	}
+	return sendErr(c.send.Put(msg))
+}
+
+// SendTimeout is Send waiting at most d.
+func (c *Conn) SendTimeout(msg []byte, d time.Duration) error {
+	if err := c.check(c.send, "send"); err != nil {
+		return err
+	}
+	return sendErr(c.send.PutTimeout(msg, d))
+}
+
+func sendErr(err error) error {
+	if errors.Is(err, ErrClosed) {
+		return ErrConnClosed
+	}
+	return err
+}
+
+func recvErr(err error) error {
+	if errors.Is(err, ErrClosed) {
+		return io.EOF
+	}
+	return err
+}
+
+// Recv returns the next message, waiting for one; io.EOF once the other end has closed and
+// everything it sent has been received.
+func (c *Conn) Recv() ([]byte, error) {
+	if err := c.check(c.recv, "receive"); err != nil {
+		return nil, err
+	}
+	b, err := c.recv.Get()
+	return b, recvErr(err)
+}
+
+// RecvTimeout is Recv waiting at most d.
+func (c *Conn) RecvTimeout(d time.Duration) ([]byte, error) {
+	if err := c.check(c.recv, "receive"); err != nil {
+		return nil, err
+	}
+	b, err := c.recv.GetTimeout(d)
+	return b, recvErr(err)
+}
+
+// RecvContext is Recv waiting until ctx is done.
+func (c *Conn) RecvContext(ctx context.Context) ([]byte, error) {
+	if err := c.check(c.recv, "receive"); err != nil {
+		return nil, err
+	}
+	b, err := c.recv.GetContext(ctx)
+	return b, recvErr(err)
+}
+
+// Poll reports whether Recv would return at once (a message, or io.EOF), waiting at most d for
+// that (0: just look; futex.Forever: no bound).
+func (c *Conn) Poll(d time.Duration) (bool, error) {
+	if err := c.check(c.recv, "receive"); err != nil {
+		return false, err
+	}
+	ready, err := Wait(d, c)
+	if err == ErrTimeout {
+		return false, nil
+	}
+	return len(ready) > 0, err
+}
+
+// Send sends v on c, encoded as QueueOf[T] encodes it.
+func Send[T any](c *Conn, v T) error {
+	if err := c.check(c.send, "send"); err != nil {
+		return err
+	}
+	return sendErr(AsQueueOf[T](c.send).Put(v))
+}
+
+// Recv receives a value of type T from c, sent by Send[T]; io.EOF as Conn.Recv.
+func Recv[T any](c *Conn) (T, error) {
+	if err := c.check(c.recv, "receive"); err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := AsQueueOf[T](c.recv).Get()
+	return v, recvErr(err)
+}

@@ -1,0 +1,772 @@
+package ring
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmkit/shmkit/shm"
+)
+
+// Options configure a new queue. The zero Options (or nil) give a multi-producer, multi-consumer
+// queue with a 256 KiB ring and no limit on message count or size.
+type Options struct {
+	// Size is the capacity of the ring in bytes, rounded up to a power of two (at least 1 KiB, at
+	// most 1 GiB; 0: 256 KiB). Each message takes 16 bytes of header plus its length rounded up
+	// to 16. Messages longer than a quarter of Size are spilled to the heap: the ring then holds
+	// a 32-byte reference to them.
+	Size int
+	// MaxMessages bounds how many messages the queue holds (0: only Size bounds it).
+	MaxMessages int
+	// MaxMessage is the largest message Put accepts (0: up to what the heap can allocate); a
+	// larger one fails with ErrTooLarge.
+	MaxMessage int
+	// SingleProducer promises that one goroutine at a time, of one process at a time, puts
+	// (Put, TryPut, Reserve to Commit): producers then take no lock, and a message is written
+	// and published with a single atomic store. Breaking the promise corrupts the ring (which
+	// consumers then report as ErrCorrupt, or deliver mixed-up messages).
+	SingleProducer bool
+	// SingleConsumer promises the same of consumers (Get, Peek to Release).
+	SingleConsumer bool
+}
+
+const defaultSize = 256 << 10
+
+var queueKind, spillKind shm.Kind
+
+func init() {
+	queueKind = shm.RegisterKind("ring.Queue", func(r shm.Ref) (any, error) { return OpenQueue(r) })
+	spillKind = shm.RegisterKind("ring.spill", func(r shm.Ref) (any, error) {
+		return nil, fmt.Errorf("%w: a ring.spill block is internal to a queue", shm.ErrBadRef)
+	})
+}
+
+// A Queue is a FIFO of byte messages in shared memory, usable from any number of goroutines in
+// any number of processes (unless created SingleProducer or SingleConsumer). It is a ring of
+// length-prefixed records; see docs/ring.md for the layout and the crash-safety protocol.
+//
+// Ordering: a message's bytes are written before the message is published, with sequentially
+// consistent atomics, so a Get that returns a message happens after the Put that sent it. Messages
+// of one producer arrive in the order put; with several consumers, each message goes to exactly
+// one of them.
+//
+// Peer death: a producer killed inside Put never leaves a partial message visible and never
+// blocks consumers for more than a liveness check (~50 ms); a consumer killed inside Get never
+// blocks the others, and the message it was taking is delivered to another consumer (see
+// docs/ring.md). A Queue handle is a small local value over the shared ring; OpenQueue makes
+// another one.
+type Queue struct {
+	ref       shm.Ref
+	seg       *shm.Segment
+	heap      *shm.Heap
+	b         []byte // the queue's heap block
+	data      []byte // the data area, capacity bytes
+	capacity  uint64
+	mask      uint64
+	flags     uint32
+	maxMsg    int
+	maxMsgs   uint64
+	inlineMax int
+
+	plock, clock, closed, unfin  *uint32
+	tail, nput, read, head, nget *uint64
+	spare                        [spares]*uint64
+	counted                      bool // nput and nget are kept (not for SPSC without MaxMessages)
+	fastPut, fastGet             bool // the single producer's and consumer's short paths apply
+	*local
+}
+
+// local is what the handles of one queue in one process share: the mutexes in front of the
+// shared locks (so a process's goroutines take turns before they contend with other processes),
+// the Gates on the queue's futex words, and cached indices.
+type local struct {
+	put, get, join wakeup // put: committed records; get: freed space; join: tasks done
+	pmu            sync.Mutex
+	cachedHead     uint64 // under pmu (or the single producer's): a head seen; head only grows
+	cmu            sync.Mutex
+	cachedTail     uint64 // under cmu (or the single consumer's)
+	getTurn        turn
+	putTurn        turn
+}
+
+// locals maps a queue (segment id, offset, generation) to its local state in this process.
+var locals sync.Map
+
+type localKey struct {
+	seg, off uint64
+	gen      uint32
+}
+
+// NewQueue creates a queue in the default heap; opts may be nil.
+func NewQueue(opts *Options) (*Queue, error) {
+	h, err := shm.Default()
+	if err != nil {
+		return nil, err
+	}
+	return NewQueueIn(h, opts)
+}
+
+// NewQueueIn creates a queue in heap h; opts may be nil.
+func NewQueueIn(h *shm.Heap, opts *Options) (*Queue, error) {
+	return newQueue(h, opts, queueKind, 0)
+}
+
+func newQueue(h *shm.Heap, opts *Options, kind shm.Kind, flags uint32) (*Queue, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Size < 0 || o.Size > maxCap || o.MaxMessages < 0 || o.MaxMessage < 0 || o.MaxMessage > shm.MaxAlloc || o.MaxMessage > 1<<32-1 || o.MaxMessages > 1<<32-1 {
+		return nil, fmt.Errorf("%w: %+v", ErrBadOptions, o)
+	}
+	size := uint64(o.Size)
+	if size == 0 {
+		size = defaultSize
+	}
+	size = max(size, minCap)
+	if size&(size-1) != 0 {
+		size = 1 << bits.Len64(size)
+	}
+	if o.SingleProducer {
+		flags |= flagSingleProducer
+	}
+	if o.SingleConsumer {
+		flags |= flagSingleConsumer
+	}
+	ref, err := h.Alloc(headerSize+int(size), kind)
+	if err != nil {
+		return nil, err
+	}
+	_, b, err := shm.Resolve(ref, kind)
+	if err != nil {
+		return nil, err
+	}
+	atomic.StoreUint64(shm.Word64(b, offCap), size)
+	atomic.StoreUint32(shm.Word32(b, offFlags), flags)
+	atomic.StoreUint32(shm.Word32(b, offMaxMsg), uint32(o.MaxMessage))
+	atomic.StoreUint32(shm.Word32(b, offMaxMsgs), uint32(o.MaxMessages))
+	atomic.StoreUint32(shm.Word32(b, offVersion), version)
+	atomic.StoreUint32(shm.Word32(b, offMagic), magic) // publishes the fields above
+	return openQueue(ref, kind)
+}
+
+// OpenQueue returns a handle on the queue that ref names (as a child process does with a queue
+// passed to it). A ref of another kind, or a header that does not validate, is an error.
+func OpenQueue(ref shm.Ref) (*Queue, error) { return openQueue(ref, queueKind) }
+
+func openQueue(ref shm.Ref, kind shm.Kind) (*Queue, error) {
+	seg, b, err := shm.Resolve(ref, kind)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < headerSize+minCap {
+		return nil, corrupt("queue block of %d bytes", len(b))
+	}
+	if m, v := atomic.LoadUint32(shm.Word32(b, offMagic)), atomic.LoadUint32(shm.Word32(b, offVersion)); m != magic || v != version {
+		return nil, corrupt("queue header magic %#x version %d", m, v)
+	}
+	c := atomic.LoadUint64(shm.Word64(b, offCap))
+	if c < minCap || c > maxCap || c&(c-1) != 0 || uint64(len(b)) < headerSize+c {
+		return nil, corrupt("capacity %d in a %d-byte block", c, len(b))
+	}
+	heap, err := seg.Heap()
+	if err != nil {
+		return nil, err
+	}
+	q := &Queue{
+		ref: ref, seg: seg, heap: heap, b: b,
+		data:     b[headerSize : headerSize+c : headerSize+c],
+		capacity: c, mask: c - 1,
+		flags:   atomic.LoadUint32(shm.Word32(b, offFlags)),
+		maxMsg:  int(atomic.LoadUint32(shm.Word32(b, offMaxMsg))),
+		maxMsgs: uint64(atomic.LoadUint32(shm.Word32(b, offMaxMsgs))),
+		plock:   shm.Word32(b, offPLock), clock: shm.Word32(b, offCLock),
+		closed: shm.Word32(b, offClosed), unfin: shm.Word32(b, offUnfin),
+		tail: shm.Word64(b, offTail), nput: shm.Word64(b, offNPut),
+		read: shm.Word64(b, offRead), head: shm.Word64(b, offHead), nget: shm.Word64(b, offNGot),
+		spare: [spares]*uint64{shm.Word64(b, offSpare), shm.Word64(b, offSpare+8)},
+	}
+	q.inlineMax = int(c/4) - recHeader
+	q.counted = q.maxMsgs != 0 || q.flags&(flagSingleProducer|flagSingleConsumer) != flagSingleProducer|flagSingleConsumer
+	key := localKey{seg: ref.Seg, off: ref.Off, gen: ref.Gen}
+	l, ok := locals.Load(key)
+	if !ok {
+		nl := &local{getTurn: make(turn, 1), putTurn: make(turn, 1)}
+		nl.put.seq, nl.put.waiters = shm.Word32(b, offPutSeq), shm.Word32(b, offConsWait)
+		nl.get.seq, nl.get.waiters = shm.Word32(b, offGetSeq), shm.Word32(b, offProdWait)
+		nl.join.seq, nl.join.waiters = shm.Word32(b, offJoinSeq), shm.Word32(b, offJoinWait)
+		l, _ = locals.LoadOrStore(key, nl)
+	}
+	q.local = l.(*local)
+	q.fastPut = q.flags&(flagSingleProducer|flagJoinable) == flagSingleProducer && !q.counted
+	q.fastGet = q.flags&flagSingleConsumer != 0 && !q.counted
+	return q, nil
+}
+
+// Ref returns the Ref by which another process opens the queue.
+func (q *Queue) Ref() shm.Ref { return q.ref }
+
+// Free returns the queue's shared memory (and any message still spilled in it) to its heap. Call
+// it once, when no process uses the queue any more; using any handle on it afterwards is
+// undefined (it may fail with ErrCorrupt or shm.ErrBadRef, or touch memory since reused).
+func (q *Queue) Free() error {
+	for {
+		_, ok, err := q.TryGet()
+		if err != nil || !ok {
+			break
+		}
+	}
+	for ref, ok := q.takeSpare(); ok; ref, ok = q.takeSpare() {
+		q.heap.Free(ref)
+	}
+	locals.Delete(localKey{seg: q.ref.Seg, off: q.ref.Off, gen: q.ref.Gen})
+	return q.heap.Free(q.ref)
+}
+
+// Cap returns the capacity of the ring in bytes.
+func (q *Queue) Cap() int { return int(q.capacity) }
+
+// Close closes the queue for every process: Put fails with ErrClosed from then on, Get returns
+// what the queue still holds and then ErrClosed, and every call blocked on the queue, in every
+// process, wakes and returns ErrClosed (or the message it was waiting for). Closing twice is
+// harmless.
+func (q *Queue) Close() error {
+	atomic.StoreUint32(q.closed, 1)
+	q.put.wake()
+	q.get.wake()
+	q.join.wake()
+	return nil
+}
+
+// Closed reports whether the queue was closed.
+func (q *Queue) Closed() bool { return atomic.LoadUint32(q.closed) != 0 }
+
+// Len returns the number of messages in the queue: put (or being put) and not yet taken. It is a
+// snapshot that other processes may change at once.
+func (q *Queue) Len() int {
+	if !q.counted {
+		// SPSC: count the records between head and tail.
+		h, t := atomic.LoadUint64(q.head), atomic.LoadUint64(q.tail)
+		if h > t || t-h > q.capacity {
+			return 0
+		}
+		n := 0
+		for h < t {
+			next, _, w, err := q.record(h, t)
+			if err != nil {
+				break
+			}
+			if stateOf(w) == stCommitted || stateOf(w) == stReserved {
+				n++
+			}
+			h = next
+		}
+		return n
+	}
+	for {
+		g := atomic.LoadUint64(q.nget)
+		p := atomic.LoadUint64(q.nput)
+		if atomic.LoadUint64(q.nget) == g {
+			if p < g {
+				return 0
+			}
+			return int(p - g)
+		}
+	}
+}
+
+// Empty reports whether the queue holds no message (a snapshot).
+func (q *Queue) Empty() bool {
+	r := q.read
+	if q.flags&flagSingleConsumer != 0 {
+		r = q.head
+	}
+	return atomic.LoadUint64(r) == atomic.LoadUint64(q.tail)
+}
+
+// Full reports whether a Put of an empty message would have to wait now (a snapshot).
+func (q *Queue) Full() bool {
+	return !q.hasRoom(recHeader)
+}
+
+// hasRoom reports whether a record of need bytes would fit now (a hint for waiters).
+func (q *Queue) hasRoom(need uint64) bool {
+	t, h := atomic.LoadUint64(q.tail), atomic.LoadUint64(q.head)
+	if t < h || t-h > q.capacity {
+		return true // corrupt: let the caller find out under the lock
+	}
+	if q.maxMsgs != 0 && uint64(q.Len()) >= q.maxMsgs {
+		return false
+	}
+	if off := t & q.mask; off+need > q.capacity {
+		need += q.capacity - off
+	}
+	return t+need-h <= q.capacity
+}
+
+// ---- producing ----
+
+// Put appends msg to the queue, waiting while it is full.
+func (q *Queue) Put(msg []byte) error {
+	if q.fastPut && len(msg) <= q.inlineMax {
+		if ok, err := q.putSingle(msg); ok || err != nil {
+			return err
+		}
+	}
+	return q.put1(forever, msg)
+}
+
+// PutBatch puts msgs in order, waiting while the queue is full, and returns how many it put (all
+// of them unless it returns an error). With SingleProducer, small messages that fit are written
+// one after another and published together with one atomic store: the publication, which must
+// wait for every earlier store to reach the other cores, is paid once per batch, not per message.
+// Otherwise it is a loop of Put.
+func (q *Queue) PutBatch(msgs [][]byte) (int, error) {
+	for i := 0; i < len(msgs); {
+		if q.fastPut {
+			if n, err := q.putSingleBatch(msgs[i:]); err != nil {
+				return i + n, err
+			} else if n > 0 {
+				i += n
+				continue
+			}
+		}
+		if err := q.put1(forever, msgs[i]); err != nil {
+			return i, err
+		}
+		i++
+	}
+	return len(msgs), nil
+}
+
+// putSingleBatch writes as many of msgs as are small and fit now, and publishes them at once.
+func (q *Queue) putSingleBatch(msgs [][]byte) (int, error) {
+	if atomic.LoadUint32(q.closed) != 0 {
+		return 0, ErrClosed
+	}
+	start := atomic.LoadUint64(q.tail)
+	t := start
+	n := 0
+	for _, msg := range msgs {
+		if len(msg) > q.inlineMax {
+			break
+		}
+		need := recHeader + align(uint64(len(msg)))
+		pos, skip, ok, err := q.room(t, need)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			break
+		}
+		if skip {
+			putHeader(q.data, t&q.mask, t, uint32(q.capacity-t&q.mask-recHeader), stateWord(self, 0, stSkip))
+		}
+		off := pos & q.mask
+		copy(q.data[off+recHeader:], msg)
+		putHeader(q.data, off, pos, uint32(len(msg)), stateWord(self, 0, stCommitted))
+		t = pos + need
+		n++
+	}
+	if t != start {
+		// Publishes every record above to the consumers.
+		atomic.StoreUint64(q.tail, t)
+		q.put.signal()
+	}
+	return n, nil
+}
+
+// putSingle is Put for a single producer of a small message when there is room now: the record is
+// written and published with one atomic store. It reports false when the slow path must run.
+func (q *Queue) putSingle(msg []byte) (bool, error) {
+	if atomic.LoadUint32(q.closed) != 0 {
+		return false, ErrClosed
+	}
+	t := atomic.LoadUint64(q.tail)
+	need := recHeader + align(uint64(len(msg)))
+	pos, skip, ok, err := q.room(t, need)
+	if !ok || err != nil {
+		return false, err
+	}
+	if skip {
+		putHeader(q.data, t&q.mask, t, uint32(q.capacity-t&q.mask-recHeader), stateWord(self, 0, stSkip))
+	}
+	off := pos & q.mask
+	copy(q.data[off+recHeader:], msg)
+	putHeader(q.data, off, pos, uint32(len(msg)), stateWord(self, 0, stCommitted))
+	// Publishes the header and the message to the consumers.
+	atomic.StoreUint64(q.tail, pos+need)
+	q.put.signal()
+	return true, nil
+}
+
+// PutTimeout is Put waiting at most d (0: not at all; futex.Forever: no bound); ErrTimeout when
+// the queue stayed full.
+func (q *Queue) PutTimeout(msg []byte, d time.Duration) error {
+	dl, err := newDeadline(context.Background(), d)
+	if err != nil {
+		return err
+	}
+	return q.put1(dl, msg)
+}
+
+// PutContext is Put waiting until ctx is done.
+func (q *Queue) PutContext(ctx context.Context, msg []byte) error {
+	return q.put1(deadline{ctx: ctx, forever: true}, msg)
+}
+
+// TryPut puts msg if there is room now, and reports whether it did.
+func (q *Queue) TryPut(msg []byte) (bool, error) {
+	err := q.put1(deadline{try: true}, msg)
+	if err == ErrTimeout {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (q *Queue) put1(dl deadline, msg []byte) error {
+	var w Reservation
+	if err := q.reserve(&dl, len(msg), &w); err != nil {
+		return err
+	}
+	copy(w.buf, msg)
+	return w.Commit()
+}
+
+// A Reservation is room for one message, reserved in a queue by Reserve: write the message into
+// Bytes, then Commit it (or Abort). Each successful Reserve must be followed by exactly one Commit
+// or Abort, from the goroutine that reserved; with several producers, consumers wait at this
+// message until then (later ones stay behind it). A process killed before Commit leaves no
+// message: the consumers skip it.
+type Reservation struct {
+	q     *Queue
+	pos   uint64
+	need  uint64 // bytes of the record, header included
+	n     uint32 // message length
+	state uint32 // the state word while reserved
+	buf   []byte
+	spill shm.Ref
+}
+
+// Bytes returns the message's memory, of the length asked for: in the ring, or in a heap block
+// when the message is large. Its contents are unspecified (not zeroed): write all of it. It is
+// valid until Commit or Abort.
+func (w *Reservation) Bytes() []byte { return w.buf }
+
+// Reserve reserves room for an n-byte message, waiting while the queue is full.
+func (q *Queue) Reserve(n int) (*Reservation, error) {
+	w := new(Reservation)
+	if err := q.reserve(&deadline{forever: true}, n, w); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// ReserveTimeout is Reserve waiting at most d.
+func (q *Queue) ReserveTimeout(n int, d time.Duration) (*Reservation, error) {
+	dl, err := newDeadline(context.Background(), d)
+	if err != nil {
+		return nil, err
+	}
+	w := new(Reservation)
+	if err := q.reserve(&dl, n, w); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func (q *Queue) reserve(dl *deadline, n int, w *Reservation) error {
+	if n < 0 || (q.maxMsg != 0 && n > q.maxMsg) || n > shm.MaxAlloc || n > 1<<32-1 {
+		return fmt.Errorf("%w: %d bytes (maximum %d)", ErrTooLarge, n, q.maxMsg)
+	}
+	*w = Reservation{q: q, n: uint32(n)}
+	body, flags := uint64(n), uint32(0)
+	if n > q.inlineMax {
+		body, flags = spillBody, recSpilled
+		if atomic.LoadUint32(q.closed) != 0 {
+			return ErrClosed
+		}
+		ref, blk, err := q.spillBlock(dl, n)
+		if err != nil {
+			return err
+		}
+		w.spill, w.buf = ref, blk[:n]
+	}
+	w.need = recHeader + align(body)
+	w.state = stateWord(self, flags, stReserved)
+	if q.flags&flagJoinable != 0 {
+		atomic.AddUint32(q.unfin, 1)
+	}
+	err := q.reserveWait(dl, w)
+	if err != nil {
+		q.untask()
+		if !w.spill.IsZero() {
+			q.putSpare(w.spill)
+		}
+		w.q = nil
+		return err
+	}
+	rec := q.data[w.pos&q.mask+recHeader:]
+	if flags&recSpilled != 0 {
+		binary.LittleEndian.PutUint64(rec[0:8], w.spill.Off)
+		binary.LittleEndian.PutUint32(rec[8:12], w.spill.Gen)
+	} else {
+		w.buf = rec[:n:n]
+	}
+	return nil
+}
+
+// reserveWait finds room for w's record, waiting as dl allows, and sets w.pos.
+func (q *Queue) reserveWait(dl *deadline, w *Reservation) error {
+	single := q.flags&flagSingleProducer != 0
+	waiting := false
+	defer func() {
+		if waiting {
+			q.putTurn.give()
+		}
+	}()
+	for {
+		var ok bool
+		var err error
+		if single {
+			ok, err = q.reserveSingle(w)
+		} else {
+			q.pmu.Lock()
+			robustLock(q.plock)
+			ok, err = q.reserveLocked(w)
+			robustUnlock(q.plock)
+			q.pmu.Unlock()
+		}
+		if err != nil || ok {
+			return err
+		}
+		if !waiting && !dl.try {
+			if err := q.putTurn.take(dl); err != nil {
+				return err
+			}
+			waiting = true
+			continue
+		}
+		need := w.need
+		if _, err := q.get.park(dl, func() bool { return q.hasRoom(need) || q.Closed() }); err != nil {
+			return err
+		}
+	}
+}
+
+// room returns where a record of need bytes goes after tail t and whether it fits now; skip says
+// whether padding to the end of the data area goes first. It reloads head when the cached one
+// says no.
+func (q *Queue) room(t, need uint64) (pos uint64, skip, ok bool, err error) {
+	if t%recAlign != 0 {
+		return 0, false, false, corrupt("tail %d is not %d-aligned", t, recAlign)
+	}
+	off := t & q.mask
+	total := need
+	skip = off+need > q.capacity
+	if skip {
+		total += q.capacity - off
+	}
+	if h := q.cachedHead; h > t || t+total-h > q.capacity {
+		h = atomic.LoadUint64(q.head)
+		if h > t || t-h > q.capacity {
+			return 0, false, false, corrupt("head %d, tail %d, capacity %d", h, t, q.capacity)
+		}
+		q.cachedHead = h
+		if t+total-h > q.capacity {
+			return 0, false, false, nil
+		}
+	}
+	if q.maxMsgs != 0 {
+		np, ng := atomic.LoadUint64(q.nput), atomic.LoadUint64(q.nget)
+		if np >= ng && np-ng >= q.maxMsgs {
+			return 0, false, false, nil
+		}
+	}
+	if skip {
+		t += q.capacity - off
+	}
+	return t, skip, true, nil
+}
+
+// reserveSingle places w's record for a single producer: nothing is published until Commit.
+func (q *Queue) reserveSingle(w *Reservation) (bool, error) {
+	if atomic.LoadUint32(q.closed) != 0 {
+		return false, ErrClosed
+	}
+	t := atomic.LoadUint64(q.tail)
+	pos, skip, ok, err := q.room(t, w.need)
+	if !ok || err != nil {
+		return false, err
+	}
+	if skip {
+		putHeader(q.data, t&q.mask, t, uint32(q.capacity-t&q.mask-recHeader), stateWord(self, 0, stSkip))
+	}
+	w.pos = pos
+	return true, nil
+}
+
+// spillBlock returns a heap block for an n-byte spilled message: the queue's spare block when it
+// is large enough (no allocation, and no clearing of memory about to be overwritten), else a new
+// one, waiting as dl allows when the heap is full of this queue's messages.
+func (q *Queue) spillBlock(dl *deadline, n int) (shm.Ref, []byte, error) {
+	if ref, ok := q.takeSpare(); ok {
+		blk, err := q.seg.Object(ref)
+		if err == nil && len(blk) >= n {
+			return ref, blk, nil
+		}
+		if err == nil {
+			q.heap.Free(ref)
+		}
+		// A spare that does not validate is lost (ErrCorrupt material): allocate instead.
+	}
+	ref, err := q.heap.Alloc(n, spillKind)
+	for errors.Is(err, shm.ErrNoSpace) && !q.Empty() {
+		// The heap is full of messages spilled by this queue (among others): wait until a
+		// consumer frees one, as if the ring were full.
+		if _, err := q.get.park(dl, func() bool { return q.Empty() || q.Closed() }); err != nil {
+			return shm.Ref{}, nil, err
+		}
+		ref, err = q.heap.Alloc(n, spillKind)
+	}
+	if err != nil {
+		return shm.Ref{}, nil, err
+	}
+	blk, err := q.seg.Object(ref)
+	if err != nil {
+		q.heap.Free(ref)
+		return shm.Ref{}, nil, err
+	}
+	return ref, blk, nil
+}
+
+// The spare words hold spilled messages' blocks that their consumers handed back for the next
+// large messages: offset/64 in the low 40 bits, generation in the high 24 (0: none).
+const (
+	spares       = 2
+	spareGenBits = 24
+)
+
+func (q *Queue) takeSpare() (shm.Ref, bool) {
+	for i := range spares {
+		if v := atomic.SwapUint64(q.spare[i], 0); v != 0 {
+			return shm.Ref{Seg: q.seg.ID(), Name: q.seg.Name(), Kind: spillKind,
+				Off: (v & (1<<40 - 1)) * 64, Gen: uint32(v >> 40)}, true
+		}
+	}
+	return shm.Ref{}, false
+}
+
+// putSpare parks a spilled message's block for reuse, or frees it when the spare words are taken.
+func (q *Queue) putSpare(ref shm.Ref) error {
+	if ref.Off%64 == 0 && ref.Off>>6 < 1<<40 && ref.Gen < 1<<spareGenBits && ref.Gen != 0 {
+		for i := range spares {
+			if atomic.CompareAndSwapUint64(q.spare[i], 0, ref.Off>>6|uint64(ref.Gen)<<40) {
+				return nil
+			}
+		}
+	}
+	return q.heap.Free(ref)
+}
+
+// untask takes back the task count of a message that will not be delivered (JoinableQueue).
+func (q *Queue) untask() {
+	if q.flags&flagJoinable == 0 {
+		return
+	}
+	for {
+		v := atomic.LoadUint32(q.unfin)
+		if v == 0 || atomic.CompareAndSwapUint32(q.unfin, v, v-1) {
+			if v == 1 {
+				q.join.signal()
+			}
+			return
+		}
+	}
+}
+
+// putHeader writes a record header with plain stores; a later atomic store of tail publishes it.
+func putHeader(data []byte, off, pos uint64, n, state uint32) {
+	h := data[off : off+recHeader]
+	binary.LittleEndian.PutUint64(h[0:8], pos)
+	binary.LittleEndian.PutUint32(h[8:12], n)
+	binary.LittleEndian.PutUint32(h[12:16], state)
+}
+
+// reserveLocked appends w's record, reserved, if there is room. The caller holds the producer
+// lock.
+func (q *Queue) reserveLocked(w *Reservation) (bool, error) {
+	if atomic.LoadUint32(q.closed) != 0 {
+		return false, ErrClosed
+	}
+	t := atomic.LoadUint64(q.tail)
+	pos, skip, ok, err := q.room(t, w.need)
+	if !ok || err != nil {
+		return false, err
+	}
+	if skip {
+		q.writeHeader(t, uint32(q.capacity-t&q.mask-recHeader), stateWord(self, 0, stSkip))
+	}
+	q.writeHeader(pos, w.n, w.state)
+	atomic.AddUint64(q.nput, 1)
+	// Publishes the headers above to the consumers, which read no record at or past tail.
+	atomic.StoreUint64(q.tail, pos+w.need)
+	w.pos = pos
+	return true, nil
+}
+
+func (q *Queue) writeHeader(pos uint64, n uint32, state uint32) {
+	off := int(pos & q.mask)
+	atomic.StoreUint64(shm.Word64(q.data, off), pos)
+	atomic.StoreUint32(shm.Word32(q.data, off+8), n)
+	atomic.StoreUint32(shm.Word32(q.data, off+12), state)
+}
+
+func (q *Queue) stateAt(pos uint64) *uint32 { return shm.Word32(q.data, int(pos&q.mask)+12) }
+
+// Commit publishes the reserved message to the consumers (and wakes them if they wait).
+func (w *Reservation) Commit() error {
+	q := w.q
+	if q == nil {
+		return fmt.Errorf("ring: Commit of a used or zero Reservation")
+	}
+	w.q = nil
+	if q.flags&flagSingleProducer != 0 {
+		putHeader(q.data, w.pos&q.mask, w.pos, w.n, w.state&^15|stCommitted)
+		if q.counted {
+			atomic.AddUint64(q.nput, 1)
+		}
+		// Publishes the header and the message to the consumers.
+		atomic.StoreUint64(q.tail, w.pos+w.need)
+	} else if !atomic.CompareAndSwapUint32(q.stateAt(w.pos), w.state, w.state&^15|stCommitted) {
+		return corrupt("record at %d changed under its producer", w.pos)
+	}
+	q.put.signal()
+	return nil
+}
+
+// Abort gives the reservation up: no consumer sees it.
+func (w *Reservation) Abort() error {
+	q := w.q
+	if q == nil {
+		return fmt.Errorf("ring: Abort of a used or zero Reservation")
+	}
+	w.q = nil
+	if !w.spill.IsZero() {
+		q.putSpare(w.spill)
+	}
+	q.untask()
+	if q.flags&flagSingleProducer != 0 {
+		return nil // nothing was published
+	}
+	if !atomic.CompareAndSwapUint32(q.stateAt(w.pos), w.state, w.state&^15|stAbandoned) {
+		return corrupt("record at %d changed under its producer", w.pos)
+	}
+	q.put.signal()
+	return nil
+}

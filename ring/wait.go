@@ -1,0 +1,194 @@
+package ring
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmkit/shmkit/futex"
+)
+
+// deadline is how long a blocking call may wait: until a time, forever, or not at all (try), and
+// until a context is done.
+type deadline struct {
+	ctx     context.Context // nil: none
+	until   time.Time       // zero: no bound (unless try)
+	try     bool            // do not wait at all
+	forever bool
+}
+
+func newDeadline(ctx context.Context, d time.Duration) (deadline, error) {
+	switch {
+	case d == 0:
+		return deadline{ctx: ctx, try: true}, nil
+	case d == futex.Forever:
+		return deadline{ctx: ctx, forever: true}, nil
+	case d < 0:
+		return deadline{}, ErrBadTimeout
+	}
+	return deadline{ctx: ctx, until: time.Now().Add(d)}, nil
+}
+
+var forever = deadline{forever: true}
+
+// left returns how long a wait may last now, capped at limit; ErrTimeout when nothing is left,
+// the context's error when it is done.
+func (dl *deadline) left(limit time.Duration) (time.Duration, error) {
+	if dl.ctx != nil {
+		if err := dl.ctx.Err(); err != nil {
+			return 0, err
+		}
+	}
+	if dl.try {
+		return 0, ErrTimeout
+	}
+	if dl.forever {
+		return limit, nil
+	}
+	l := time.Until(dl.until)
+	if l <= 0 {
+		return 0, ErrTimeout
+	}
+	return min(l, limit), nil
+}
+
+// How a waiter waits before it sleeps in the kernel: spinChecks checks of its condition, spinGap
+// loop iterations (a few ns each) apart (some tens of microseconds in all), then spinYields checks
+// each after a sched_yield, then sleep. The gap matters: a consumer that re-reads the producer's
+// index in a tight loop takes its cache line away at every check. The yields are few on purpose:
+// on this 2-vCPU machine shared with other work, yielding for 50 µs before sleeping gave the CPU
+// away for whole time slices and cost a ping-pong 30 µs per round trip (docs/ring.md).
+const (
+	spinChecks = 10
+	spinGap    = 100
+	spinYields = 8
+)
+
+// pauseSink keeps pause's loop from being optimised away.
+//
+//lint:ignore U1000 written, never read: its only job is to make the loop's result observable
+var pauseSink uint32
+
+// pause burns about n loop iterations without touching shared memory.
+func pause(n int) {
+	x := uint32(0)
+	for i := 0; i < n; i++ {
+		x += uint32(i)
+	}
+	if x == 1 {
+		pauseSink = x
+	}
+}
+
+// tick bounds every park, so a waiter notices a peer that died without waking it.
+const tick = 50 * time.Millisecond
+
+// A wakeup is one direction of a queue's blocking: a sequence word that those who make progress
+// bump when someone sleeps, a flag that sleepers raise, and this process's Gate on the word.
+//
+// A sleeper loads seq, raises the flag, checks its condition once more and sleeps while seq is
+// unchanged. Whoever makes progress publishes it and then, only if the flag is up, lowers it,
+// bumps seq and wakes every sleeper: one system call per sleep, not per message. The loads and
+// stores are sequentially consistent, so either the waker sees the flag or the sleeper's last
+// check sees the progress. A sleeper that leaves without being woken (its tick, its deadline)
+// leaves the flag up: the next waker then makes one needless wake-up.
+type wakeup struct {
+	seq     *uint32
+	waiters *uint32    // the flag: non-zero when someone may sleep on seq
+	gate    futex.Gate // this process's
+}
+
+// signal wakes every process sleeping on w, if the flag says one may. The caller has already
+// published the change the sleepers look for.
+func (w *wakeup) signal() {
+	if atomic.LoadUint32(w.waiters) != 0 && atomic.SwapUint32(w.waiters, 0) != 0 {
+		atomic.AddUint32(w.seq, 1)
+		futex.Wake(w.seq, 0)
+	}
+}
+
+// raise announces a sleeper and returns the sequence value to sleep on.
+func (w *wakeup) raise() uint32 {
+	seq := atomic.LoadUint32(w.seq)
+	atomic.StoreUint32(w.waiters, 1)
+	return seq
+}
+
+// wake wakes every waiter unconditionally (Close).
+func (w *wakeup) wake() {
+	atomic.AddUint32(w.seq, 1)
+	futex.Wake(w.seq, 0)
+}
+
+// park waits until ready() holds, spinning briefly and then sleeping on w, for at most one tick
+// and within dl. It returns true when ready() held or the sleep was woken (the caller re-checks
+// everything), false when a whole tick passed, and ErrTimeout or the context's error when dl is
+// over.
+func (w *wakeup) park(dl *deadline, ready func() bool) (bool, error) {
+	if _, err := dl.left(tick); err != nil {
+		return false, err
+	}
+	for i := 0; i < spinChecks; i++ {
+		if ready() {
+			return true, nil
+		}
+		pause(spinGap)
+	}
+	for i := 0; i < spinYields; i++ {
+		futex.Yield()
+		if ready() {
+			return true, nil
+		}
+	}
+	seq := w.raise()
+	if ready() {
+		return true, nil
+	}
+	d, err := dl.left(tick)
+	if err != nil {
+		return false, err
+	}
+	err = w.gate.Wait(dl.ctx, w.seq, seq, d)
+	if err == futex.ErrTimeout {
+		return ready(), nil // the tick, not the deadline: the caller checks dl again
+	}
+	return true, err
+}
+
+// A turn lets one goroutine of this process at a time wait on one side of a queue: the others
+// wait for the turn on a Go channel, so a wake-up reaches one goroutine, not all of them, and a
+// goroutine that waits holds no OS thread.
+type turn chan struct{}
+
+// take waits for the turn within dl.
+func (t turn) take(dl *deadline) error {
+	select {
+	case t <- struct{}{}:
+		return nil
+	default:
+	}
+	d, err := dl.left(time.Duration(1<<63 - 1))
+	if err != nil {
+		return err
+	}
+	var done <-chan struct{}
+	if dl.ctx != nil {
+		done = dl.ctx.Done()
+	}
+	var timer <-chan time.Time
+	if !dl.forever {
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		timer = tm.C
+	}
+	select {
+	case t <- struct{}{}:
+		return nil
+	case <-done:
+		return dl.ctx.Err()
+	case <-timer:
+		return ErrTimeout
+	}
+}
+
+func (t turn) give() { <-t }
