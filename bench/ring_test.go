@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/ring"
+	"golang.org/x/sys/unix"
 )
 
 // Peers of the two-process ring benchmarks, run in a child started from this test binary.
@@ -59,9 +59,35 @@ func ringEcho(in, out *ring.Queue, n int) error {
 	return nil
 }
 
+// The unix-socket baseline uses x/sys/unix directly, not package net: net links libc through cgo
+// when a C compiler is present, and a dynamically linked test binary starts ~2 ms slower, which
+// would skew BenchmarkProcessStart (which re-executes this binary) against os/exec's /bin/true.
+
+// unixSocket returns a stream socket bound and listening at path (listen) or connected to it.
+func unixSocket(path string, listen bool) (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	sa := &unix.SockaddrUnix{Name: path}
+	if listen {
+		err = unix.Bind(fd, sa)
+		if err == nil {
+			err = unix.Listen(fd, 1)
+		}
+	} else {
+		err = unix.Connect(fd, sa)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
 // sockDrain connects to the unix socket at path and reads n bytes.
 func sockDrain(path string, n int) error {
-	c, err := net.Dial("unix", path)
+	c, err := unixSocket(path, false)
 	if err != nil {
 		return err
 	}
@@ -193,7 +219,7 @@ func BenchmarkQueueThroughput(b *testing.B) {
 	})
 	b.Run("unixsock", func(b *testing.B) {
 		path := filepath.Join(b.TempDir(), "s")
-		l, err := net.Listen("unix", path)
+		l, err := unixSocket(path, true)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -202,10 +228,11 @@ func BenchmarkQueueThroughput(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c, err := l.Accept()
+		nfd, _, err := unix.Accept4(int(l.Fd()), unix.SOCK_CLOEXEC)
 		if err != nil {
 			b.Fatal(err)
 		}
+		c := os.NewFile(uintptr(nfd), path)
 		defer c.Close()
 		b.SetBytes(64)
 		b.ResetTimer()

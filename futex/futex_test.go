@@ -181,3 +181,40 @@ func osThreads(t *testing.T) int {
 	t.Fatal("no Threads line")
 	return 0
 }
+
+func TestTurn(t *testing.T) {
+	var turn futex.Turn
+	require.NoError(t, turn.Take(context.Background(), 0), "a free turn is taken at once")
+	require.ErrorIs(t, turn.Take(context.Background(), 0), futex.ErrTimeout)
+	require.ErrorIs(t, turn.Take(context.Background(), 5*time.Millisecond), futex.ErrTimeout)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error)
+	go func() { errc <- turn.Take(ctx, futex.Forever) }()
+	cancel()
+	require.ErrorIs(t, <-errc, context.Canceled)
+	turn.Give()
+	require.Panics(t, turn.Give, "giving a turn not taken")
+
+	// One holder at a time among many goroutines.
+	var inside, peak, total atomic.Int32
+	var wg sync.WaitGroup
+	for range 1000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := turn.Take(context.Background(), futex.Forever); err != nil {
+				t.Error(err)
+				return
+			}
+			if n := inside.Add(1); n > peak.Load() {
+				peak.Store(n)
+			}
+			total.Add(1)
+			inside.Add(-1)
+			turn.Give()
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, int32(1000), total.Load())
+	require.Equal(t, int32(1), peak.Load())
+}

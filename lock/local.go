@@ -17,7 +17,7 @@ import (
 // and a release wakes one).
 type local struct {
 	gate futex.Gate
-	turn chan struct{} // capacity 1: holding a token = the right to wait on the word
+	turn futex.Turn // the right to wait on the word
 	//lint:ignore U1000 touched only in -race builds (race.go)
 	race   uint32       // touched only under the race detector (race.go)
 	budget atomic.Int64 // spin budget in nanoseconds, 0: spinStart (see spin)
@@ -33,36 +33,23 @@ func localFor(w *uint32) *local {
 	if v, ok := locals.Load(w); ok {
 		return v.(*local)
 	}
-	v, _ := locals.LoadOrStore(w, &local{turn: make(chan struct{}, 1)})
+	v, _ := locals.LoadOrStore(w, &local{})
 	return v.(*local)
 }
 
 // enter takes the turnstile, waiting at most until dl; false when the time ran out.
 func (l *local) enter(dl deadline) bool {
-	select {
-	case l.turn <- struct{}{}:
-		return true
-	default:
+	d := Forever
+	if !dl.forever {
+		var ok bool
+		if d, ok = dl.remaining(); !ok {
+			d = 0 // passed: only a free turn is taken
+		}
 	}
-	if dl.forever {
-		l.turn <- struct{}{}
-		return true
-	}
-	d, ok := dl.remaining()
-	if !ok {
-		return false
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case l.turn <- struct{}{}:
-		return true
-	case <-t.C:
-		return false
-	}
+	return l.turn.Take(context.Background(), d) == nil
 }
 
-func (l *local) leave() { <-l.turn }
+func (l *local) leave() { l.turn.Give() }
 
 // Spinning: before it parks in the kernel, a waiter re-reads the word for a while, yielding the
 // processor every spinYield reads. A futex wake-up costs the waker a syscall and the sleeper

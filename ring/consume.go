@@ -192,7 +192,7 @@ func (q *Queue) claim(dl *deadline, m *Message) error {
 	waiting := false
 	defer func() {
 		if waiting {
-			q.getTurn.give()
+			q.getTurn.Give()
 		}
 	}()
 	for {
@@ -216,7 +216,7 @@ func (q *Queue) claim(dl *deadline, m *Message) error {
 			return q.fill(m)
 		}
 		if !waiting && !dl.try {
-			if err := q.getTurn.take(dl); err != nil {
+			if err := takeTurn(&q.getTurn, dl); err != nil {
 				return err
 			}
 			waiting = true

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -90,8 +91,8 @@ type local struct {
 	cachedHead     uint64 // under pmu (or the single producer's): a head seen; head only grows
 	cmu            sync.Mutex
 	cachedTail     uint64 // under cmu (or the single consumer's)
-	getTurn        turn
-	putTurn        turn
+	getTurn        futex.Turn
+	putTurn        futex.Turn
 }
 
 // locals maps a queue (segment id, offset, generation) to its local state in this process.
@@ -196,7 +197,7 @@ func openQueue(ref shm.Ref, kind shm.Kind) (*Queue, error) {
 	key := localKey{seg: ref.Seg, off: ref.Off, gen: ref.Gen}
 	l, ok := locals.Load(key)
 	if !ok {
-		nl := &local{getTurn: make(turn, 1), putTurn: make(turn, 1)}
+		nl := &local{}
 		nl.put.seq, nl.put.waiters = shm.Word32(b, offPutSeq), shm.Word32(b, offConsWait)
 		nl.get.seq, nl.get.waiters = shm.Word32(b, offGetSeq), shm.Word32(b, offProdWait)
 		nl.join.seq, nl.join.waiters = shm.Word32(b, offJoinSeq), shm.Word32(b, offJoinWait)
@@ -527,7 +528,7 @@ func (q *Queue) reserveWait(dl *deadline, w *Reservation) error {
 	waiting := false
 	defer func() {
 		if waiting {
-			q.putTurn.give()
+			q.putTurn.Give()
 		}
 	}()
 	for {
@@ -546,7 +547,7 @@ func (q *Queue) reserveWait(dl *deadline, w *Reservation) error {
 			return err
 		}
 		if !waiting && !dl.try {
-			if err := q.putTurn.take(dl); err != nil {
+			if err := takeTurn(&q.putTurn, dl); err != nil {
 				return err
 			}
 			waiting = true

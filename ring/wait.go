@@ -155,40 +155,18 @@ func (w *wakeup) park(dl *deadline, ready func() bool) (bool, error) {
 	return true, err
 }
 
-// A turn lets one goroutine of this process at a time wait on one side of a queue: the others
-// wait for the turn on a Go channel, so a wake-up reaches one goroutine, not all of them, and a
-// goroutine that waits holds no OS thread.
-type turn chan struct{}
-
-// take waits for the turn within dl.
-func (t turn) take(dl *deadline) error {
-	select {
-	case t <- struct{}{}:
-		return nil
-	default:
-	}
+// takeTurn takes one side's futex.Turn within dl: one goroutine of this process at a time waits
+// on a side of a queue, so a wake-up reaches one goroutine, not all of them.
+func takeTurn(t *futex.Turn, dl *deadline) error {
 	d, err := dl.left(time.Duration(1<<63 - 1))
 	if err != nil {
+		if t.Take(context.Background(), 0) == nil { // a free turn is taken even when the time is up
+			return nil
+		}
 		return err
 	}
-	var done <-chan struct{}
-	if dl.ctx != nil {
-		done = dl.ctx.Done()
+	if dl.forever {
+		d = futex.Forever
 	}
-	var timer <-chan time.Time
-	if !dl.forever {
-		tm := time.NewTimer(d)
-		defer tm.Stop()
-		timer = tm.C
-	}
-	select {
-	case t <- struct{}{}:
-		return nil
-	case <-done:
-		return dl.ctx.Err()
-	case <-timer:
-		return ErrTimeout
-	}
+	return t.Take(dl.ctx, d)
 }
-
-func (t turn) give() { <-t }
