@@ -137,20 +137,42 @@ func main() {
 	for _, b := range benches {
 		unit, higher := primary(b)
 		fmt.Printf("### %s\n\n| sub-benchmark | median %s | runs | shmkit vs this |\n|---|---:|---:|---:|\n", b.name, unit)
-		var mine float64 = math.NaN()
+		mine, mineNs := math.NaN(), math.NaN()
 		for _, s := range b.subs {
 			if s.name == "shmkit" {
 				mine, _ = median(s, unit)
+				mineNs, _ = median(s, "ns/op")
 			}
 		}
 		for _, s := range b.subs {
 			m, n := median(s, unit)
-			cmp := ""
-			if s.name != "shmkit" && !math.IsNaN(mine) && !math.IsNaN(m) && m > 0 && mine > 0 {
-				x := m / mine
+			shown, shownUnit := m, unit
+			x := math.NaN()
+			switch {
+			case strings.HasPrefix(s.name, "shmkit"): // shmkit itself, or a variant of it
+				if s.name != "shmkit" && !math.IsNaN(m) && mine > 0 {
+					r := m / mine
+					if !higher {
+						r = mine / m
+					}
+					extra := fmt.Sprintf("a shmkit variant: %.2f× the plain one", r)
+					fmt.Printf("| %s | %s | %d | %s |\n", s.name, human(m, unit), n, extra)
+					continue
+				}
+			case !math.IsNaN(m) && m > 0 && mine > 0:
+				x = m / mine
 				if higher {
 					x = mine / m
 				}
+			default:
+				// A baseline that does not report the benchmark's unit (a Python script
+				// reporting only time) is compared on ns/op, with the time shown.
+				if ns, k := median(s, "ns/op"); ns > 0 && mineNs > 0 {
+					x, shown, shownUnit, n = ns/mineNs, ns, "ns/op", k
+				}
+			}
+			cmp := ""
+			if !math.IsNaN(x) {
 				if x >= 1 {
 					cmp = fmt.Sprintf("%.2f× better", x)
 				} else {
@@ -170,7 +192,7 @@ func main() {
 				v, _ := median(s, k)
 				extra += fmt.Sprintf(" (%s %.4g)", k, v)
 			}
-			fmt.Printf("| %s | %s%s | %d | %s |\n", s.name, human(m, unit), extra, n, cmp)
+			fmt.Printf("| %s | %s%s | %d | %s |\n", s.name, human(shown, shownUnit), extra, n, cmp)
 		}
 		fmt.Println()
 	}

@@ -30,6 +30,9 @@ PASS`
 	if u, hi := primary(bs[0]); u != "ns/op" || hi {
 		t.Fatalf("primary = %s %v", u, hi)
 	}
+	if u, hi := primary(bs[0]); u != "ns/op" || hi {
+		t.Fatalf("primary = %s %v", u, hi)
+	}
 	svg := chart([]ratio{{"Q vs chan", 2}, {"R vs pipe", 0.5}})
 	if !strings.Contains(svg, "2.00×") || !strings.Contains(svg, "#c62828") {
 		t.Fatalf("chart misses a bar: %s", svg)
