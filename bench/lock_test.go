@@ -14,42 +14,9 @@ import (
 
 	"github.com/shmkit/shmkit/lock"
 	"github.com/shmkit/shmkit/proc"
-	"github.com/shmkit/shmkit/shm"
 )
 
-// lockCell is a heap block holding the counter and start flags of the lock benchmarks, each
-// word on its own cache line.
-type lockCell struct {
-	ref shm.Ref
-	b   []byte
-}
-
-var lockCellKind shm.Kind
-
-func init() {
-	lockCellKind = shm.RegisterKind("bench.lockCell", func(r shm.Ref) (any, error) {
-		_, b, err := shm.Resolve(r, lockCellKind)
-		return &lockCell{r, b}, err
-	})
-}
-
-func newLockCell(b *testing.B) *lockCell {
-	ref, err := shm.Alloc(64*8, lockCellKind)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { shm.Free(ref) })
-	v, err := shm.Rebuild(ref)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return v.(*lockCell)
-}
-
-func (c *lockCell) Ref() shm.Ref    { return c.ref }
-func (c *lockCell) w(i int) *uint32 { return shm.Word32(c.b, 64*i) }
-
-// Words of a lockCell.
+// The lock benchmarks' words (cache lines of a words cell).
 const (
 	lcCounter  = iota // the shared counter
 	lcReady           // the peer is ready
@@ -66,18 +33,18 @@ var (
 )
 
 // lockContendedPeer increments the counter n times under l once told to start.
-func lockContendedPeer(l *lock.Lock, c *lockCell, n int) error {
-	atomic.StoreUint32(c.w(lcReady), 1)
-	for atomic.LoadUint32(c.w(lcGo)) == 0 {
+func lockContendedPeer(l *lock.Lock, c *words, n int) error {
+	atomic.StoreUint32(c.Line(lcReady), 1)
+	for atomic.LoadUint32(c.Line(lcGo)) == 0 {
 		runtime.Gosched()
 	}
 	err := lockIncrements(l, c, n)
-	atomic.StoreUint32(c.w(lcDone), 1)
+	atomic.StoreUint32(c.Line(lcDone), 1)
 	return err
 }
 
-func lockIncrements(l *lock.Lock, c *lockCell, n int) error {
-	ctr, last, sw := c.w(lcCounter), c.w(lcLast), c.w(lcSwitches)
+func lockIncrements(l *lock.Lock, c *words, n int) error {
+	ctr, last, sw := c.Line(lcCounter), c.Line(lcLast), c.Line(lcSwitches)
 	me := uint32(os.Getpid())
 	for range n {
 		if err := l.Lock(); err != nil {
@@ -179,31 +146,31 @@ func BenchmarkLockContended(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer l.Free()
-		c := newLockCell(b)
+		c := newWords(b)
 		half := b.N / 2
 		p, err := proc.Start(lockContendedPeer, l, c, half)
 		if err != nil {
 			b.Fatal(err)
 		}
-		for atomic.LoadUint32(c.w(lcReady)) == 0 {
+		for atomic.LoadUint32(c.Line(lcReady)) == 0 {
 			runtime.Gosched()
 		}
 		b.ResetTimer()
-		atomic.StoreUint32(c.w(lcGo), 1)
+		atomic.StoreUint32(c.Line(lcGo), 1)
 		if err := lockIncrements(l, c, b.N-half); err != nil {
 			b.Fatal(err)
 		}
-		for atomic.LoadUint32(c.w(lcDone)) == 0 && p.IsAlive() {
+		for atomic.LoadUint32(c.Line(lcDone)) == 0 && p.IsAlive() {
 			runtime.Gosched()
 		}
 		b.StopTimer()
 		lockJoin(b, p)
-		if got := atomic.LoadUint32(c.w(lcCounter)); got != uint32(b.N) {
+		if got := atomic.LoadUint32(c.Line(lcCounter)); got != uint32(b.N) {
 			b.Fatalf("counter %d, want %d", got, b.N)
 		}
 		// How often the lock changed hands between the processes: a barging lock keeps it in
 		// one process for long runs, which is where its throughput comes from.
-		b.ReportMetric(float64(atomic.LoadUint32(c.w(lcSwitches)))/float64(b.N), "handoffs/op")
+		b.ReportMetric(float64(atomic.LoadUint32(c.Line(lcSwitches)))/float64(b.N), "handoffs/op")
 	})
 	b.Run("sync.Mutex", func(b *testing.B) {
 		var mu sync.Mutex

@@ -12,10 +12,11 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/ring"
-	"golang.org/x/sys/unix"
 )
 
 // Peers of the two-process ring benchmarks, run in a child started from this test binary.

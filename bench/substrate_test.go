@@ -12,42 +12,16 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/shm"
 )
 
-// words is a heap block of futex words shared with a peer process.
-type words struct {
-	ref shm.Ref
-	b   []byte
-}
+// words is a heap block of words shared with a peer process, each on its own cache line
+// (Line(i)).
+type words = testutil.Cell
 
-var wordsKind shm.Kind
-
-func init() {
-	wordsKind = shm.RegisterKind("bench.words", func(r shm.Ref) (any, error) {
-		_, b, err := shm.Resolve(r, wordsKind)
-		return &words{r, b}, err
-	})
-}
-
-func newWords(b *testing.B) *words {
-	ref, err := shm.Alloc(256, wordsKind)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { shm.Free(ref) })
-	v, err := shm.Rebuild(ref)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return v.(*words)
-}
-
-func (w *words) Ref() shm.Ref { return w.ref }
-
-// w returns word i, each on its own cache line.
-func (w *words) w(i int) *uint32 { return shm.Word32(w.b, 64*i) }
+func newWords(b *testing.B) *words { return testutil.NewCell(b, 64*8) }
 
 var (
 	_ = proc.Register(emptyTarget)
@@ -60,7 +34,7 @@ func emptyTarget() {}
 // futexPonger answers each ping (word 0 := i) with a pong (word 1 := i), parking in the kernel
 // whenever the ping has not come yet.
 func futexPonger(w *words, n int) error {
-	ping, pong := w.w(0), w.w(1)
+	ping, pong := w.Line(0), w.Line(1)
 	for i := uint32(1); i <= uint32(n); i++ {
 		for atomic.LoadUint32(ping) != i {
 			if err := futex.Wait(ping, i-1, 10*time.Second); err != nil {
@@ -138,7 +112,7 @@ func BenchmarkFutexPingPong(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		ping, pong := w.w(0), w.w(1)
+		ping, pong := w.Line(0), w.Line(1)
 		b.ResetTimer()
 		for i := uint32(1); i <= uint32(b.N); i++ {
 			atomic.StoreUint32(ping, i)
@@ -201,7 +175,7 @@ func BenchmarkHeapAlloc(b *testing.B) {
 		}
 		b.ReportAllocs()
 		for b.Loop() {
-			ref, err := h.Alloc(64, wordsKind)
+			ref, err := h.Alloc(64, testutil.CellKind)
 			if err != nil {
 				b.Fatal(err)
 			}

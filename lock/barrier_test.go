@@ -21,27 +21,27 @@ var (
 // barrierRounds passes b rounds times; word 0 collects the arrival indexes as a bit set per
 // round (bit idx of word 8+round), word 1 counts the actions run.
 func barrierRounds(b *lock.Barrier, c *cell, rounds int) error {
-	b.SetAction(func() error { c.incr(1); return nil }) // runs under the Barrier's mutex
+	b.SetAction(func() error { incr(c, 1); return nil }) // runs under the Barrier's mutex
 	for r := range rounds {
 		idx, err := b.WaitTimeout(20 * time.Second)
 		if err != nil {
 			return err
 		}
-		atomic.OrUint32(c.w(8+r), 1<<idx)
+		atomic.OrUint32(c.W32(8+r), 1<<idx)
 	}
 	return nil
 }
 
 // barrierWaitUntilKilled sets word 1 and waits on b until killed.
 func barrierWaitUntilKilled(b *lock.Barrier, c *cell) error {
-	c.set(1, 1)
+	c.Set(1, 1)
 	_, err := b.Wait()
 	return err
 }
 
 // barrierExpectBroken waits on b and succeeds only if the wait fails with ErrBroken.
 func barrierExpectBroken(b *lock.Barrier, c *cell) error {
-	atomic.AddUint32(c.w(2), 1)
+	atomic.AddUint32(c.W32(2), 1)
 	if _, err := b.WaitTimeout(20 * time.Second); !errors.Is(err, lock.ErrBroken) {
 		return errors.New("wanted ErrBroken, got " + errString(err))
 	}
@@ -69,9 +69,9 @@ func TestBarrierRounds(t *testing.T) {
 	joinOK(t, p1)
 	joinOK(t, p2)
 	for r := range rounds {
-		require.Equal(t, uint32(0b111), c.get(8+r), "round %d indexes", r)
+		require.Equal(t, uint32(0b111), c.Get(8+r), "round %d indexes", r)
 	}
-	require.Equal(t, uint32(rounds), c.get(1), "one action per round")
+	require.Equal(t, uint32(rounds), c.Get(1), "one action per round")
 	require.Equal(t, 3, b.Parties())
 	require.False(t, b.Broken())
 }
@@ -83,7 +83,7 @@ func TestBarrierAbortResetTimeout(t *testing.T) {
 	c := newCell(t)
 	p, err := proc.Start(barrierExpectBroken, b, c)
 	require.NoError(t, err)
-	c.waitFor(t, 2, 1)
+	c.WaitFor(t, 2, 1)
 	require.True(t, waitUntil(func() bool { return b.NWaiting() == 1 }))
 	require.NoError(t, b.Abort())
 	joinOK(t, p)
@@ -129,7 +129,7 @@ func TestBarrierPartyDies(t *testing.T) {
 		c := newCell(t)
 		p, err := proc.Start(barrierWaitUntilKilled, b, c)
 		require.NoError(t, err)
-		c.waitFor(t, 1, 1)
+		c.WaitFor(t, 1, 1)
 		require.True(t, waitUntil(func() bool { return b.NWaiting() == 1 }))
 		got := make(chan error, 1)
 		go func() { _, err := b.WaitTimeout(10 * time.Second); got <- err }()

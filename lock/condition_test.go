@@ -24,14 +24,14 @@ func condConsume(c *lock.Condition, cl *cell, n int) error {
 	if err := c.Lock(); err != nil {
 		return err
 	}
-	cl.set(4, cl.get(4)+1)
+	cl.Set(4, cl.Get(4)+1)
 	for range n {
-		if err := c.WaitFor(func() bool { return cl.get(0) > 0 }, 20*time.Second); err != nil {
+		if err := c.WaitFor(func() bool { return cl.Get(0) > 0 }, 20*time.Second); err != nil {
 			c.Unlock()
 			return err
 		}
-		cl.set(0, cl.get(0)-1)
-		cl.incr(1)
+		cl.Set(0, cl.Get(0)-1)
+		incr(cl, 1)
 	}
 	return c.Unlock()
 }
@@ -41,7 +41,7 @@ func condWaitUntilKilled(c *lock.Condition, cl *cell) error {
 	if err := c.Lock(); err != nil {
 		return err
 	}
-	cl.set(1, 1)
+	cl.Set(1, 1)
 	err := c.WaitTimeout(time.Hour)
 	c.Unlock()
 	return err
@@ -52,7 +52,7 @@ func condHoldUntilKilled(c *lock.Condition, cl *cell) error {
 	if err := c.Lock(); err != nil {
 		return err
 	}
-	cl.set(2, 1)
+	cl.Set(2, 1)
 	time.Sleep(time.Hour)
 	return nil
 }
@@ -70,10 +70,10 @@ func TestConditionProducerConsumers(t *testing.T) {
 		require.NoError(t, err)
 		kids = append(kids, p)
 	}
-	cl.waitFor(t, 4, consumers)
+	cl.WaitFor(t, 4, consumers)
 	for i := range per * consumers {
 		require.NoError(t, c.Lock())
-		cl.incr(0)
+		incr(cl, 0)
 		if i%2 == 0 {
 			require.NoError(t, c.Notify(1))
 		} else {
@@ -84,8 +84,8 @@ func TestConditionProducerConsumers(t *testing.T) {
 	for _, p := range kids {
 		joinOK(t, p)
 	}
-	require.Equal(t, uint32(per*consumers), cl.get(1))
-	require.Equal(t, uint32(0), cl.get(0))
+	require.Equal(t, uint32(per*consumers), cl.Get(1))
+	require.Equal(t, uint32(0), cl.Get(0))
 }
 
 func TestConditionNotifyCounts(t *testing.T) {
@@ -161,7 +161,7 @@ func TestConditionWaiterDies(t *testing.T) {
 	cl := newCell(t)
 	p, err := proc.Start(condWaitUntilKilled, c, cl)
 	require.NoError(t, err)
-	cl.waitFor(t, 1, 1)
+	cl.WaitFor(t, 1, 1)
 	require.NoError(t, c.Lock()) // the child is inside Wait
 	require.NoError(t, c.Unlock())
 	killJoin(t, p)
@@ -198,7 +198,7 @@ func TestConditionLockHolderDies(t *testing.T) {
 	require.True(t, waitUntil(func() bool { return c.Locker().Owner() == 0 }))
 	p, err := proc.Start(condHoldUntilKilled, c, cl)
 	require.NoError(t, err)
-	cl.waitFor(t, 2, 1)
+	cl.WaitFor(t, 2, 1)
 	killJoin(t, p)
 	err = <-got
 	require.True(t, errors.Is(err, lock.ErrOwnerDead), "%v", err)

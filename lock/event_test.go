@@ -21,11 +21,11 @@ var (
 
 // eventWaiter sets word 1, waits for e, then sets word 2.
 func eventWaiter(e *lock.Event, c *cell) error {
-	c.set(1, 1)
+	c.Set(1, 1)
 	if err := e.WaitTimeout(20 * time.Second); err != nil {
 		return err
 	}
-	c.set(2, 1)
+	c.Set(2, 1)
 	return nil
 }
 
@@ -64,19 +64,19 @@ func TestEventWakesProcesses(t *testing.T) {
 			}
 		})
 	}
-	c1.waitFor(t, 1, 1)
-	c2.waitFor(t, 1, 1)
+	c1.WaitFor(t, 1, 1)
+	c2.WaitFor(t, 1, 1)
 	time.Sleep(20 * time.Millisecond)
 	require.False(t, e.IsSet())
-	require.Zero(t, c1.get(2)+c2.get(2))
+	require.Zero(t, c1.Get(2)+c2.Get(2))
 	require.NoError(t, e.Set())
 	require.True(t, e.IsSet())
 	wg.Wait()
 	require.Equal(t, int32(100), woke.Load())
 	joinOK(t, p1)
 	joinOK(t, p2)
-	require.Equal(t, uint32(1), c1.get(2))
-	require.Equal(t, uint32(1), c2.get(2))
+	require.Equal(t, uint32(1), c1.Get(2))
+	require.Equal(t, uint32(1), c2.Get(2))
 }
 
 func TestEventTimeoutAndClear(t *testing.T) {

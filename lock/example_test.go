@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/lock"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/shm"
@@ -21,7 +22,7 @@ func exampleAdd(l *lock.Lock, c *cell) error {
 		if err := l.Lock(); err != nil {
 			return err
 		}
-		c.incr(0)
+		incr(c, 0)
 		l.Unlock()
 	}
 	return nil
@@ -35,11 +36,11 @@ func ExampleLock() {
 	defer l.Free()
 	ref, _ := allocCell()
 	defer shm.Free(ref)
-	c, _ := openCell(ref)
+	c, _ := testutil.OpenCell(ref)
 	p, _ := proc.Start(exampleAdd, l, c) // the child gets the Lock as a Ref
 	exampleAdd(l, c)
 	p.Join(proc.Forever)
-	fmt.Println(c.get(0))
+	fmt.Println(c.Get(0))
 	// Output: 2000
 }
 
@@ -49,9 +50,9 @@ func ExampleLock_ownerDead() {
 	defer l.Free()
 	ref, _ := allocCell()
 	defer shm.Free(ref)
-	c, _ := openCell(ref)
+	c, _ := testutil.OpenCell(ref)
 	p, _ := proc.Start(lockHoldUntilKilled, l, c)
-	for c.get(1) == 0 {
+	for c.Get(1) == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	p.Kill()

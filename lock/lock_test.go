@@ -26,15 +26,15 @@ var (
 // lockIncrement adds 1 to word 0 of c n times under l, once word 3 (the start flag) is set;
 // word 5 counts the processes ready to start.
 func lockIncrement(l *lock.Lock, c *cell, n int) error {
-	atomic.AddUint32(c.w(5), 1)
-	for c.get(3) == 0 {
+	atomic.AddUint32(c.W32(5), 1)
+	for c.Get(3) == 0 {
 		runtime.Gosched()
 	}
 	for range n {
 		if err := l.Lock(); err != nil {
 			return err
 		}
-		c.incr(0)
+		incr(c, 0)
 		if err := l.Unlock(); err != nil {
 			return err
 		}
@@ -47,7 +47,7 @@ func lockHoldUntilKilled(l *lock.Lock, c *cell) error {
 	if err := l.Lock(); err != nil {
 		return err
 	}
-	c.set(1, 1)
+	c.Set(1, 1)
 	time.Sleep(time.Hour)
 	return nil
 }
@@ -57,8 +57,8 @@ func lockHoldFor(l *lock.Lock, c *cell) error {
 	if err := l.Lock(); err != nil {
 		return err
 	}
-	c.set(1, 1)
-	for c.get(2) == 0 {
+	c.Set(1, 1)
+	for c.Get(2) == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	return l.Unlock()
@@ -66,11 +66,11 @@ func lockHoldFor(l *lock.Lock, c *cell) error {
 
 // lockWaitThenMark sets word 1, blocks in Lock, then sets word 2 and releases.
 func lockWaitThenMark(l *lock.Lock, c *cell) error {
-	c.set(1, 1)
+	c.Set(1, 1)
 	if err := l.Lock(); err != nil {
 		return err
 	}
-	c.set(2, 1)
+	c.Set(2, 1)
 	return l.Unlock()
 }
 
@@ -82,11 +82,11 @@ func TestLockMutualExclusion(t *testing.T) {
 	const n = 100_000
 	p, err := proc.Start(lockIncrement, l, c, n)
 	require.NoError(t, err)
-	c.waitFor(t, 5, 1)
-	c.set(3, 1)
+	c.WaitFor(t, 5, 1)
+	c.Set(3, 1)
 	require.NoError(t, lockIncrement(l, c, n))
 	joinOK(t, p)
-	require.Equal(t, uint32(2*n), c.get(0))
+	require.Equal(t, uint32(2*n), c.Get(0))
 	require.False(t, l.Locked())
 }
 
@@ -103,8 +103,8 @@ func TestLockGoroutinesAndProcesses(t *testing.T) {
 		require.NoError(t, err)
 		kids = append(kids, p)
 	}
-	c.waitFor(t, 5, g)
-	c.set(3, 1)
+	c.WaitFor(t, 5, g)
+	c.Set(3, 1)
 	var wg sync.WaitGroup
 	for range g {
 		wg.Go(func() { require.NoError(t, lockIncrement(l, c, n)) })
@@ -113,7 +113,7 @@ func TestLockGoroutinesAndProcesses(t *testing.T) {
 	for _, p := range kids {
 		joinOK(t, p)
 	}
-	require.Equal(t, uint32(2*g*n), c.get(0))
+	require.Equal(t, uint32(2*g*n), c.Get(0))
 }
 
 func TestLockWakeup(t *testing.T) {
@@ -124,11 +124,11 @@ func TestLockWakeup(t *testing.T) {
 	require.NoError(t, l.Lock())
 	p, err := proc.Start(lockWaitThenMark, l, c)
 	require.NoError(t, err)
-	c.waitFor(t, 1, 1)
+	c.WaitFor(t, 1, 1)
 	time.Sleep(20 * time.Millisecond) // let it park
-	require.Equal(t, uint32(0), c.get(2), "the child got a held lock")
+	require.Equal(t, uint32(0), c.Get(2), "the child got a held lock")
 	require.NoError(t, l.Unlock())
-	c.waitFor(t, 2, 1)
+	c.WaitFor(t, 2, 1)
 	joinOK(t, p)
 }
 
@@ -139,7 +139,7 @@ func TestLockTimeoutAndTry(t *testing.T) {
 	c := newCell(t)
 	p, err := proc.Start(lockHoldFor, l, c)
 	require.NoError(t, err)
-	c.waitFor(t, 1, 1)
+	c.WaitFor(t, 1, 1)
 
 	ok, err := l.TryLock()
 	require.NoError(t, err)
@@ -150,7 +150,7 @@ func TestLockTimeoutAndTry(t *testing.T) {
 	require.ErrorIs(t, l.Unlock(), lock.ErrNotOwner, "unlock of a lock another process holds")
 	require.Equal(t, p.Pid(), l.Owner())
 
-	c.set(2, 1)
+	c.Set(2, 1)
 	require.NoError(t, l.LockTimeout(10*time.Second))
 	joinOK(t, p)
 	ok, err = l.TryLock()
@@ -216,10 +216,10 @@ func TestLockOwnerDies(t *testing.T) {
 	defer l.Free()
 	c := newCell(t)
 	for i := range 100 {
-		c.set(1, 0)
+		c.Set(1, 0)
 		p, err := proc.Start(lockHoldUntilKilled, l, c)
 		require.NoError(t, err)
-		c.waitFor(t, 1, 1)
+		c.WaitFor(t, 1, 1)
 		require.Equal(t, p.Pid(), l.Owner())
 		// Wait from the start, kill while waiting: the waiter must notice by itself.
 		got := make(chan error, 1)
@@ -324,12 +324,12 @@ var _ = proc.Register(lockHammer)
 
 // lockHammer takes and releases l in a tight loop, counting in word 0, until word 2 is set.
 func lockHammer(l *lock.Lock, c *cell) error {
-	c.set(1, 1)
-	for c.get(2) == 0 {
+	c.Set(1, 1)
+	for c.Get(2) == 0 {
 		if err := l.Lock(); err != nil {
 			return err
 		}
-		c.incr(0)
+		incr(c, 0)
 		if err := l.Unlock(); err != nil {
 			return err
 		}
@@ -346,16 +346,16 @@ func TestLockNotStarved(t *testing.T) {
 	c := newCell(t)
 	p, err := proc.Start(lockHammer, l, c)
 	require.NoError(t, err)
-	c.waitFor(t, 1, 1)
+	c.WaitFor(t, 1, 1)
 	for i := range 200 {
 		require.NoError(t, l.LockTimeout(10*time.Second), "acquisition %d", i)
-		before := c.get(0)
+		before := c.Get(0)
 		time.Sleep(100 * time.Microsecond)
-		require.Equal(t, before, c.get(0), "the hammer ran while we held the lock")
+		require.Equal(t, before, c.Get(0), "the hammer ran while we held the lock")
 		require.NoError(t, l.Unlock())
 		time.Sleep(time.Millisecond)
 	}
-	c.set(2, 1)
+	c.Set(2, 1)
 	joinOK(t, p)
-	require.NotZero(t, c.get(0))
+	require.NotZero(t, c.Get(0))
 }

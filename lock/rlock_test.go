@@ -22,8 +22,8 @@ var (
 
 // rlockIncrement adds 1 to word 0 n times, each under two levels of r.
 func rlockIncrement(r *lock.RLock, c *cell, n int) error {
-	atomic.AddUint32(c.w(5), 1)
-	for c.get(3) == 0 {
+	atomic.AddUint32(c.W32(5), 1)
+	for c.Get(3) == 0 {
 		runtime.Gosched()
 	}
 	for range n {
@@ -33,7 +33,7 @@ func rlockIncrement(r *lock.RLock, c *cell, n int) error {
 		if err := r.Lock(); err != nil {
 			return err
 		}
-		c.incr(0)
+		incr(c, 0)
 		if err := r.Unlock(); err != nil {
 			return err
 		}
@@ -51,7 +51,7 @@ func rlockHoldUntilKilled(r *lock.RLock, c *cell) error {
 			return err
 		}
 	}
-	c.set(1, 1)
+	c.Set(1, 1)
 	time.Sleep(time.Hour)
 	return nil
 }
@@ -64,11 +64,11 @@ func TestRLockMutualExclusion(t *testing.T) {
 	const n = 100_000
 	p, err := proc.Start(rlockIncrement, r, c, n)
 	require.NoError(t, err)
-	c.waitFor(t, 5, 1)
-	c.set(3, 1)
+	c.WaitFor(t, 5, 1)
+	c.Set(3, 1)
 	require.NoError(t, rlockIncrement(r, c, n))
 	joinOK(t, p)
-	require.Equal(t, uint32(2*n), c.get(0))
+	require.Equal(t, uint32(2*n), c.Get(0))
 	require.Equal(t, 0, r.Owner())
 }
 
@@ -103,7 +103,7 @@ func TestRLockOtherProcessWaits(t *testing.T) {
 	c := newCell(t)
 	p, err := proc.Start(rlockHoldUntilKilled, r, c)
 	require.NoError(t, err)
-	c.waitFor(t, 1, 1)
+	c.WaitFor(t, 1, 1)
 	ok, err := r.TryLock()
 	require.NoError(t, err)
 	require.False(t, ok)
@@ -134,10 +134,10 @@ func TestRLockOwnerDies(t *testing.T) {
 	defer r.Free()
 	c := newCell(t)
 	for i := range 100 {
-		c.set(1, 0)
+		c.Set(1, 0)
 		p, err := proc.Start(rlockHoldUntilKilled, r, c)
 		require.NoError(t, err)
-		c.waitFor(t, 1, 1)
+		c.WaitFor(t, 1, 1)
 		got := make(chan error, 1)
 		go func() { got <- r.LockTimeout(10 * time.Second) }()
 		time.Sleep(time.Millisecond)

@@ -24,8 +24,8 @@ var (
 // rwWorker does n rounds: every 4th a write (words 0 and 1 incremented together), otherwise a
 // read that checks words 0 and 1 are equal; word 6 counts torn reads.
 func rwWorker(rw *lock.RWLock, c *cell, n int) error {
-	atomic.AddUint32(c.w(5), 1)
-	for c.get(3) == 0 {
+	atomic.AddUint32(c.W32(5), 1)
+	for c.Get(3) == 0 {
 		runtime.Gosched()
 	}
 	for i := range n {
@@ -33,9 +33,9 @@ func rwWorker(rw *lock.RWLock, c *cell, n int) error {
 			if err := rw.Lock(); err != nil {
 				return err
 			}
-			c.incr(0)
+			incr(c, 0)
 			runtime.Gosched()
-			c.incr(1)
+			incr(c, 1)
 			if err := rw.Unlock(); err != nil {
 				return err
 			}
@@ -44,8 +44,8 @@ func rwWorker(rw *lock.RWLock, c *cell, n int) error {
 		if err := rw.RLock(); err != nil {
 			return err
 		}
-		if c.get(0) != c.get(1) {
-			atomic.AddUint32(c.w(6), 1)
+		if c.Get(0) != c.Get(1) {
+			atomic.AddUint32(c.W32(6), 1)
 		}
 		if err := rw.RUnlock(); err != nil {
 			return err
@@ -58,7 +58,7 @@ func rwWriteUntilKilled(rw *lock.RWLock, c *cell) error {
 	if err := rw.Lock(); err != nil {
 		return err
 	}
-	c.set(1, 1)
+	c.Set(1, 1)
 	time.Sleep(time.Hour)
 	return nil
 }
@@ -67,7 +67,7 @@ func rwReadUntilKilled(rw *lock.RWLock, c *cell) error {
 	if err := rw.RLock(); err != nil {
 		return err
 	}
-	c.set(1, 1)
+	c.Set(1, 1)
 	time.Sleep(time.Hour)
 	return nil
 }
@@ -78,12 +78,12 @@ func rwReadersLoop(rw *lock.RWLock, c *cell) error {
 	errs := make(chan error, 4)
 	for range 4 {
 		wg.Go(func() {
-			for c.get(2) == 0 {
+			for c.Get(2) == 0 {
 				if err := rw.RLock(); err != nil {
 					errs <- err
 					return
 				}
-				atomic.AddUint32(c.w(1), 1)
+				atomic.AddUint32(c.W32(1), 1)
 				time.Sleep(100 * time.Microsecond)
 				if err := rw.RUnlock(); err != nil {
 					errs <- err
@@ -105,13 +105,13 @@ func TestRWLockExclusion(t *testing.T) {
 	const n = 40_000
 	p, err := proc.Start(rwWorker, rw, c, n)
 	require.NoError(t, err)
-	c.waitFor(t, 5, 1)
-	c.set(3, 1)
+	c.WaitFor(t, 5, 1)
+	c.Set(3, 1)
 	require.NoError(t, rwWorker(rw, c, n))
 	joinOK(t, p)
-	require.Equal(t, uint32(2*n/4), c.get(0))
-	require.Equal(t, c.get(0), c.get(1))
-	require.Equal(t, uint32(0), c.get(6), "torn reads")
+	require.Equal(t, uint32(2*n/4), c.Get(0))
+	require.Equal(t, c.Get(0), c.Get(1))
+	require.Equal(t, uint32(0), c.Get(6), "torn reads")
 	require.Equal(t, 0, rw.Readers())
 }
 
@@ -122,13 +122,13 @@ func TestRWLockWriterNotStarved(t *testing.T) {
 	c := newCell(t)
 	p, err := proc.Start(rwReadersLoop, rw, c)
 	require.NoError(t, err)
-	require.True(t, waitUntil(func() bool { return c.get(1) >= 100 })) // readers are streaming
+	require.True(t, waitUntil(func() bool { return c.Get(1) >= 100 })) // readers are streaming
 	for range 20 {
 		require.NoError(t, rw.LockTimeout(20*time.Second))
 		require.Equal(t, 0, rw.Readers())
 		require.NoError(t, rw.Unlock())
 	}
-	c.set(2, 1)
+	c.Set(2, 1)
 	joinOK(t, p)
 }
 
@@ -173,10 +173,10 @@ func TestRWLockWriterDies(t *testing.T) {
 	defer rw.Free()
 	c := newCell(t)
 	for i := range 100 {
-		c.set(1, 0)
+		c.Set(1, 0)
 		p, err := proc.Start(rwWriteUntilKilled, rw, c)
 		require.NoError(t, err)
-		c.waitFor(t, 1, 1)
+		c.WaitFor(t, 1, 1)
 		got := make(chan error, 1)
 		go func() { got <- rw.LockTimeout(10 * time.Second) }()
 		time.Sleep(time.Millisecond)
@@ -187,10 +187,10 @@ func TestRWLockWriterDies(t *testing.T) {
 		require.NoError(t, p.Join(proc.Forever))
 	}
 	// A reader waiting behind a writer that dies gets in, with ErrOwnerDead.
-	c.set(1, 0)
+	c.Set(1, 0)
 	p, err := proc.Start(rwWriteUntilKilled, rw, c)
 	require.NoError(t, err)
-	c.waitFor(t, 1, 1)
+	c.WaitFor(t, 1, 1)
 	killJoin(t, p)
 	require.ErrorIs(t, rw.RLockTimeout(10*time.Second), lock.ErrOwnerDead)
 	require.NoError(t, rw.RUnlock())
@@ -202,10 +202,10 @@ func TestRWLockReaderDies(t *testing.T) {
 	defer rw.Free()
 	c := newCell(t)
 	for i := range 20 {
-		c.set(1, 0)
+		c.Set(1, 0)
 		p, err := proc.Start(rwReadUntilKilled, rw, c)
 		require.NoError(t, err)
-		c.waitFor(t, 1, 1)
+		c.WaitFor(t, 1, 1)
 		killJoin(t, p)
 		err = rw.LockTimeout(10 * time.Second)
 		require.Truef(t, errors.Is(err, lock.ErrOwnerDead), "iteration %d: %v", i, err)

@@ -22,26 +22,26 @@ var (
 // semUseRoom enters the room guarded by s n times: word 0 counts who is inside, word 1 the most
 // ever inside at once, word 2 the entries.
 func semUseRoom(s *lock.Semaphore, c *cell, n int) error {
-	atomic.AddUint32(c.w(5), 1)
-	for c.get(3) == 0 {
+	atomic.AddUint32(c.W32(5), 1)
+	for c.Get(3) == 0 {
 		runtime.Gosched()
 	}
 	for range n {
 		if err := s.Acquire(); err != nil {
 			return err
 		}
-		in := atomic.AddUint32(c.w(0), 1)
+		in := atomic.AddUint32(c.W32(0), 1)
 		for {
-			m := c.get(1)
-			if in <= m || atomic.CompareAndSwapUint32(c.w(1), m, in) {
+			m := c.Get(1)
+			if in <= m || atomic.CompareAndSwapUint32(c.W32(1), m, in) {
 				break
 			}
 		}
-		atomic.AddUint32(c.w(2), 1)
+		atomic.AddUint32(c.W32(2), 1)
 		for range 20 {
 			runtime.Gosched()
 		}
-		atomic.AddUint32(c.w(0), ^uint32(0))
+		atomic.AddUint32(c.W32(0), ^uint32(0))
 		if err := s.Release(); err != nil {
 			return err
 		}
@@ -56,7 +56,7 @@ func semHoldUntilKilled(s *lock.Semaphore, c *cell, k int) error {
 			return err
 		}
 	}
-	c.set(1, 1)
+	c.Set(1, 1)
 	time.Sleep(time.Hour)
 	return nil
 }
@@ -73,13 +73,13 @@ func TestSemaphoreLimitsTheRoom(t *testing.T) {
 		require.NoError(t, err)
 		kids = append(kids, p)
 	}
-	c.waitFor(t, 5, procs)
-	c.set(3, 1)
+	c.WaitFor(t, 5, procs)
+	c.Set(3, 1)
 	for _, p := range kids {
 		joinOK(t, p)
 	}
-	require.Equal(t, uint32(n*procs), c.get(2))
-	require.Equal(t, uint32(2), c.get(1), "most inside at once")
+	require.Equal(t, uint32(n*procs), c.Get(2))
+	require.Equal(t, uint32(2), c.Get(1), "most inside at once")
 	require.Equal(t, 2, s.Value())
 }
 
@@ -138,10 +138,10 @@ func TestSemaphoreHolderDies(t *testing.T) {
 	defer s.Free()
 	c := newCell(t)
 	for i := range 100 {
-		c.set(1, 0)
+		c.Set(1, 0)
 		p, err := proc.Start(semHoldUntilKilled, s, c, 1)
 		require.NoError(t, err)
-		c.waitFor(t, 1, 1)
+		c.WaitFor(t, 1, 1)
 		got := make(chan error, 1)
 		go func() { got <- s.AcquireTimeout(10 * time.Second) }()
 		time.Sleep(time.Millisecond)
@@ -162,7 +162,7 @@ func TestBoundedSemaphoreHolderDies(t *testing.T) {
 	c := newCell(t)
 	p, err := proc.Start(bsemHoldUntilKilled, b, c, 3)
 	require.NoError(t, err)
-	c.waitFor(t, 1, 1)
+	c.WaitFor(t, 1, 1)
 	require.Equal(t, 0, b.Value())
 	killJoin(t, p)
 	require.ErrorIs(t, b.AcquireTimeout(10*time.Second), lock.ErrOwnerDead)

@@ -22,39 +22,12 @@ import (
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-// cell is a tiny shared object for these tests: one block of the heap holding words.
-type cell struct {
-	ref shm.Ref
-	b   []byte
-}
+// cell is the tests' shared bookkeeping: 32-bit words from 0, 64-bit words from byte 128.
+type cell = testutil.Cell
 
-var cellKind shm.Kind
+func newCell(t *testing.T) *cell { return testutil.NewCell(t, 256) }
 
-func init() {
-	cellKind = shm.RegisterKind("proc_test.cell", func(r shm.Ref) (any, error) { return openCell(r) })
-}
-
-func openCell(r shm.Ref) (*cell, error) {
-	_, b, err := shm.Resolve(r, cellKind)
-	if err != nil {
-		return nil, err
-	}
-	return &cell{ref: r, b: b}, nil
-}
-
-func newCell(t *testing.T) *cell {
-	t.Helper()
-	ref, err := shm.Alloc(256, cellKind)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, shm.Free(ref)) })
-	c, err := openCell(ref)
-	require.NoError(t, err)
-	return c
-}
-
-func (c *cell) Ref() shm.Ref        { return c.ref }
-func (c *cell) word(i int) *uint32  { return shm.Word32(c.b, 4*i) }
-func (c *cell) dword(i int) *uint64 { return shm.Word64(c.b, 128+8*i) }
+func dword(c *cell, i int) *uint64 { return c.W64(16 + i) }
 
 // Targets, registered as a program must: at package level.
 var (
@@ -81,12 +54,12 @@ func startAndExit(c *cell, size int) error {
 	if err != nil {
 		return err
 	}
-	atomic.StoreUint32(c.word(3), uint32(p.Pid()))
+	atomic.StoreUint32(c.W32(3), uint32(p.Pid()))
 	return nil
 }
 
 func measure(c *cell, s string) {
-	atomic.StoreUint32(c.word(0), uint32(len(s)))
+	atomic.StoreUint32(c.W32(0), uint32(len(s)))
 }
 
 // spawnWatcherAndWait starts a non-daemon grandchild that watches for this process's death.
@@ -95,7 +68,7 @@ func spawnWatcherAndWait(c *cell) error {
 	if err != nil {
 		return err
 	}
-	atomic.StoreUint32(c.word(0), uint32(p.Pid()))
+	atomic.StoreUint32(c.W32(0), uint32(p.Pid()))
 	time.Sleep(time.Hour)
 	return nil
 }
@@ -106,44 +79,44 @@ func watchParent(c *cell) error {
 	if !proc.ParentAlive() {
 		return errors.New("parent reported dead at start")
 	}
-	atomic.StoreUint32(c.word(2), 1) // watching
+	atomic.StoreUint32(c.W32(2), 1) // watching
 	for proc.ParentAlive() {
 		time.Sleep(time.Millisecond)
 	}
-	atomic.StoreUint32(c.word(1), 1)
+	atomic.StoreUint32(c.W32(1), 1)
 	return nil
 }
 
-func writeCell(c *cell, v uint32) { atomic.StoreUint32(c.word(0), v) }
+func writeCell(c *cell, v uint32) { atomic.StoreUint32(c.W32(0), v) }
 
 // allocInChild allocates a block from the inherited default heap, fills it, and publishes its
 // offset in the cell for the parent.
 func allocInChild(c *cell, n int) error {
-	ref, err := shm.Alloc(n, cellKind)
+	ref, err := shm.Alloc(n, testutil.CellKind)
 	if err != nil {
 		return err
 	}
-	obj, err := openCell(ref)
+	obj, err := testutil.OpenCell(ref)
 	if err != nil {
 		return err
 	}
-	for i := range obj.b {
-		obj.b[i] = byte(i)
+	for i := range obj.Bytes() {
+		obj.Bytes()[i] = byte(i)
 	}
-	atomic.StoreUint64(c.dword(1), ref.Seg)
-	atomic.StoreUint64(c.dword(2), uint64(ref.Gen))
-	atomic.StoreUint64(c.dword(0), ref.Off)
+	atomic.StoreUint64(dword(c, 1), ref.Seg)
+	atomic.StoreUint64(dword(c, 2), uint64(ref.Gen))
+	atomic.StoreUint64(dword(c, 0), ref.Off)
 	return nil
 }
 
 func waitOnFutex(c *cell) error {
-	atomic.StoreUint32(c.word(1), 1) // ready
-	for atomic.LoadUint32(c.word(0)) == 0 {
-		if err := futex.Wait(c.word(0), 0, 10*time.Second); err != nil {
+	atomic.StoreUint32(c.W32(1), 1) // ready
+	for atomic.LoadUint32(c.W32(0)) == 0 {
+		if err := futex.Wait(c.W32(0), 0, 10*time.Second); err != nil {
 			return err
 		}
 	}
-	atomic.StoreUint32(c.word(2), 1) // woken
+	atomic.StoreUint32(c.W32(2), 1) // woken
 	return nil
 }
 
@@ -186,7 +159,7 @@ func spawnDaemonAndWait(c *cell) error {
 	if err := p.Start(); err != nil {
 		return err
 	}
-	atomic.StoreUint32(c.word(0), uint32(p.Pid()))
+	atomic.StoreUint32(c.W32(0), uint32(p.Pid()))
 	time.Sleep(time.Hour)
 	return nil
 }
@@ -207,11 +180,11 @@ type counter struct {
 }
 
 func (c *counter) Run() error {
-	cl, err := openCell(c.Ref)
+	cl, err := testutil.OpenCell(c.Ref)
 	if err != nil {
 		return err
 	}
-	atomic.StoreUint32(cl.word(0), uint32(c.N*c.N))
+	atomic.StoreUint32(cl.W32(0), uint32(c.N*c.N))
 	return nil
 }
 
@@ -228,7 +201,7 @@ func plainArgs(c *cell, s string, xs []int, m map[string]float64, p point, pp *p
 	if s != "héllo" || sum != 6 || m["pi"] != 3.14 || p != (point{1, 2, "p"}) || pp != nil {
 		return fmt.Errorf("args arrived wrong: %q %v %v %+v %v", s, xs, m, p, pp)
 	}
-	atomic.StoreUint32(c.word(0), 77)
+	atomic.StoreUint32(c.W32(0), 77)
 	return nil
 }
 
@@ -245,7 +218,7 @@ func TestChildWritesSharedMemory(t *testing.T) {
 	c := newCell(t)
 	code := startJoin(t, proc.New(writeCell, c, uint32(0xC0FFEE)))
 	require.Equal(t, 0, code)
-	require.Equal(t, uint32(0xC0FFEE), atomic.LoadUint32(c.word(0)))
+	require.Equal(t, uint32(0xC0FFEE), atomic.LoadUint32(c.W32(0)))
 }
 
 func TestChildWritesNamedSegment(t *testing.T) {
@@ -255,23 +228,23 @@ func TestChildWritesNamedSegment(t *testing.T) {
 	defer seg.Close()
 	h, err := seg.Heap()
 	require.NoError(t, err)
-	ref, err := h.Alloc(64, cellKind)
+	ref, err := h.Alloc(64, testutil.CellKind)
 	require.NoError(t, err)
-	c, err := openCell(ref)
+	c, err := testutil.OpenCell(ref)
 	require.NoError(t, err)
 	require.Equal(t, 0, startJoin(t, proc.New(writeCell, c, uint32(42))))
-	require.Equal(t, uint32(42), atomic.LoadUint32(c.word(0)))
+	require.Equal(t, uint32(42), atomic.LoadUint32(c.W32(0)))
 }
 
 func TestChildAllocatesFromSharedHeap(t *testing.T) {
 	c := newCell(t)
 	require.Equal(t, 0, startJoin(t, proc.New(allocInChild, c, 1000)))
-	ref := shm.Ref{Seg: atomic.LoadUint64(c.dword(1)), Off: atomic.LoadUint64(c.dword(0)), Kind: cellKind,
-		Gen: uint32(atomic.LoadUint64(c.dword(2)))}
-	obj, err := openCell(ref)
+	ref := shm.Ref{Seg: atomic.LoadUint64(dword(c, 1)), Off: atomic.LoadUint64(dword(c, 0)), Kind: testutil.CellKind,
+		Gen: uint32(atomic.LoadUint64(dword(c, 2)))}
+	obj, err := testutil.OpenCell(ref)
 	require.NoError(t, err)
-	require.Len(t, obj.b, 1000)
-	for i, b := range obj.b {
+	require.Len(t, obj.Bytes(), 1000)
+	for i, b := range obj.Bytes() {
 		require.Equal(t, byte(i), b, "byte %d", i)
 	}
 	require.NoError(t, shm.Free(ref))
@@ -281,17 +254,17 @@ func TestFutexWakeAcrossProcesses(t *testing.T) {
 	c := newCell(t)
 	p, err := proc.Start(waitOnFutex, c)
 	require.NoError(t, err)
-	require.True(t, testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint32(c.word(1)) == 1 }))
+	require.True(t, testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint32(c.W32(1)) == 1 }))
 	// The child is (about to be) parked; it must not finish on its own.
 	require.ErrorIs(t, p.Join(50*time.Millisecond), proc.ErrTimeout)
-	require.Equal(t, uint32(0), atomic.LoadUint32(c.word(2)))
-	atomic.StoreUint32(c.word(0), 1)
-	_, err = futex.Wake(c.word(0), 1)
+	require.Equal(t, uint32(0), atomic.LoadUint32(c.W32(2)))
+	atomic.StoreUint32(c.W32(0), 1)
+	_, err = futex.Wake(c.W32(0), 1)
 	require.NoError(t, err)
 	require.NoError(t, p.Join(10*time.Second))
 	code, _ := p.ExitCode()
 	require.Equal(t, 0, code)
-	require.Equal(t, uint32(1), atomic.LoadUint32(c.word(2)))
+	require.Equal(t, uint32(1), atomic.LoadUint32(c.W32(2)))
 }
 
 func TestExitCodes(t *testing.T) {
@@ -370,14 +343,14 @@ func TestIdentity(t *testing.T) {
 func TestRunnerTarget(t *testing.T) {
 	c := newCell(t)
 	require.Equal(t, 0, startJoin(t, proc.New(&counter{N: 12, Ref: c.Ref()})))
-	require.Equal(t, uint32(144), atomic.LoadUint32(c.word(0)))
+	require.Equal(t, uint32(144), atomic.LoadUint32(c.W32(0)))
 }
 
 func TestPlainArguments(t *testing.T) {
 	c := newCell(t)
 	p := proc.New(plainArgs, c, "héllo", []int{1, 2, 3}, map[string]float64{"pi": 3.14}, point{1, 2, "p"}, nil)
 	require.Equal(t, 0, startJoin(t, p))
-	require.Equal(t, uint32(77), atomic.LoadUint32(c.word(0)))
+	require.Equal(t, uint32(77), atomic.LoadUint32(c.W32(0)))
 }
 
 func TestStartRefusals(t *testing.T) {
@@ -409,9 +382,9 @@ func TestStartRefusals(t *testing.T) {
 		})
 	}
 	// A shared argument whose Ref no longer names a live object is refused at Start.
-	ref, err := shm.Alloc(64, cellKind)
+	ref, err := shm.Alloc(64, testutil.CellKind)
 	require.NoError(t, err)
-	stale, err := openCell(ref)
+	stale, err := testutil.OpenCell(ref)
 	require.NoError(t, err)
 	require.NoError(t, shm.Free(ref))
 	require.ErrorIs(t, proc.New(writeCell, stale, uint32(1)).Start(), proc.ErrBadArgs)
@@ -441,8 +414,8 @@ func TestDaemonDiesWithParent(t *testing.T) {
 		c := newCell(t)
 		p, err := proc.Start(spawnDaemonAndWait, c)
 		require.NoError(t, err)
-		require.True(t, testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint32(c.word(0)) != 0 }))
-		daemon := int(atomic.LoadUint32(c.word(0)))
+		require.True(t, testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint32(c.W32(0)) != 0 }))
+		daemon := int(atomic.LoadUint32(c.W32(0)))
 		require.True(t, testutil.Alive(daemon))
 		require.NoError(t, p.Kill())
 		killed := time.Now()
@@ -467,10 +440,10 @@ func TestOrphanSeesParentDeath(t *testing.T) {
 	c := newCell(t)
 	p, err := proc.Start(spawnWatcherAndWait, c)
 	require.NoError(t, err)
-	require.True(t, testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint32(c.word(0)) != 0 }))
-	orphan := int(atomic.LoadUint32(c.word(0)))
-	require.True(t, testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint32(c.word(2)) != 0 }))
-	require.Equal(t, uint32(0), atomic.LoadUint32(c.word(1)), "parent still alive")
+	require.True(t, testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint32(c.W32(0)) != 0 }))
+	orphan := int(atomic.LoadUint32(c.W32(0)))
+	require.True(t, testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint32(c.W32(2)) != 0 }))
+	require.Equal(t, uint32(0), atomic.LoadUint32(c.W32(1)), "parent still alive")
 	require.NoError(t, p.Kill())
 	require.NoError(t, p.Join(10*time.Second))
 	var ws unix.WaitStatus
@@ -479,7 +452,7 @@ func TestOrphanSeesParentDeath(t *testing.T) {
 		return wpid == orphan
 	}))
 	require.Equal(t, 0, ws.ExitStatus())
-	require.Equal(t, uint32(1), atomic.LoadUint32(c.word(1)), "the orphan saw its parent die")
+	require.Equal(t, uint32(1), atomic.LoadUint32(c.W32(1)), "the orphan saw its parent die")
 }
 
 func TestLargeArgumentAfterParentExits(t *testing.T) {
@@ -488,13 +461,13 @@ func TestLargeArgumentAfterParentExits(t *testing.T) {
 	for _, size := range []int{10, 1 << 20} {
 		c := newCell(t)
 		require.Equal(t, 0, startJoin(t, proc.New(startAndExit, c, size)))
-		grandchild := int(atomic.LoadUint32(c.word(3)))
+		grandchild := int(atomic.LoadUint32(c.W32(3)))
 		var ws unix.WaitStatus
 		require.True(t, testutil.Eventually(10*time.Second, func() bool {
 			wpid, _ := unix.Wait4(grandchild, &ws, unix.WNOHANG, nil)
 			return wpid == grandchild
 		}))
 		require.Equal(t, 0, ws.ExitStatus(), "size %d", size)
-		require.Equal(t, uint32(size), atomic.LoadUint32(c.word(0)))
+		require.Equal(t, uint32(size), atomic.LoadUint32(c.W32(0)))
 	}
 }

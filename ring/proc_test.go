@@ -18,49 +18,19 @@ import (
 	"github.com/shmkit/shmkit/shm"
 )
 
-// cell is shared memory for the tests' own bookkeeping: counters and bitmaps.
-type cell struct {
-	ref shm.Ref
-	b   []byte
-}
+// cell is shared memory for the tests' own bookkeeping: counters (64-bit words) and, from byte
+// 4096, bitmaps.
+type cell = testutil.Cell
 
-var cellKind shm.Kind
+func newCell(t testing.TB, size int) *cell { return testutil.NewCell(t, size) }
 
-func init() {
-	cellKind = shm.RegisterKind("ring_test.cell", func(r shm.Ref) (any, error) { return openCell(r) })
-}
-
-func openCell(r shm.Ref) (*cell, error) {
-	_, b, err := shm.Resolve(r, cellKind)
-	if err != nil {
-		return nil, err
-	}
-	return &cell{ref: r, b: b}, nil
-}
-
-func newCell(t testing.TB, size int) *cell {
-	t.Helper()
-	ref, err := shm.Alloc(size, cellKind)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { shm.Free(ref) })
-	c, err := openCell(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func (c *cell) Ref() shm.Ref       { return c.ref }
-func (c *cell) word(i int) *uint64 { return shm.Word64(c.b, 8*i) }
-func (c *cell) bit(i int) (*uint32, uint32) {
-	return shm.Word32(c.b, 4096+4*(i/32)), 1 << (i % 32)
+func bit(c *cell, i int) (*uint32, uint32) {
+	return shm.Word32(c.Bytes(), 4096+4*(i/32)), 1 << (i % 32)
 }
 
 // mark sets bit i and reports whether it was already set.
-func (c *cell) mark(i int) bool {
-	w, m := c.bit(i)
+func mark(c *cell, i int) bool {
+	w, m := bit(c, i)
 	return atomic.OrUint32(w, m)&m != 0
 }
 
@@ -125,7 +95,7 @@ func produceForever(q *ring.Queue, c *cell, id int) error {
 		if err := q.Put(buf); err != nil {
 			return err
 		}
-		atomic.StoreUint64(c.word(id), i+1)
+		atomic.StoreUint64(c.W64(id), i+1)
 	}
 }
 
@@ -141,10 +111,10 @@ func consumeMark(q *ring.Queue, c *cell) error {
 			return err
 		}
 		_, seq, err := decode(b)
-		if err != nil || c.mark(int(seq)) {
-			atomic.AddUint64(c.word(0), 1)
+		if err != nil || mark(c, int(seq)) {
+			atomic.AddUint64(c.W64(0), 1)
 		}
-		atomic.AddUint64(c.word(1), 1)
+		atomic.AddUint64(c.W64(1), 1)
 	}
 }
 
@@ -288,13 +258,13 @@ func TestProcessMPMC(t *testing.T) {
 	var count, sum uint64
 	seen := make([]byte, total)
 	for _, c := range cs {
-		if bad := atomic.LoadUint64(c.word(0)); bad != 0 {
+		if bad := atomic.LoadUint64(c.W64(0)); bad != 0 {
 			t.Fatalf("%d bad messages", bad)
 		}
-		count += atomic.LoadUint64(c.word(1))
-		sum += atomic.LoadUint64(c.word(2))
+		count += atomic.LoadUint64(c.W64(1))
+		sum += atomic.LoadUint64(c.W64(2))
 		for i := 0; i < total; i++ {
-			if w, m := c.bit(i); atomic.LoadUint32(w)&m != 0 {
+			if w, m := bit(c, i); atomic.LoadUint32(w)&m != 0 {
 				seen[i]++
 			}
 		}
@@ -344,12 +314,12 @@ func consumeSum(q *ring.Queue, c *cell, per int) error {
 			return err
 		}
 		v := binary.LittleEndian.Uint64(buf)
-		if len(buf) != 16 || binary.LittleEndian.Uint64(buf[8:]) != ^v || v >= uint64(4*per) || c.mark(int(v)) {
-			atomic.AddUint64(c.word(0), 1)
+		if len(buf) != 16 || binary.LittleEndian.Uint64(buf[8:]) != ^v || v >= uint64(4*per) || mark(c, int(v)) {
+			atomic.AddUint64(c.W64(0), 1)
 			continue
 		}
-		atomic.AddUint64(c.word(1), 1)
-		atomic.AddUint64(c.word(2), v)
+		atomic.AddUint64(c.W64(1), 1)
+		atomic.AddUint64(c.W64(2), v)
 	}
 }
 
@@ -423,7 +393,7 @@ func producerKilled(t *testing.T, opts ring.Options, slots, kills int) {
 		s := k % slots
 		if p := running[s]; p != nil {
 			// Let it get going, then kill it at a random point: nearly all its time is in Put.
-			testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint64(c.word(ids[s])) > 0 || !p.IsAlive() })
+			testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint64(c.W64(ids[s])) > 0 || !p.IsAlive() })
 			time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
 			p.Kill()
 			p.Join(futex.Forever)
@@ -440,7 +410,7 @@ func producerKilled(t *testing.T, opts ring.Options, slots, kills int) {
 	wg.Wait()
 	inflight := 0
 	for i := 1; i < id; i++ {
-		done := atomic.LoadUint64(c.word(i))
+		done := atomic.LoadUint64(c.W64(i))
 		if done == 0 {
 			t.Fatalf("producer %d never completed a Put", i)
 		}
@@ -507,12 +477,12 @@ func TestConsumerKilled(t *testing.T) {
 	}
 	q.Close()
 	wg.Wait()
-	if dup := atomic.LoadUint64(c.word(0)); dup != 0 {
+	if dup := atomic.LoadUint64(c.W64(0)); dup != 0 {
 		t.Fatalf("%d messages duplicated or torn", dup)
 	}
 	missing := 0
 	for i := 0; i < n; i++ {
-		if w, m := c.bit(i); atomic.LoadUint32(w)&m == 0 {
+		if w, m := bit(c, i); atomic.LoadUint32(w)&m == 0 {
 			missing++
 		}
 	}
@@ -540,7 +510,7 @@ func reserveAndHang(q *ring.Queue, c *cell, n int) error {
 	for i := range b[:n/2] {
 		b[i] = 0xEE
 	}
-	atomic.StoreUint64(c.word(0), 1)
+	atomic.StoreUint64(c.W64(0), 1)
 	select {}
 }
 
@@ -549,7 +519,7 @@ func peekAndHang(q *ring.Queue, c *cell) error {
 	if _, err := q.Peek(); err != nil {
 		return err
 	}
-	atomic.StoreUint64(c.word(0), 1)
+	atomic.StoreUint64(c.W64(0), 1)
 	select {}
 }
 
@@ -565,7 +535,7 @@ func TestProducerKilledReserved(t *testing.T) {
 					t.Fatal(err)
 				}
 				p := start(t, reserveAndHang, q, c, n)
-				if !testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint64(c.word(0)) == 1 }) {
+				if !testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint64(c.W64(0)) == 1 }) {
 					t.Fatal("child never reserved")
 				}
 				if !m.opts.SingleProducer {
@@ -611,7 +581,7 @@ func TestConsumerKilledHolding(t *testing.T) {
 				}
 			}
 			p := start(t, peekAndHang, q, c)
-			if !testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint64(c.word(0)) == 1 }) {
+			if !testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint64(c.W64(0)) == 1 }) {
 				t.Fatal("child never took a message")
 			}
 			if got, err := q.GetTimeout(10 * time.Second); err != nil || string(got) != "second" {

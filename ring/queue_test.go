@@ -208,7 +208,7 @@ func TestManyGoroutinesBlocked(t *testing.T) {
 }
 
 func TestWrongKind(t *testing.T) {
-	ref, err := shm.Alloc(64, cellKind)
+	ref, err := shm.Alloc(64, testutil.CellKind)
 	if err != nil {
 		t.Fatal(err)
 	}

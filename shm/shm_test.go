@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -367,7 +366,7 @@ func churnHeap(n int, stop *stopFlag) error {
 	rng := rand.New(rand.NewPCG(uint64(pid), 1))
 	var held []shm.Ref
 	for i := 0; n < 0 || i < n; i++ {
-		if stop != nil && atomic.LoadUint32(stop.word()) != 0 {
+		if stop != nil && stop.Get(0) != 0 {
 			break
 		}
 		if len(held) < 16 && rng.IntN(2) == 0 {
@@ -420,31 +419,10 @@ func createNamedAndHang(name string) error {
 	return nil
 }
 
-// stopFlag is a shared word that tells children to stop.
-type stopFlag struct {
-	ref shm.Ref
-	b   []byte
-}
+// stopFlag is a shared word (word 0 of a cell) that tells children to stop.
+type stopFlag = testutil.Cell
 
-var stopKind shm.Kind
-
-func init() {
-	stopKind = shm.RegisterKind("shm_test.stop", func(r shm.Ref) (any, error) {
-		_, b, err := shm.Resolve(r, stopKind)
-		return &stopFlag{r, b}, err
-	})
-}
-
-func (s *stopFlag) Ref() shm.Ref  { return s.ref }
-func (s *stopFlag) word() *uint32 { return shm.Word32(s.b, 0) }
-func newStop(t *testing.T) *stopFlag {
-	ref, err := shm.Alloc(64, stopKind)
-	require.NoError(t, err)
-	t.Cleanup(func() { shm.Free(ref) })
-	v, err := shm.Rebuild(ref)
-	require.NoError(t, err)
-	return v.(*stopFlag)
-}
+func newStop(t *testing.T) *stopFlag { return testutil.NewCell(t, 64) }
 
 func TestTruncatedByAnotherProcess(t *testing.T) {
 	name := testutil.ShmName(t)
