@@ -37,10 +37,11 @@ func Example() {
 	seg.SetRoot(ref)
 
 	// Elsewhere: open by name, find the root object, rebuild it from its Ref.
-	other, err := shm.OpenNamed(name)
+	other, err := shm.OpenNamed(name) // in this process, the same segment: one more handle
 	if err != nil {
 		panic(err)
 	}
+	defer other.Close() // every handle is closed; the last Close unmaps and unlinks
 	root, _ := other.Root()
 	obj, _ := shm.Rebuild(root)
 	fmt.Printf("%s: %q\n", root.Kind, obj.([]byte)[:24])

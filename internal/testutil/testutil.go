@@ -83,14 +83,17 @@ func ShmName(t testing.TB) string {
 
 var counter int
 
-// ShmFiles lists the /dev/shm files named by ShmName in this process.
+// ShmFiles lists the /dev/shm files this process's tests made: named by ShmName, or any name
+// starting with "shmkit" that carries this process's pid as a "-<pid>" part (examples name theirs
+// so).
 func ShmFiles() []string {
 	entries, _ := os.ReadDir("/dev/shm")
-	mine := fmt.Sprintf("%s%d-", Prefix, os.Getpid())
+	pid := "-" + strconv.Itoa(os.Getpid())
 	var out []string
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), mine) {
-			out = append(out, e.Name())
+		n := e.Name()
+		if strings.HasPrefix(n, "shmkit") && (strings.HasSuffix(n, pid) || strings.Contains(n, pid+"-")) {
+			out = append(out, n)
 		}
 	}
 	return out
