@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	register(40, "lock", "Lock keeps a shared balance at 0; RLock, Event, Semaphore, Condition, Barrier; a dead holder", runLock)
+	register(50, "lock", "Lock keeps a shared balance at 0; RLock, Event, Semaphore, Condition, Barrier; a dead holder", runLock)
 }
 
 // board is a block of the shared heap holding a few raw words: the balance (word 0), flags and

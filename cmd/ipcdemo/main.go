@@ -29,10 +29,12 @@ type demo struct {
 var demos = map[string]demo{}
 
 // register adds a subcommand; each demo file calls it from init. order sets the place in the full
-// run (the substrate first, as in the tutorials).
+// run: the order of the tutorials (process 10, queue 20, pipe 30, value 40, lock 50, ...).
 func register(order int, name, about string, run func() error) {
-	if _, dup := demos[name]; dup {
-		panic("ipcdemo: demo " + name + " registered twice")
+	for _, d := range demos {
+		if d.name == name || d.order == order {
+			panic(fmt.Sprintf("ipcdemo: demo %s (order %d) clashes with %s (order %d)", name, order, d.name, d.order))
+		}
 	}
 	demos[name] = demo{name: name, about: about, order: order, run: run}
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	register(45, "pipe", "two-way connections with Pipe", runPipe)
+	register(30, "pipe", "two-way connections with Pipe", runPipe)
 }
 
 // Targets of the pipe demo, run in child processes.

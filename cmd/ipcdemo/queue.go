@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register(40, "queue", "message passing with Queue and JoinableQueue", runQueue)
+	register(20, "queue", "message passing with Queue and JoinableQueue", runQueue)
 }
 
 // Targets of the queue demo, run in child processes.

@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	register(47, "value", "Value and Array in shared memory, changed by a child", runValue)
+	register(40, "value", "Value and Array in shared memory, changed by a child", runValue)
 }
 
 // Target of the value demo, run in a child process: Python's
