@@ -25,6 +25,7 @@ type Ref struct {
 // IsZero reports whether r is the zero Ref, which names nothing.
 func (r Ref) IsZero() bool { return r == Ref{} }
 
+// String describes the Ref for messages: kind, segment (name, or memfd and id) and offset.
 func (r Ref) String() string {
 	seg := r.Name
 	if seg == "" {
