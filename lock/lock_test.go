@@ -223,7 +223,7 @@ func TestLockOwnerDies(t *testing.T) {
 		require.Equal(t, p.Pid(), l.Owner())
 		// Wait from the start, kill while waiting: the waiter must notice by itself.
 		got := make(chan error, 1)
-		go func() { got <- l.LockTimeout(10 * time.Second) }()
+		go func() { got <- l.LockTimeout(deadBound) }()
 		time.Sleep(time.Millisecond)
 		require.NoError(t, p.Kill())
 		err = <-got

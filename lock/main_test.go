@@ -66,3 +66,8 @@ func killJoin(t testing.TB, p *proc.Process) {
 	require.NoError(t, p.Kill())
 	require.NoError(t, p.Join(30*time.Second))
 }
+
+// deadBound is the promise the kill tests check: once a holder dies, a waiter gets what it held,
+// with ErrOwnerDead, within a second (waiters probe the holder at least every 100 ms). The waiter
+// starts waiting just before the kill, so its timeout is this bound.
+const deadBound = time.Second

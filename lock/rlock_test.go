@@ -139,7 +139,7 @@ func TestRLockOwnerDies(t *testing.T) {
 		require.NoError(t, err)
 		c.WaitFor(t, 1, 1)
 		got := make(chan error, 1)
-		go func() { got <- r.LockTimeout(10 * time.Second) }()
+		go func() { got <- r.LockTimeout(deadBound) }()
 		time.Sleep(time.Millisecond)
 		require.NoError(t, p.Kill())
 		err = <-got

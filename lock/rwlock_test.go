@@ -178,7 +178,7 @@ func TestRWLockWriterDies(t *testing.T) {
 		require.NoError(t, err)
 		c.WaitFor(t, 1, 1)
 		got := make(chan error, 1)
-		go func() { got <- rw.LockTimeout(10 * time.Second) }()
+		go func() { got <- rw.LockTimeout(deadBound) }()
 		time.Sleep(time.Millisecond)
 		require.NoError(t, p.Kill())
 		err = <-got

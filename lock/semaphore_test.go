@@ -143,7 +143,7 @@ func TestSemaphoreHolderDies(t *testing.T) {
 		require.NoError(t, err)
 		c.WaitFor(t, 1, 1)
 		got := make(chan error, 1)
-		go func() { got <- s.AcquireTimeout(10 * time.Second) }()
+		go func() { got <- s.AcquireTimeout(deadBound) }()
 		time.Sleep(time.Millisecond)
 		require.NoError(t, p.Kill())
 		err = <-got
