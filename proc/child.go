@@ -21,7 +21,8 @@ import (
 //
 //	3      the read end of a pipe carrying the encoded spec (then EOF)
 //	4      the read end of the parent's lifeline pipe: EOF when the parent has died
-//	5...   the inherited anonymous segments, in the order spec.Segments lists their ids
+//	5...   the inherited anonymous segments, in the order spec.Segments lists their ids, then the
+//	       *os.File arguments, in the order of their File indices
 const (
 	envChild   = "SHMKIT_CHILD"
 	fdSpec     = 3
@@ -114,7 +115,13 @@ func runChild() int {
 	return run(call)
 }
 
-var attacherType = reflect.TypeFor[shm.Attacher]()
+var (
+	attacherType = reflect.TypeFor[shm.Attacher]()
+	fileType     = reflect.TypeFor[*os.File]()
+)
+
+// maxFiles bounds the descriptors a spec may claim to pass (a sanity check on the spec).
+const maxFiles = 1 << 16
 
 // rebuildAs rebuilds the shared object ref names as a value of type pt: by attaching a new zero
 // value of pt when pt is a shm.Attacher (generic types), else through the kind's registered
@@ -156,6 +163,14 @@ func prepare(tg *target, sp *spec) (func() error, error) {
 	for i, a := range sp.Args {
 		pt := ft.In(i)
 		switch {
+		case a.File != nil:
+			k := *a.File
+			if k < 0 || k >= maxFiles || !fileType.AssignableTo(pt) {
+				return nil, fmt.Errorf("argument %d: descriptor %d for a %v", i, k, pt)
+			}
+			fd := fdSegments + len(sp.Segments) + k
+			closeOnExec(fd)
+			in[i] = reflect.ValueOf(os.NewFile(uintptr(fd), fmt.Sprintf("shmkit-arg-%d", i)))
 		case a.Ref != nil:
 			v, err := rebuildAs(*a.Ref, pt)
 			if err != nil {

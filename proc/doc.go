@@ -12,7 +12,10 @@
 //   - arguments are encoded and decoded (package internal/codec, CBOR with limits), except shared
 //     objects (anything implementing shm.Shared: locks, values, queues), which cross as Refs and
 //     are rebuilt in the child over the same shared memory. Every anonymous segment the parent has
-//     open, the default heap among them, is inherited as a descriptor.
+//     open, the default heap among them, is inherited as a descriptor;
+//   - an *os.File argument (a pipe end, a socket, an open file) is handed to the child as a
+//     descriptor, as Python passes a Connection: the child's parameter of type *os.File is its own
+//     descriptor of the same open file. The parent keeps its own and may close it after Start.
 //
 // Children are reaped as soon as they exit. Daemon children watch a lifeline pipe whose write end
 // only the parent holds: when the parent dies, however it dies, the kernel closes it and the

@@ -1,9 +1,11 @@
 package proc_test
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -44,8 +46,20 @@ var (
 	_ = proc.Register(spawnWatcherAndWait)
 	_ = proc.Register(watchParent)
 	_ = proc.Register(startAndExit)
+	_ = proc.Register(echoThrough)
 	_ = proc.Register(measure)
 )
+
+// echoThrough reads a line from r and writes it, upper-cased, to w: two descriptors the parent
+// handed over as arguments (one through an interface parameter).
+func echoThrough(r *os.File, w io.Writer) error {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, strings.ToUpper(line))
+	return err
+}
 
 // startAndExit starts a child with a large argument and exits at once: the child must still get
 // its whole start spec.
@@ -470,4 +484,31 @@ func TestLargeArgumentAfterParentExits(t *testing.T) {
 		require.Equal(t, 0, ws.ExitStatus(), "size %d", size)
 		require.Equal(t, uint32(size), atomic.LoadUint32(c.W32(0)))
 	}
+}
+
+func TestFileArguments(t *testing.T) {
+	inR, inW, err := os.Pipe()
+	require.NoError(t, err)
+	outR, outW, err := os.Pipe()
+	require.NoError(t, err)
+	p, err := proc.Start(echoThrough, inR, outW)
+	require.NoError(t, err)
+	// The child has its own descriptors now: closing ours does not close its.
+	inR.Close()
+	outW.Close()
+	_, err = io.WriteString(inW, "hello through a pipe\n")
+	require.NoError(t, err)
+	inW.Close()
+	got, err := io.ReadAll(outR) // EOF once the child exits: it held the only write end left
+	require.NoError(t, err)
+	outR.Close()
+	require.Equal(t, "HELLO THROUGH A PIPE\n", string(got))
+	require.NoError(t, p.Join(10*time.Second))
+	code, _ := p.ExitCode()
+	require.Equal(t, 0, code)
+	// A file where the target wants something a file is not is refused at Start.
+	f, err := os.Open(os.DevNull)
+	require.NoError(t, err)
+	defer f.Close()
+	require.ErrorIs(t, proc.New(exitWith, f).Start(), proc.ErrBadArgs)
 }

@@ -153,6 +153,7 @@ func (p *Process) Start() error {
 	for _, s := range sp.segments {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, s.File())
 	}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, sp.files...)
 	if err := cmd.Start(); err != nil {
 		specW.Close()
 		return fmt.Errorf("proc: start %s: %w", p.Name, err)
@@ -169,6 +170,7 @@ func (p *Process) Start() error {
 		return fmt.Errorf("proc: send start arguments to %s: %w", p.Name, werr)
 	}
 	runtime.KeepAlive(sp.segments)
+	runtime.KeepAlive(sp.files)
 	p.started, p.cmd, p.pid = true, cmd, cmd.Process.Pid
 	children.add(p)
 	logx.Debug("proc: started", "name", p.Name, "child", p.pid, "target", p.tg.name, "daemon", p.Daemon)
@@ -206,11 +208,14 @@ type spec struct {
 	LogLevel *int     // logging switched on programmatically in the parent
 
 	segments []*shm.Segment
+	files    []*os.File // *os.File arguments, handed over as descriptors after the segments
 }
 
-// arg is one start argument: a shared object's Ref, or an encoded plain value.
+// arg is one start argument: a shared object's Ref, a descriptor passed along (the index of the
+// file after the inherited segments), or an encoded plain value.
 type arg struct {
 	Ref  *shm.Ref `cbor:",omitempty"`
+	File *int     `cbor:",omitempty"`
 	Data []byte   `cbor:",omitempty"`
 }
 
@@ -257,6 +262,12 @@ func (p *Process) buildSpec() (*spec, error) {
 				return nil, fmt.Errorf("%w: argument %d of %s is nil, parameter is %v", ErrBadArgs, i, tg.name, pt)
 			}
 			at := reflect.TypeOf(a)
+			if f, ok := a.(*os.File); ok && at.AssignableTo(pt) {
+				k := len(sp.files)
+				sp.files = append(sp.files, f)
+				sp.Args = append(sp.Args, arg{File: &k})
+				continue
+			}
 			if sh, ok := a.(shm.Shared); ok && (at.AssignableTo(pt) || pt.Kind() == reflect.Interface && at.Implements(pt)) {
 				ref := sh.Ref()
 				// Rebuild it here as the child will, so a Ref the child could not turn into
