@@ -1,7 +1,6 @@
 package bench_test
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -29,7 +28,6 @@ const (
 var (
 	_ = proc.Register(lockContendedPeer)
 	_ = proc.Register(lockEventPonger)
-	_ = proc.Register(lockPipePonger)
 )
 
 // lockContendedPeer increments the counter n times under l once told to start.
@@ -76,41 +74,6 @@ func lockEventPonger(ping, pong *lock.Event, n int) error {
 		}
 	}
 	return nil
-}
-
-// lockPipePonger opens the parent's pipe ends through /proc (a pipe opened there is the same
-// pipe) and echoes n bytes.
-func lockPipePonger(ppid, rfd, wfd, n int) error {
-	r, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/%d", ppid, rfd), os.O_RDONLY, 0)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	w, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/%d", ppid, wfd), os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	var buf [1]byte
-	for range n {
-		if _, err := r.Read(buf[:]); err != nil {
-			return err
-		}
-		if _, err := w.Write(buf[:]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func lockJoin(b *testing.B, p *proc.Process) {
-	b.Helper()
-	if err := p.Join(time.Minute); err != nil {
-		b.Fatal(err)
-	}
-	if code, _ := p.ExitCode(); code != 0 {
-		b.Fatalf("peer exited %d", code)
-	}
 }
 
 // BenchmarkLockUncontended: one op is one Lock and Unlock by a single goroutine, nobody else
@@ -164,7 +127,7 @@ func BenchmarkLockContended(b *testing.B) {
 			runtime.Gosched()
 		}
 		b.StopTimer()
-		lockJoin(b, p)
+		joinPeer(b, p)
 		if got := atomic.LoadUint32(c.Line(lcCounter)); got != uint32(b.N) {
 			b.Fatalf("counter %d, want %d", got, b.N)
 		}
@@ -242,36 +205,7 @@ func BenchmarkEventPingPong(b *testing.B) {
 			pong.Clear()
 		}
 		b.StopTimer()
-		lockJoin(b, p)
+		joinPeer(b, p)
 	})
-	b.Run("pipe", func(b *testing.B) {
-		toR, toW, err := os.Pipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer toR.Close()
-		defer toW.Close()
-		fromR, fromW, err := os.Pipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer fromR.Close()
-		defer fromW.Close()
-		p, err := proc.Start(lockPipePonger, os.Getpid(), int(toR.Fd()), int(fromW.Fd()), b.N)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var buf [1]byte
-		b.ResetTimer()
-		for range b.N {
-			if _, err := toW.Write(buf[:]); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := fromR.Read(buf[:]); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.StopTimer()
-		lockJoin(b, p)
-	})
+	b.Run("pipe", benchPipePingPong)
 }

@@ -1,11 +1,77 @@
 package bench_test
 
 import (
+	"io"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/shmkit/shmkit/internal/testutil"
+	"github.com/shmkit/shmkit/proc"
 )
 
 // TestMain runs proc.Main first: the two-process benchmarks start this test binary again as
 // their peer.
 func TestMain(m *testing.M) { testutil.Main(m) }
+
+var _ = proc.Register(pipeEcho)
+
+// pipeEcho echoes n one-byte messages from r to w: the peer of every pipe ping-pong baseline.
+func pipeEcho(r, w *os.File, n int) error {
+	defer r.Close()
+	defer w.Close()
+	var buf [1]byte
+	for range n {
+		if _, err := io.ReadFull(r, buf[:]); err != nil {
+			return err
+		}
+		if _, err := w.Write(buf[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// benchPipePingPong is the OS's baseline for every ping-pong benchmark: one op is a one-byte
+// write and read each way over two os.Pipe pipes, a child process echoing.
+func benchPipePingPong(b *testing.B) {
+	toR, toW, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	fromR, fromW, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := proc.Start(pipeEcho, toR, fromW, b.N)
+	toR.Close() // the child has its own descriptors of these ends
+	fromW.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer toW.Close()
+	defer fromR.Close()
+	var buf [1]byte
+	b.ResetTimer()
+	for range b.N {
+		if _, err := toW.Write(buf[:]); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(fromR, buf[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	joinPeer(b, p)
+}
+
+// joinPeer waits for a benchmark's peer process and fails the benchmark if it failed.
+func joinPeer(b *testing.B, p *proc.Process) {
+	b.Helper()
+	if err := p.Join(time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	if code, _ := p.ExitCode(); code != 0 {
+		b.Fatalf("peer exited %d", code)
+	}
+}

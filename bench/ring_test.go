@@ -9,12 +9,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/ring"
 )
@@ -24,7 +22,6 @@ var (
 	_ = proc.Register(ringDrain)
 	_ = proc.Register(ringEcho)
 	_ = proc.Register(sockDrain)
-	_ = proc.Register(fifoEcho)
 )
 
 // ringDrain says it is ready, then takes n messages from q.
@@ -97,30 +94,6 @@ func sockDrain(path string, n int) error {
 	return err
 }
 
-// fifoEcho opens the FIFOs in and out and echoes n one-byte messages.
-func fifoEcho(in, out string, n int) error {
-	r, err := os.OpenFile(in, os.O_RDONLY, 0)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	w, err := os.OpenFile(out, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	var b [1]byte
-	for i := 0; i < n; i++ {
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return err
-		}
-		if _, err := w.Write(b[:]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 var ready *ring.Queue
 
 // readyQueue returns the queue on which a peer says it has started.
@@ -139,16 +112,6 @@ func readyQueue(b *testing.B) *ring.Queue {
 func awaitReady(b *testing.B) {
 	if _, err := ready.Get(); err != nil {
 		b.Fatal(err)
-	}
-}
-
-func join(b *testing.B, p *proc.Process) {
-	b.Helper()
-	if err := p.Join(futex.Forever); err != nil {
-		b.Fatal(err)
-	}
-	if code, _ := p.ExitCode(); code != 0 {
-		b.Fatalf("peer exited with %d", code)
 	}
 }
 
@@ -173,7 +136,7 @@ func BenchmarkQueueThroughput(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		join(b, p)
+		joinPeer(b, p)
 	})
 	b.Run("shmkit-batch16", func(b *testing.B) {
 		// The same, put 16 at a time with PutBatch (one publication per batch); one op is
@@ -199,7 +162,7 @@ func BenchmarkQueueThroughput(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		join(b, p)
+		joinPeer(b, p)
 	})
 	b.Run("chan", func(b *testing.B) {
 		ch := make(chan [64]byte, 1<<14)
@@ -242,7 +205,7 @@ func BenchmarkQueueThroughput(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		join(b, p)
+		joinPeer(b, p)
 	})
 	b.Run("python", func(b *testing.B) {
 		// CPython's multiprocessing.Queue, b.N messages (at least 20,000): ns/op includes the
@@ -296,42 +259,9 @@ func BenchmarkQueuePingPong(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		join(b, p)
+		joinPeer(b, p)
 	})
-	b.Run("pipe", func(b *testing.B) {
-		dir := b.TempDir()
-		in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
-		for _, f := range []string{in, out} {
-			if err := syscall.Mkfifo(f, 0o600); err != nil {
-				b.Fatal(err)
-			}
-		}
-		p, err := proc.Start(fifoEcho, in, out, b.N)
-		if err != nil {
-			b.Fatal(err)
-		}
-		w, err := os.OpenFile(in, os.O_WRONLY, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer w.Close()
-		r, err := os.OpenFile(out, os.O_RDONLY, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer r.Close()
-		var m [1]byte
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if _, err := w.Write(m[:]); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := io.ReadFull(r, m[:]); err != nil {
-				b.Fatal(err)
-			}
-		}
-		join(b, p)
-	})
+	b.Run("pipe", benchPipePingPong)
 }
 
 const largeSize = 64 << 20
@@ -359,7 +289,7 @@ func BenchmarkQueueLarge(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		join(b, p)
+		joinPeer(b, p)
 	})
 	b.Run("memcpy", func(b *testing.B) {
 		dst := make([]byte, largeSize)

@@ -2,14 +2,10 @@ package bench_test
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/internal/testutil"
@@ -26,7 +22,6 @@ func newWords(b *testing.B) *words { return testutil.NewCell(b, 64*8) }
 var (
 	_ = proc.Register(emptyTarget)
 	_ = proc.Register(futexPonger)
-	_ = proc.Register(pipePonger)
 )
 
 func emptyTarget() {}
@@ -47,39 +42,6 @@ func futexPonger(w *words, n int) error {
 	return nil
 }
 
-func pipePonger(in, out string, n int) error {
-	r, err := os.OpenFile(in, os.O_RDONLY, 0)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	w, err := os.OpenFile(out, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	var buf [1]byte
-	for range n {
-		if _, err := r.Read(buf[:]); err != nil {
-			return err
-		}
-		if _, err := w.Write(buf[:]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func joinOK(b *testing.B, p *proc.Process) {
-	b.Helper()
-	if err := p.Join(time.Minute); err != nil {
-		b.Fatal(err)
-	}
-	if code, _ := p.ExitCode(); code != 0 {
-		b.Fatalf("peer exited %d", code)
-	}
-}
-
 // BenchmarkProcessStart: one op is one start and join of a child. shmkit re-executes this binary
 // and runs an empty registered target; exec-true runs /bin/true through os/exec, the floor the OS
 // gives for starting a program.
@@ -90,7 +52,7 @@ func BenchmarkProcessStart(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			joinOK(b, p)
+			joinPeer(b, p)
 		}
 	})
 	b.Run("exec-true", func(b *testing.B) {
@@ -124,43 +86,9 @@ func BenchmarkFutexPingPong(b *testing.B) {
 			}
 		}
 		b.StopTimer()
-		joinOK(b, p)
+		joinPeer(b, p)
 	})
-	b.Run("pipe", func(b *testing.B) {
-		dir := b.TempDir()
-		in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
-		for _, f := range []string{in, out} {
-			if err := unix.Mkfifo(f, 0o600); err != nil {
-				b.Fatal(err)
-			}
-		}
-		p, err := proc.Start(pipePonger, in, out, b.N)
-		if err != nil {
-			b.Fatal(err)
-		}
-		w, err := os.OpenFile(in, os.O_WRONLY, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r, err := os.OpenFile(out, os.O_RDONLY, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var buf [1]byte
-		b.ResetTimer()
-		for range b.N {
-			if _, err := w.Write(buf[:]); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := r.Read(buf[:]); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.StopTimer()
-		w.Close()
-		r.Close()
-		joinOK(b, p)
-	})
+	b.Run("pipe", benchPipePingPong)
 }
 
 var sink *[64]byte
