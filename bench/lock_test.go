@@ -2,10 +2,8 @@ package bench_test
 
 import (
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -160,20 +158,8 @@ func BenchmarkLockContended(b *testing.B) {
 		b.ReportMetric(float64(switches)/float64(b.N), "handoffs/op")
 	})
 	b.Run("python", func(b *testing.B) {
-		py, err := exec.LookPath("python3")
-		if err != nil {
-			b.Skip("python3 not installed: no CPython multiprocessing.Value baseline")
-		}
 		n := max(b.N, 20_000) // the script's start-up is excluded from what it measures
-		out, err := exec.Command(py, "python/lock_value.py", strconv.Itoa(n)).Output()
-		if err != nil {
-			b.Fatalf("python/lock_value.py: %v: %s", err, out)
-		}
-		ns, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-		if err != nil {
-			b.Fatalf("python/lock_value.py said %q", out)
-		}
-		b.ReportMetric(ns, "ns/op")
+		b.ReportMetric(python(b, "multiprocessing.Value", "value_locked_add.py", 1, strconv.Itoa(n), "i")[0], "ns/op")
 	})
 }
 

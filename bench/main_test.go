@@ -3,6 +3,9 @@ package bench_test
 import (
 	"io"
 	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,4 +77,30 @@ func joinPeer(b *testing.B, p *proc.Process) {
 	if code, _ := p.ExitCode(); code != 0 {
 		b.Fatalf("peer exited %d", code)
 	}
+}
+
+// python runs bench/python/<script> under python3 with args and returns the want numbers it
+// prints (its own timings, start-up excluded). When python3 is not installed it skips the
+// benchmark, naming the baseline that is missing.
+func python(b *testing.B, baseline, script string, want int, args ...string) []float64 {
+	b.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		b.Skipf("python3 not installed: no CPython %s baseline", baseline)
+	}
+	out, err := exec.Command(py, append([]string{"python/" + script}, args...)...).Output()
+	if err != nil {
+		b.Fatalf("python/%s: %v: %s", script, err, out)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != want {
+		b.Fatalf("python/%s said %q, want %d numbers", script, out, want)
+	}
+	v := make([]float64, want)
+	for i := range f {
+		if v[i], err = strconv.ParseFloat(f[i], 64); err != nil {
+			b.Fatalf("python/%s said %q", script, out)
+		}
+	}
+	return v
 }

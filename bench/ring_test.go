@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -211,18 +209,7 @@ func BenchmarkQueueThroughput(b *testing.B) {
 		// CPython's multiprocessing.Queue, b.N messages (at least 20,000): ns/op includes the
 		// start of Python and its child, spread over the messages; ns/msg is the script's own
 		// timing of the messages alone.
-		py, err := exec.LookPath("python3")
-		if err != nil {
-			b.Skip("python3 not installed: no CPython multiprocessing.Queue baseline")
-		}
-		out, err := exec.Command(py, "python/ring_queue.py", strconv.Itoa(b.N)).Output()
-		if err != nil {
-			b.Fatal(err)
-		}
-		ns, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-		if err != nil {
-			b.Fatalf("python/ring_queue.py said %q", out)
-		}
+		ns := python(b, "multiprocessing.Queue", "ring_queue.py", 1, strconv.Itoa(b.N))[0]
 		b.ReportMetric(ns, "ns/msg")
 	})
 }

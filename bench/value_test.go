@@ -1,10 +1,8 @@
 package bench_test
 
 import (
-	"os/exec"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -114,20 +112,8 @@ func BenchmarkValueAdd(b *testing.B) {
 		}
 	})
 	b.Run("python", func(b *testing.B) {
-		py, err := exec.LookPath("python3")
-		if err != nil {
-			b.Skip("python3 not installed: no CPython multiprocessing.Value baseline")
-		}
 		n := max(b.N, 20_000) // the script's start-up is excluded from what it measures
-		out, err := exec.Command(py, "python/value_add.py", strconv.Itoa(n)).Output()
-		if err != nil {
-			b.Fatalf("python/value_add.py: %v: %s", err, out)
-		}
-		ns, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-		if err != nil {
-			b.Fatalf("python/value_add.py said %q", out)
-		}
-		b.ReportMetric(ns, "ns/op")
+		b.ReportMetric(python(b, "multiprocessing.Value", "value_locked_add.py", 1, strconv.Itoa(n), "q")[0], "ns/op")
 	})
 }
 
@@ -192,23 +178,8 @@ func BenchmarkArrayScan(b *testing.B) {
 		}
 	})
 	b.Run("python", func(b *testing.B) {
-		py, err := exec.LookPath("python3")
-		if err != nil {
-			b.Skip("python3 not installed: no CPython baseline")
-		}
-		out, err := exec.Command(py, "python/value_scan.py", strconv.Itoa(valueScanLen)).Output()
-		if err != nil {
-			b.Fatalf("python/value_scan.py: %v: %s", err, out)
-		}
-		f := strings.Fields(string(out))
-		if len(f) != 2 {
-			b.Fatalf("python/value_scan.py said %q", out)
-		}
-		ns, err1 := strconv.ParseFloat(f[0], 64)
-		np, err2 := strconv.ParseFloat(f[1], 64)
-		if err1 != nil || err2 != nil {
-			b.Fatalf("python/value_scan.py said %q", out)
-		}
+		v := python(b, "RawArray", "value_scan.py", 2, strconv.Itoa(valueScanLen))
+		ns, np := v[0], v[1]
 		b.ReportMetric(ns, "ns/op")
 		if np >= 0 {
 			b.ReportMetric(np, "numpy-ns/op")

@@ -1,8 +1,9 @@
-"""Baseline for BenchmarkLockContended/python: two processes increment a
-multiprocessing.Value('i') under its lock, n increments in all.
+"""Baseline for BenchmarkLockContended/python and BenchmarkValueAdd/python: two processes add 1 to
+a multiprocessing.Value of the given typecode under its lock, n additions in all. Python has no
+atomic add: "with v.get_lock(): v.value += 1" is how Python programs do it.
 
-Prints the nanoseconds per increment, measured from the moment both workers are
-ready to the moment both have finished (process start-up excluded).
+Usage: value_locked_add.py N TYPECODE. Prints the nanoseconds per addition, from the moment both
+workers are ready to the moment both have finished (process start-up excluded).
 """
 import sys
 import time
@@ -18,7 +19,7 @@ def work(v, n, start):
 
 def main():
     n = int(sys.argv[1])
-    v = Value('i', 0)
+    v = Value(sys.argv[2], 0)
     start = Barrier(3)
     half = n // 2
     ps = [Process(target=work, args=(v, half, start)),
