@@ -1,9 +1,7 @@
 package lock_test
 
 import (
-	"errors"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,10 +24,7 @@ var (
 // lockIncrement adds 1 to word 0 of c n times under l, once word 3 (the start flag) is set;
 // word 5 counts the processes ready to start.
 func lockIncrement(l *lock.Lock, c *cell, n int) error {
-	atomic.AddUint32(c.W32(5), 1)
-	for c.Get(3) == 0 {
-		runtime.Gosched()
-	}
+	awaitStart(c)
 	for range n {
 		if err := l.Lock(); err != nil {
 			return err
@@ -215,23 +210,10 @@ func TestLockOwnerDies(t *testing.T) {
 	require.NoError(t, err)
 	defer l.Free()
 	c := newCell(t)
-	for i := range 100 {
-		c.Set(1, 0)
-		p, err := proc.Start(lockHoldUntilKilled, l, c)
-		require.NoError(t, err)
-		c.WaitFor(t, 1, 1)
-		require.Equal(t, p.Pid(), l.Owner())
-		// Wait from the start, kill while waiting: the waiter must notice by itself.
-		got := make(chan error, 1)
-		go func() { got <- l.LockTimeout(deadBound) }()
-		time.Sleep(time.Millisecond)
-		require.NoError(t, p.Kill())
-		err = <-got
-		require.Truef(t, errors.Is(err, lock.ErrOwnerDead), "iteration %d: %v", i, err)
+	killWhileWaiting(t, c, 100, func() error { return l.LockTimeout(deadBound) }, func() {
 		require.Equal(t, os.Getpid(), l.Owner())
 		require.NoError(t, l.Unlock())
-		require.NoError(t, p.Join(proc.Forever))
-	}
+	}, lockHoldUntilKilled, l, c)
 }
 
 // 10,000 goroutines blocked on one held Lock hold a handful of OS threads, and all get it.

@@ -1,15 +1,19 @@
 package lock_test
 
 import (
+	"errors"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmkit/shmkit/internal/testutil"
+	"github.com/shmkit/shmkit/lock"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/shm"
 )
@@ -71,3 +75,35 @@ func killJoin(t testing.TB, p *proc.Process) {
 // with ErrOwnerDead, within a second (waiters probe the holder at least every 100 ms). The waiter
 // starts waiting just before the kill, so its timeout is this bound.
 const deadBound = time.Second
+
+// awaitStart counts this process in as ready (word 5) and spins until the test sets the start
+// flag (word 3), so that the processes of a contention test begin together.
+func awaitStart(c *cell) {
+	atomic.AddUint32(c.W32(5), 1)
+	for c.Get(3) == 0 {
+		runtime.Gosched()
+	}
+}
+
+// killWhileWaiting runs the kill test rounds times: a child runs holder(args...), which takes
+// what it holds, sets word 1 and sleeps; a goroutine here starts waiting (wait, bounded by
+// deadBound) and the child is SIGKILLed. wait must come back with ErrOwnerDead, holding what the
+// child held; after checks and releases it.
+func killWhileWaiting(t *testing.T, c *cell, rounds int, wait func() error, after func(), holder any, args ...any) {
+	t.Helper()
+	for i := range rounds {
+		c.Set(1, 0)
+		p, err := proc.Start(holder, args...)
+		require.NoError(t, err)
+		c.WaitFor(t, 1, 1)
+		// Wait from the start, kill while waiting: the waiter must notice by itself.
+		got := make(chan error, 1)
+		go func() { got <- wait() }()
+		time.Sleep(time.Millisecond)
+		require.NoError(t, p.Kill())
+		err = <-got
+		require.Truef(t, errors.Is(err, lock.ErrOwnerDead), "round %d: %v", i, err)
+		after()
+		require.NoError(t, p.Join(proc.Forever))
+	}
+}

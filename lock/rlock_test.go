@@ -1,9 +1,7 @@
 package lock_test
 
 import (
-	"errors"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,10 +20,7 @@ var (
 
 // rlockIncrement adds 1 to word 0 n times, each under two levels of r.
 func rlockIncrement(r *lock.RLock, c *cell, n int) error {
-	atomic.AddUint32(c.W32(5), 1)
-	for c.Get(3) == 0 {
-		runtime.Gosched()
-	}
+	awaitStart(c)
 	for range n {
 		if err := r.Lock(); err != nil {
 			return err
@@ -133,19 +128,8 @@ func TestRLockOwnerDies(t *testing.T) {
 	require.NoError(t, err)
 	defer r.Free()
 	c := newCell(t)
-	for i := range 100 {
-		c.Set(1, 0)
-		p, err := proc.Start(rlockHoldUntilKilled, r, c)
-		require.NoError(t, err)
-		c.WaitFor(t, 1, 1)
-		got := make(chan error, 1)
-		go func() { got <- r.LockTimeout(deadBound) }()
-		time.Sleep(time.Millisecond)
-		require.NoError(t, p.Kill())
-		err = <-got
-		require.Truef(t, errors.Is(err, lock.ErrOwnerDead), "iteration %d: %v", i, err)
+	killWhileWaiting(t, c, 100, func() error { return r.LockTimeout(deadBound) }, func() {
 		require.Equal(t, 1, r.Depth())
 		require.NoError(t, r.Unlock())
-		require.NoError(t, p.Join(proc.Forever))
-	}
+	}, rlockHoldUntilKilled, r, c)
 }

@@ -24,10 +24,7 @@ var (
 // rwWorker does n rounds: every 4th a write (words 0 and 1 incremented together), otherwise a
 // read that checks words 0 and 1 are equal; word 6 counts torn reads.
 func rwWorker(rw *lock.RWLock, c *cell, n int) error {
-	atomic.AddUint32(c.W32(5), 1)
-	for c.Get(3) == 0 {
-		runtime.Gosched()
-	}
+	awaitStart(c)
 	for i := range n {
 		if i%4 == 0 {
 			if err := rw.Lock(); err != nil {
@@ -172,20 +169,9 @@ func TestRWLockWriterDies(t *testing.T) {
 	require.NoError(t, err)
 	defer rw.Free()
 	c := newCell(t)
-	for i := range 100 {
-		c.Set(1, 0)
-		p, err := proc.Start(rwWriteUntilKilled, rw, c)
-		require.NoError(t, err)
-		c.WaitFor(t, 1, 1)
-		got := make(chan error, 1)
-		go func() { got <- rw.LockTimeout(deadBound) }()
-		time.Sleep(time.Millisecond)
-		require.NoError(t, p.Kill())
-		err = <-got
-		require.Truef(t, errors.Is(err, lock.ErrOwnerDead), "iteration %d: %v", i, err)
+	killWhileWaiting(t, c, 100, func() error { return rw.LockTimeout(deadBound) }, func() {
 		require.NoError(t, rw.Unlock())
-		require.NoError(t, p.Join(proc.Forever))
-	}
+	}, rwWriteUntilKilled, rw, c)
 	// A reader waiting behind a writer that dies gets in, with ErrOwnerDead.
 	c.Set(1, 0)
 	p, err := proc.Start(rwWriteUntilKilled, rw, c)

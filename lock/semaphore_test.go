@@ -1,7 +1,6 @@
 package lock_test
 
 import (
-	"errors"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -22,10 +21,7 @@ var (
 // semUseRoom enters the room guarded by s n times: word 0 counts who is inside, word 1 the most
 // ever inside at once, word 2 the entries.
 func semUseRoom(s *lock.Semaphore, c *cell, n int) error {
-	atomic.AddUint32(c.W32(5), 1)
-	for c.Get(3) == 0 {
-		runtime.Gosched()
-	}
+	awaitStart(c)
 	for range n {
 		if err := s.Acquire(); err != nil {
 			return err
@@ -137,21 +133,10 @@ func TestSemaphoreHolderDies(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Free()
 	c := newCell(t)
-	for i := range 100 {
-		c.Set(1, 0)
-		p, err := proc.Start(semHoldUntilKilled, s, c, 1)
-		require.NoError(t, err)
-		c.WaitFor(t, 1, 1)
-		got := make(chan error, 1)
-		go func() { got <- s.AcquireTimeout(deadBound) }()
-		time.Sleep(time.Millisecond)
-		require.NoError(t, p.Kill())
-		err = <-got
-		require.Truef(t, errors.Is(err, lock.ErrOwnerDead), "iteration %d: %v", i, err)
+	killWhileWaiting(t, c, 100, func() error { return s.AcquireTimeout(deadBound) }, func() {
 		require.Equal(t, 0, s.Value())
 		require.NoError(t, s.Release())
-		require.NoError(t, p.Join(proc.Forever))
-	}
+	}, semHoldUntilKilled, s, c, 1)
 }
 
 // A bounded semaphore gets a dead holder's units back, never above its bound.
