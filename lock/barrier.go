@@ -98,12 +98,9 @@ func NewBarrierIn(h *shm.Heap, parties int, action func() error) (*Barrier, erro
 
 // OpenBarrier returns the Barrier that ref names, without an action (see SetAction).
 func OpenBarrier(ref shm.Ref) (*Barrier, error) {
-	_, b, err := shm.Resolve(ref, barrierKind)
+	b, err := openBlock(ref, barrierKind, barPids, "Barrier")
 	if err != nil {
-		return nil, fmt.Errorf("lock: open Barrier: %w", err)
-	}
-	if len(b) < barPids {
-		return nil, fmt.Errorf("%w: Barrier block of %d bytes", ErrCorrupt, len(b))
+		return nil, err
 	}
 	parties := atomic.LoadUint32(shm.Word32(b, barParties))
 	if parties < 1 || parties > MaxParties || len(b) < barPids+4*int(parties) {

@@ -92,12 +92,9 @@ func NewCondition(l *Lock) (*Condition, error) {
 // OpenCondition returns the Condition that ref names, with its Lock; shm.ErrBadRef for a Ref that
 // is not a live "lock.Condition", or whose Lock is no longer live.
 func OpenCondition(ref shm.Ref) (*Condition, error) {
-	_, b, err := shm.Resolve(ref, condKind)
+	b, err := openBlock(ref, condKind, condSize, "Condition")
 	if err != nil {
-		return nil, fmt.Errorf("lock: open Condition: %w", err)
-	}
-	if len(b) < condSize {
-		return nil, fmt.Errorf("%w: Condition block of %d bytes", ErrCorrupt, len(b))
+		return nil, err
 	}
 	lref := ref
 	lref.Kind = lockKind

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/internal/pids"
+	"github.com/shmkit/shmkit/shm"
 )
 
 // Errors returned by this package, wrapped with detail; test them with errors.Is.
@@ -113,4 +114,17 @@ func (dl deadline) remaining() (time.Duration, bool) { return dl.slice(Forever) 
 // corrupt builds an ErrCorrupt error naming the object and the impossible value.
 func corrupt(what string, v uint64) error {
 	return fmt.Errorf("%w: %s word %#x", ErrCorrupt, what, v)
+}
+
+// openBlock resolves ref as a live heap block of kind with at least size bytes: the first step
+// of every Open function (what names the type in errors).
+func openBlock(ref shm.Ref, kind shm.Kind, size int, what string) ([]byte, error) {
+	_, b, err := shm.Resolve(ref, kind)
+	if err != nil {
+		return nil, fmt.Errorf("lock: open %s: %w", what, err)
+	}
+	if len(b) < size {
+		return nil, fmt.Errorf("%w: %s block of %d bytes", ErrCorrupt, what, len(b))
+	}
+	return b, nil
 }

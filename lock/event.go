@@ -63,12 +63,9 @@ func NewEventIn(h *shm.Heap) (*Event, error) {
 // OpenEvent returns the Event that ref names; shm.ErrBadRef for a Ref that is not a live
 // "lock.Event".
 func OpenEvent(ref shm.Ref) (*Event, error) {
-	_, b, err := shm.Resolve(ref, eventKind)
+	b, err := openBlock(ref, eventKind, eventSize, "Event")
 	if err != nil {
-		return nil, fmt.Errorf("lock: open Event: %w", err)
-	}
-	if len(b) < eventSize {
-		return nil, fmt.Errorf("%w: Event block of %d bytes", ErrCorrupt, len(b))
+		return nil, err
 	}
 	w := shm.Word32(b, 0)
 	return &Event{ref: ref, w: w, loc: localFor(w)}, nil

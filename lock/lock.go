@@ -65,12 +65,9 @@ func NewLockIn(h *shm.Heap) (*Lock, error) {
 // OpenLock returns the Lock that ref names, in this or any process that maps its segment. It
 // fails with shm.ErrBadRef for a Ref that is not a live "lock.Lock".
 func OpenLock(ref shm.Ref) (*Lock, error) {
-	_, b, err := shm.Resolve(ref, lockKind)
+	b, err := openBlock(ref, lockKind, lockSize, "Lock")
 	if err != nil {
-		return nil, fmt.Errorf("lock: open Lock: %w", err)
-	}
-	if len(b) < lockSize {
-		return nil, fmt.Errorf("%w: Lock block of %d bytes", ErrCorrupt, len(b))
+		return nil, err
 	}
 	return &Lock{ref: ref, m: newMutex(shm.Word64(b, 0), shm.Word32(b, 0), false, "Lock")}, nil
 }

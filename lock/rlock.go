@@ -56,12 +56,9 @@ func NewRLockIn(h *shm.Heap) (*RLock, error) {
 // OpenRLock returns the RLock that ref names; shm.ErrBadRef for a Ref that is not a live
 // "lock.RLock".
 func OpenRLock(ref shm.Ref) (*RLock, error) {
-	_, b, err := shm.Resolve(ref, rlockKind)
+	b, err := openBlock(ref, rlockKind, lockSize, "RLock")
 	if err != nil {
-		return nil, fmt.Errorf("lock: open RLock: %w", err)
-	}
-	if len(b) < lockSize {
-		return nil, fmt.Errorf("%w: RLock block of %d bytes", ErrCorrupt, len(b))
+		return nil, err
 	}
 	return &RLock{ref: ref, m: newMutex(shm.Word64(b, 0), shm.Word32(b, 0), true, "RLock")}, nil
 }

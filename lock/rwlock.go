@@ -87,12 +87,9 @@ func NewRWLockIn(h *shm.Heap) (*RWLock, error) {
 // OpenRWLock returns the RWLock that ref names; shm.ErrBadRef for a Ref that is not a live
 // "lock.RWLock".
 func OpenRWLock(ref shm.Ref) (*RWLock, error) {
-	_, b, err := shm.Resolve(ref, rwKind)
+	b, err := openBlock(ref, rwKind, rwSize, "RWLock")
 	if err != nil {
-		return nil, fmt.Errorf("lock: open RWLock: %w", err)
-	}
-	if len(b) < rwSize {
-		return nil, fmt.Errorf("%w: RWLock block of %d bytes", ErrCorrupt, len(b))
+		return nil, err
 	}
 	rw := &RWLock{ref: ref, m: newMutex(shm.Word64(b, 0), shm.Word32(b, 0), false, "RWLock"),
 		readers: shm.Word32(b, rwReaders), gate: shm.Word32(b, rwGate)}

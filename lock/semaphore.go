@@ -149,12 +149,9 @@ func OpenBoundedSemaphore(ref shm.Ref) (*BoundedSemaphore, error) {
 }
 
 func (s *Semaphore) open(ref shm.Ref, kind shm.Kind, what string) error {
-	_, b, err := shm.Resolve(ref, kind)
+	b, err := openBlock(ref, kind, semaphoreSz, what)
 	if err != nil {
-		return fmt.Errorf("lock: open %s: %w", what, err)
-	}
-	if len(b) < semaphoreSz {
-		return fmt.Errorf("%w: %s block of %d bytes", ErrCorrupt, what, len(b))
+		return err
 	}
 	s.ref, s.what = ref, what
 	s.w = shm.Word32(b, 0)
