@@ -254,28 +254,39 @@ func (q *Queue) claim(dl *deadline, m *Message) error {
 // Counts of recoveries in this process, for tests (export_test.go).
 var abandoned, reaped atomic.Uint64
 
+// recordAt reads the record at the index *at (read or head, named name in errors): its position,
+// the position after it, its length and state word. When the queue is empty it returns next == r
+// (the tail), or ErrClosed if the queue is closed. Indices that cannot be are ErrCorrupt.
+func (q *Queue) recordAt(at *uint64, name string) (r, next uint64, n, w uint32, err error) {
+	r = atomic.LoadUint64(at)
+	t := q.cachedTail
+	if r >= t {
+		t = atomic.LoadUint64(q.tail)
+		q.cachedTail = t
+	}
+	if r%recAlign != 0 || r > t || t-r > q.capacity {
+		return 0, 0, 0, 0, corrupt("%s %d, tail %d, capacity %d", name, r, t, q.capacity)
+	}
+	if r == t {
+		if q.Closed() {
+			return 0, 0, 0, 0, ErrClosed
+		}
+		return r, r, 0, 0, nil
+	}
+	next, n, w, err = q.record(r, t)
+	return r, next, n, w, err
+}
+
 // claimLocked takes the record at read, under the consumer lock (or as the only consumer). It
 // returns claimEmpty with the tail it saw, or claimProducing with the record's position and state.
 func (q *Queue) claimLocked(m *Message, checkPid bool) (res int, pos uint64, st uint32, err error) {
 	for {
-		r := atomic.LoadUint64(q.read)
-		t := q.cachedTail
-		if r >= t {
-			t = atomic.LoadUint64(q.tail)
-			q.cachedTail = t
-		}
-		if r%recAlign != 0 || r > t || t-r > q.capacity {
-			return 0, 0, 0, corrupt("read %d, tail %d, capacity %d", r, t, q.capacity)
-		}
-		if r == t {
-			if q.Closed() {
-				return 0, 0, 0, ErrClosed
-			}
-			return claimEmpty, t, 0, nil
-		}
-		next, n, w, err := q.record(r, t)
+		r, next, n, w, err := q.recordAt(q.read, "read")
 		if err != nil {
 			return 0, 0, 0, err
+		}
+		if r == next {
+			return claimEmpty, r, 0, nil
 		}
 		switch stateOf(w) {
 		case stSkip, stDone, stAbandoned:
@@ -320,24 +331,12 @@ func (q *Queue) claimLocked(m *Message, checkPid bool) (res int, pos uint64, st 
 // record: head stays before it until Release.
 func (q *Queue) claimSingle(m *Message, checkPid bool) (res int, pos uint64, st uint32, err error) {
 	for {
-		r := atomic.LoadUint64(q.head)
-		t := q.cachedTail
-		if r >= t {
-			t = atomic.LoadUint64(q.tail)
-			q.cachedTail = t
-		}
-		if r%recAlign != 0 || r > t || t-r > q.capacity {
-			return 0, 0, 0, corrupt("head %d, tail %d, capacity %d", r, t, q.capacity)
-		}
-		if r == t {
-			if q.Closed() {
-				return 0, 0, 0, ErrClosed
-			}
-			return claimEmpty, t, 0, nil
-		}
-		next, n, w, err := q.record(r, t)
+		r, next, n, w, err := q.recordAt(q.head, "head")
 		if err != nil {
 			return 0, 0, 0, err
+		}
+		if r == next {
+			return claimEmpty, r, 0, nil
 		}
 		switch stateOf(w) {
 		case stSkip, stAbandoned:
