@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shmkit/shmkit/internal/fence"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -48,38 +49,54 @@ func (q *Queue) GetAppend(dst []byte) ([]byte, error) {
 	}
 	if q.fastGet {
 		if out, ok := q.getSingle(dst); ok {
+			q.streak++
 			return out, nil
 		}
+		if q.streak >= slipStreak {
+			// The producer streams and the consumer has caught up with it: reading the record
+			// the producer writes next would pull its cache line away under it, at every
+			// message. Stay away for a moment instead, and then take what has piled up, from
+			// lines the producer is done with.
+			q.streak = 0
+			pause(slipGap)
+			if out, ok := q.getSingle(dst); ok {
+				return out, nil
+			}
+		}
+		q.streak = 0
 	}
 	return q.get1(forever, dst)
 }
 
-// getSingle is Get for the single consumer when a complete small message is at head: it reads
-// the record and frees it with one atomic store. It reports false when the slow path must run.
+// When the single consumer finds the queue empty after taking at least slipStreak messages in a
+// row, it waits slipGap pause iterations (about half a microsecond) before it looks again; see
+// GetAppend and docs/ring.md. A consumer that takes messages one at a time as they come (a
+// ping-pong) never has such a streak and never waits this way.
+const (
+	slipStreak = 2
+	slipGap    = 1000
+)
+
+// getSingle is Get for the single consumer when a complete small message is at head: it finds
+// the record by its header (never reading tail, whose cache line stays with the producer), copies
+// it and frees it with one ordered store. It reports false when the slow path must run.
 func (q *Queue) getSingle(dst []byte) ([]byte, bool) {
 	r := atomic.LoadUint64(q.head)
-	t := q.cachedTail
-	if r >= t {
-		t = atomic.LoadUint64(q.tail)
-		q.cachedTail = t
-		if r >= t || t-r > q.capacity {
-			return dst, false
-		}
+	if !q.isPublished(r) {
+		return dst, false
 	}
-	// The records below tail are immutable until head passes them: plain loads suffice, and
-	// anything unexpected goes to the slow path, which validates and reports.
+	// A published record is immutable until head passes it: plain loads suffice, and anything
+	// unexpected goes to the slow path, which validates and reports.
 	off := r & q.mask
 	h := q.data[off : off+recHeader : off+recHeader]
 	n := binary.LittleEndian.Uint32(h[8:12])
-	next := r + recHeader + align(uint64(n))
-	if binary.LittleEndian.Uint64(h[0:8]) != r || binary.LittleEndian.Uint32(h[12:16])&0xff != stCommitted ||
-		r%recAlign != 0 || off+recHeader+uint64(n) > q.capacity || next > t {
+	if binary.LittleEndian.Uint32(h[12:16])&0xff != stCommitted || off+recHeader+uint64(n) > q.capacity {
 		return dst, false
 	}
 	off += recHeader
 	dst = append(dst, q.data[off:off+uint64(n)]...)
 	// Hands the record's space back to the producer.
-	atomic.StoreUint64(q.head, next)
+	fence.StoreOrdered(q.head, r+recHeader+align(uint64(n)))
 	q.get.signal()
 	return dst, true
 }
@@ -166,8 +183,8 @@ func (m *Message) Release() error {
 		if q.counted {
 			atomic.AddUint64(q.nget, 1)
 		}
-		// Hands the record's space back to the producers.
-		atomic.StoreUint64(q.head, m.next)
+		// Hands the record's space back to the producer.
+		fence.StoreOrdered(q.head, m.next)
 		q.get.signal()
 		return ferr
 	}
@@ -225,15 +242,9 @@ func (q *Queue) claim(dl *deadline, m *Message) error {
 		var ready bool
 		switch res {
 		case claimEmpty:
-			// The next record's header is the line the producer writes next anyway; watching
-			// it first, and tail only once it names position t, leaves tail's cache line to
-			// the producer while the consumer waits. (A header there may be stale or hold old
-			// payload bytes: it is only a hint; tail decides.)
-			t := r
-			pos := shm.Word64(q.data, int(t&q.mask))
-			ready, err = q.put.park(dl, func() bool {
-				return atomic.LoadUint64(pos) == t && atomic.LoadUint64(q.tail) != t || q.Closed()
-			})
+			// The next record's header is the line the producer writes next anyway: watching
+			// it leaves tail's cache line to the producer while the consumer waits.
+			ready, err = q.put.park(dl, func() bool { return q.isPublished(r) || q.Closed() })
 			if err == nil && !ready && q.flags&flagSingleConsumer == 0 {
 				// A tick without news: look for a message whose consumer died while taking it.
 				if q.reap(m) {
@@ -255,8 +266,11 @@ func (q *Queue) claim(dl *deadline, m *Message) error {
 var abandoned, reaped atomic.Uint64
 
 // recordAt reads the record at the index *at (read or head, named name in errors): its position,
-// the position after it, its length and state word. When the queue is empty it returns next == r
-// (the tail), or ErrClosed if the queue is closed. Indices that cannot be are ErrCorrupt.
+// the position after it, its length and state word. When the queue is empty it returns next == r,
+// or ErrClosed if the queue is closed. Indices that cannot be are ErrCorrupt.
+//
+// Records are found by their headers (see isPublished); tail, which producers move just after
+// they publish, only bounds the records below it, and the index may pass it for a moment.
 func (q *Queue) recordAt(at *uint64, name string) (r, next uint64, n, w uint32, err error) {
 	r = atomic.LoadUint64(at)
 	t := q.cachedTail
@@ -264,14 +278,17 @@ func (q *Queue) recordAt(at *uint64, name string) (r, next uint64, n, w uint32, 
 		t = atomic.LoadUint64(q.tail)
 		q.cachedTail = t
 	}
-	if r%recAlign != 0 || r > t || t-r > q.capacity {
+	if r%recAlign != 0 || r-t > q.capacity && t-r > q.capacity {
 		return 0, 0, 0, 0, corrupt("%s %d, tail %d, capacity %d", name, r, t, q.capacity)
 	}
-	if r == t {
-		if q.Closed() {
-			return 0, 0, 0, 0, ErrClosed
+	if r >= t {
+		if !q.isPublished(r) {
+			if q.Closed() {
+				return 0, 0, 0, 0, ErrClosed
+			}
+			return r, r, 0, 0, nil
 		}
-		return r, r, 0, 0, nil
+		t = r + q.capacity // the header vouches for the record; record bounds it by the ring
 	}
 	next, n, w, err = q.record(r, t)
 	return r, next, n, w, err
@@ -340,7 +357,7 @@ func (q *Queue) claimSingle(m *Message, checkPid bool) (res int, pos uint64, st 
 		}
 		switch stateOf(w) {
 		case stSkip, stAbandoned:
-			atomic.StoreUint64(q.head, next)
+			fence.StoreOrdered(q.head, next)
 			continue
 		case stReserved:
 			if checkPid && !alive(pidOf(w)) {
@@ -350,7 +367,7 @@ func (q *Queue) claimSingle(m *Message, checkPid bool) (res int, pos uint64, st 
 					if q.counted {
 						atomic.AddUint64(q.nget, 1)
 					}
-					atomic.StoreUint64(q.head, next)
+					fence.StoreOrdered(q.head, next)
 				}
 				continue
 			}

@@ -31,7 +31,10 @@ package ring
 //
 // A record starts on a 16-byte boundary with a 16-byte header, then its payload, padded to 16:
 //
-//	+0  8 pos: the record's own position (tells this lap's header from an older one)
+//	+0  8 pos: the record's own position, stored last: consumers find a record by this word
+//	      (they need not read tail), because producers keep the word at tail from naming tail
+//	      until a record there is published: before they publish a record they mark the place
+//	      after it with noRecord (so a queue always keeps 16 bytes free for that mark)
 //	+8  4 len: payload bytes (for a spilled record, the message's length)
 //	+12 4 state: pid<<8 | flags<<4 | state
 const (
@@ -60,11 +63,21 @@ const (
 	headerSize  = 384
 
 	magic   = 0x31474e52 // "RNG1"
-	version = 1
+	version = 2
+
+	// noRecord is what the position word at tail holds until a record is published there: no
+	// record has it, positions being multiples of recAlign.
+	noRecord = 1
 
 	recHeader = 16
 	recAlign  = 16
 	spillBody = 16 // a spilled record's payload: block offset u64, generation u32, pad u32
+
+	// prefetchAhead is how far ahead of its record the single producer asks for write
+	// ownership of the ring's cache lines (at most an eighth of the ring): far enough that the
+	// line has come over from the consumer's cache when the producer gets there, not so near
+	// that it pulls a line the consumer is still reading. Measured in docs/ring.md.
+	prefetchAhead = 1024
 
 	minCap = 1 << 10
 	maxCap = 1 << 30

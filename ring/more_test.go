@@ -303,6 +303,16 @@ func TestCloseWakesPut(t *testing.T) {
 				}
 				n++
 			}
+			for { // the room left may still take empty messages
+				ok, err := q.TryPut(nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !ok {
+					break
+				}
+				n++
+			}
 			if !q.Full() || q.Empty() || q.Len() != n {
 				t.Fatalf("after %d puts: Full %v Empty %v Len %d", n, q.Full(), q.Empty(), q.Len())
 			}

@@ -9,8 +9,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/fence"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -73,6 +75,7 @@ type Queue struct {
 	maxMsg    int
 	maxMsgs   uint64
 	inlineMax int
+	prefetch  uint64 // how far ahead of tail the single producer prefetches for writing
 
 	plock, clock, closed, unfin  *uint32
 	tail, nput, read, head, nget *uint64
@@ -85,12 +88,19 @@ type Queue struct {
 // local is what the handles of one queue in one process share: the mutexes in front of the
 // shared locks (so a process's goroutines take turns before they contend with other processes),
 // the Gates on the queue's futex words, and cached indices.
+//
+// The producers' and the consumers' fields sit on cache lines of their own, so that a producer
+// and a consumer goroutine of one process do not slow each other down by false sharing.
 type local struct {
 	put, get, join wakeup // put: committed records; get: freed space; join: tasks done
+	_              [64]byte
 	pmu            sync.Mutex
 	cachedHead     uint64 // under pmu (or the single producer's): a head seen; head only grows
+	_              [64]byte
 	cmu            sync.Mutex
 	cachedTail     uint64 // under cmu (or the single consumer's)
+	streak         int    // the single consumer's: messages taken since it last found none
+	_              [64]byte
 	getTurn        futex.Turn
 	putTurn        futex.Turn
 }
@@ -151,6 +161,7 @@ func newQueue(h *shm.Heap, opts *Options, kind shm.Kind, flags uint32) (*Queue, 
 	atomic.StoreUint32(shm.Word32(b, offFlags), flags)
 	atomic.StoreUint32(shm.Word32(b, offMaxMsg), uint32(o.MaxMessage))
 	atomic.StoreUint32(shm.Word32(b, offMaxMsgs), uint32(o.MaxMessages))
+	atomic.StoreUint64(shm.Word64(b, headerSize), noRecord) // tail (0) holds no record yet
 	atomic.StoreUint32(shm.Word32(b, offVersion), version)
 	atomic.StoreUint32(shm.Word32(b, offMagic), magic) // publishes the fields above
 	return openQueue(ref, kind)
@@ -179,6 +190,7 @@ func openQueue(ref shm.Ref, kind shm.Kind) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
+	fence.Register()
 	q := &Queue{
 		ref: ref, seg: seg, heap: heap, b: b,
 		data:     b[headerSize : headerSize+c : headerSize+c],
@@ -193,6 +205,7 @@ func openQueue(ref shm.Ref, kind shm.Kind) (*Queue, error) {
 		spare: [spares]*uint64{shm.Word64(b, offSpare), shm.Word64(b, offSpare+8)},
 	}
 	q.inlineMax = int(c/4) - recHeader
+	q.prefetch = min(prefetchAhead, c/8)
 	q.counted = q.maxMsgs != 0 || q.flags&(flagSingleProducer|flagSingleConsumer) != flagSingleProducer|flagSingleConsumer
 	key := localKey{seg: ref.Seg, off: ref.Off, gen: ref.Gen}
 	l, ok := locals.Load(key)
@@ -251,21 +264,18 @@ func (q *Queue) Closed() bool { return atomic.LoadUint32(q.closed) != 0 }
 // snapshot that other processes may change at once.
 func (q *Queue) Len() int {
 	if !q.counted {
-		// SPSC: count the records between head and tail.
-		h, t := atomic.LoadUint64(q.head), atomic.LoadUint64(q.tail)
-		if h > t || t-h > q.capacity {
-			return 0
-		}
+		// SPSC: count the published records from head on.
 		n := 0
-		for h < t {
-			next, _, w, err := q.record(h, t)
-			if err != nil {
+		for p, end := atomic.LoadUint64(q.head), uint64(0); end < q.capacity; {
+			next, _, w, err := q.record(p, p+q.capacity-end)
+			if err != nil || !q.isPublished(p) {
 				break
 			}
 			if stateOf(w) == stCommitted || stateOf(w) == stReserved {
 				n++
 			}
-			h = next
+			end += next - p
+			p = next
 		}
 		return n
 	}
@@ -287,7 +297,14 @@ func (q *Queue) Empty() bool {
 	if q.flags&flagSingleConsumer != 0 {
 		r = q.head
 	}
-	return atomic.LoadUint64(r) == atomic.LoadUint64(q.tail)
+	return !q.isPublished(atomic.LoadUint64(r))
+}
+
+// isPublished reports whether a producer has published a record at position pos: whether the
+// record's header names pos. Producers keep the word at tail from naming tail until they publish
+// a record there (see publish), so a stale header or old payload bytes never pass for one.
+func (q *Queue) isPublished(pos uint64) bool {
+	return pos%recAlign == 0 && atomic.LoadUint64(shm.Word64(q.data, int(pos&q.mask))) == pos
 }
 
 // Full reports whether a Put of an empty message would have to wait now (a snapshot).
@@ -304,10 +321,11 @@ func (q *Queue) hasRoom(need uint64) bool {
 	if q.maxMsgs != 0 && uint64(q.Len()) >= q.maxMsgs {
 		return false
 	}
+	total := need + recHeader // and the next record's header, which publish marks
 	if off := t & q.mask; off+need > q.capacity {
-		need += q.capacity - off
+		total += q.capacity - off
 	}
-	return t+need-h <= q.capacity
+	return t+total-h <= q.capacity
 }
 
 // ---- producing ----
@@ -350,7 +368,10 @@ func (q *Queue) putSingleBatch(msgs [][]byte) (int, error) {
 	if atomic.LoadUint32(q.closed) != 0 {
 		return 0, ErrClosed
 	}
-	start := atomic.LoadUint64(q.tail)
+	start, err := q.producerTail()
+	if err != nil {
+		return 0, err
+	}
 	t := start
 	n := 0
 	for _, msg := range msgs {
@@ -366,44 +387,109 @@ func (q *Queue) putSingleBatch(msgs [][]byte) (int, error) {
 			break
 		}
 		if skip {
-			putHeader(q.data, t&q.mask, t, uint32(q.capacity-t&q.mask-recHeader), stateWord(self, 0, stSkip))
+			q.putHeader(start, t, uint32(q.capacity-t&q.mask-recHeader), stateWord(self, 0, stSkip))
 		}
-		off := pos & q.mask
-		copy(q.data[off+recHeader:], msg)
-		putHeader(q.data, off, pos, uint32(len(msg)), stateWord(self, 0, stCommitted))
+		copy(q.data[pos&q.mask+recHeader:], msg)
+		q.putHeader(start, pos, uint32(len(msg)), stateWord(self, 0, stCommitted))
 		t = pos + need
 		n++
 	}
 	if t != start {
-		// Publishes every record above to the consumers.
-		atomic.StoreUint64(q.tail, t)
+		q.publish(start, t)
 		q.put.signal()
 	}
 	return n, nil
 }
 
 // putSingle is Put for a single producer of a small message when there is room now: the record is
-// written and published with one atomic store. It reports false when the slow path must run.
+// written and published with one ordered store. It reports false when the slow path must run.
 func (q *Queue) putSingle(msg []byte) (bool, error) {
 	if atomic.LoadUint32(q.closed) != 0 {
 		return false, ErrClosed
 	}
+	// The common case in straight-line code: no padding to the end of the ring, room by the
+	// head last seen, nothing published past tail; putSingleSlow handles the rest.
 	t := atomic.LoadUint64(q.tail)
+	off := t & q.mask
+	need := recHeader + align(uint64(len(msg)))
+	if t%recAlign != 0 || off+need+recHeader > q.capacity || t < q.cachedHead || t+need+recHeader-q.cachedHead > q.capacity || q.isPublished(t) {
+		return q.putSingleSlow(msg)
+	}
+	rec := q.data[off : off+need : off+need]
+	fence.PrefetchW(&q.data[(off+q.prefetch)&q.mask])
+	copy(rec[recHeader:], msg)
+	binary.LittleEndian.PutUint32(rec[8:12], uint32(len(msg)))
+	binary.LittleEndian.PutUint32(rec[12:16], uint32(self)<<8|stCommitted)
+	binary.LittleEndian.PutUint64(q.data[off+need:], noRecord)
+	fence.StoreOrdered((*uint64)(unsafe.Pointer(&rec[0])), t)
+	fence.StoreRelease(q.tail, t+need)
+	q.put.signal()
+	return true, nil
+}
+
+func (q *Queue) putSingleSlow(msg []byte) (bool, error) {
+	t, err := q.producerTail()
+	if err != nil {
+		return false, err
+	}
 	need := recHeader + align(uint64(len(msg)))
 	pos, skip, ok, err := q.room(t, need)
 	if !ok || err != nil {
 		return false, err
 	}
 	if skip {
-		putHeader(q.data, t&q.mask, t, uint32(q.capacity-t&q.mask-recHeader), stateWord(self, 0, stSkip))
+		q.putHeader(t, t, uint32(q.capacity-t&q.mask-recHeader), stateWord(self, 0, stSkip))
 	}
-	off := pos & q.mask
-	copy(q.data[off+recHeader:], msg)
-	putHeader(q.data, off, pos, uint32(len(msg)), stateWord(self, 0, stCommitted))
-	// Publishes the header and the message to the consumers.
-	atomic.StoreUint64(q.tail, pos+need)
+	copy(q.data[pos&q.mask+recHeader:], msg)
+	q.putHeader(t, pos, uint32(len(msg)), stateWord(self, 0, stCommitted))
+	q.publish(t, pos+need)
 	q.put.signal()
 	return true, nil
+}
+
+// producerTail returns where the next record goes: tail, or past the records after it whose
+// producer died after publishing them and before it moved tail. The caller is the single
+// producer, or holds the producer lock.
+func (q *Queue) producerTail() (uint64, error) {
+	t := atomic.LoadUint64(q.tail)
+	for i := uint64(0); q.isPublished(t); i++ {
+		next, _, _, err := q.record(t, t+q.capacity)
+		if err != nil {
+			return 0, err
+		}
+		if i > q.capacity/recAlign {
+			return 0, corrupt("published records past tail %d go round the ring", t)
+		}
+		t = next
+		atomic.StoreUint64(q.tail, t)
+	}
+	return t, nil
+}
+
+// putHeader writes the header of the record at pos with plain stores, all but the position word
+// of the record at start, which publish writes last. Stores that precede publish's are visible
+// to a consumer that sees the record at start, so the records after it may be written in any
+// order.
+func (q *Queue) putHeader(start, pos uint64, n, state uint32) {
+	off := pos & q.mask
+	h := q.data[off : off+recHeader]
+	binary.LittleEndian.PutUint32(h[8:12], n)
+	binary.LittleEndian.PutUint32(h[12:16], state)
+	if pos != start {
+		binary.LittleEndian.PutUint64(h[0:8], pos)
+	}
+}
+
+// publish makes the records from start to end, written by putHeader, visible to consumers. It
+// first marks end as holding no record (the word at tail must never name tail before a record
+// there is published: that is how consumers tell a new record from a stale header or old payload
+// bytes, without reading tail), then stores start's position word, which consumers recognise a
+// record by: with a release store when the heavy fence protects sleepers (internal/fence), else a
+// sequentially consistent one. Then it moves tail, which only producers and hints rely on.
+func (q *Queue) publish(start, end uint64) {
+	binary.LittleEndian.PutUint64(q.data[end&q.mask:], noRecord)
+	fence.StoreOrdered(shm.Word64(q.data, int(start&q.mask)), start)
+	fence.StoreRelease(q.tail, end)
 }
 
 // PutTimeout is Put waiting at most d (0: not at all; futex.Forever: no bound); ErrTimeout when
@@ -446,6 +532,7 @@ func (q *Queue) put1(dl deadline, msg []byte) error {
 // message: the consumers skip it.
 type Reservation struct {
 	q     *Queue
+	start uint64 // where the record's publication starts: pos, or the padding before it
 	pos   uint64
 	need  uint64 // bytes of the record, header included
 	n     uint32 // message length
@@ -568,7 +655,7 @@ func (q *Queue) room(t, need uint64) (pos uint64, skip, ok bool, err error) {
 		return 0, false, false, corrupt("tail %d is not %d-aligned", t, recAlign)
 	}
 	off := t & q.mask
-	total := need
+	total := need + recHeader // and the next record's header, which publish marks
 	skip = off+need > q.capacity
 	if skip {
 		total += q.capacity - off
@@ -600,15 +687,18 @@ func (q *Queue) reserveSingle(w *Reservation) (bool, error) {
 	if atomic.LoadUint32(q.closed) != 0 {
 		return false, ErrClosed
 	}
-	t := atomic.LoadUint64(q.tail)
+	t, err := q.producerTail()
+	if err != nil {
+		return false, err
+	}
 	pos, skip, ok, err := q.room(t, w.need)
 	if !ok || err != nil {
 		return false, err
 	}
 	if skip {
-		putHeader(q.data, t&q.mask, t, uint32(q.capacity-t&q.mask-recHeader), stateWord(self, 0, stSkip))
+		q.putHeader(t, t, uint32(q.capacity-t&q.mask-recHeader), stateWord(self, 0, stSkip))
 	}
-	w.pos = pos
+	w.start, w.pos = t, pos
 	return true, nil
 }
 
@@ -691,41 +781,29 @@ func (q *Queue) untask() {
 	}
 }
 
-// putHeader writes a record header with plain stores; a later atomic store of tail publishes it.
-func putHeader(data []byte, off, pos uint64, n, state uint32) {
-	h := data[off : off+recHeader]
-	binary.LittleEndian.PutUint64(h[0:8], pos)
-	binary.LittleEndian.PutUint32(h[8:12], n)
-	binary.LittleEndian.PutUint32(h[12:16], state)
-}
-
 // reserveLocked appends w's record, reserved, if there is room. The caller holds the producer
 // lock.
 func (q *Queue) reserveLocked(w *Reservation) (bool, error) {
 	if atomic.LoadUint32(q.closed) != 0 {
 		return false, ErrClosed
 	}
-	t := atomic.LoadUint64(q.tail)
+	t, err := q.producerTail()
+	if err != nil {
+		return false, err
+	}
 	pos, skip, ok, err := q.room(t, w.need)
 	if !ok || err != nil {
 		return false, err
 	}
 	if skip {
-		q.writeHeader(t, uint32(q.capacity-t&q.mask-recHeader), stateWord(self, 0, stSkip))
+		q.putHeader(t, t, uint32(q.capacity-t&q.mask-recHeader), stateWord(self, 0, stSkip))
 	}
-	q.writeHeader(pos, w.n, w.state)
+	q.putHeader(t, pos, w.n, w.state)
 	atomic.AddUint64(q.nput, 1)
-	// Publishes the headers above to the consumers, which read no record at or past tail.
-	atomic.StoreUint64(q.tail, pos+w.need)
-	w.pos = pos
+	// Publishes the record, reserved, to the consumers, which wait at it until Commit.
+	q.publish(t, pos+w.need)
+	w.start, w.pos = t, pos
 	return true, nil
-}
-
-func (q *Queue) writeHeader(pos uint64, n uint32, state uint32) {
-	off := int(pos & q.mask)
-	atomic.StoreUint64(shm.Word64(q.data, off), pos)
-	atomic.StoreUint32(shm.Word32(q.data, off+8), n)
-	atomic.StoreUint32(shm.Word32(q.data, off+12), state)
 }
 
 func (q *Queue) stateAt(pos uint64) *uint32 { return shm.Word32(q.data, int(pos&q.mask)+12) }
@@ -738,12 +816,11 @@ func (w *Reservation) Commit() error {
 	}
 	w.q = nil
 	if q.flags&flagSingleProducer != 0 {
-		putHeader(q.data, w.pos&q.mask, w.pos, w.n, w.state&^15|stCommitted)
+		q.putHeader(w.start, w.pos, w.n, w.state&^15|stCommitted)
 		if q.counted {
 			atomic.AddUint64(q.nput, 1)
 		}
-		// Publishes the header and the message to the consumers.
-		atomic.StoreUint64(q.tail, w.pos+w.need)
+		q.publish(w.start, w.pos+w.need)
 	} else if !atomic.CompareAndSwapUint32(q.stateAt(w.pos), w.state, w.state&^15|stCommitted) {
 		return corrupt("record at %d changed under its producer", w.pos)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/fence"
 )
 
 // A Sentinel is anything that reports its end on a channel, such as a *proc.Process.
@@ -73,6 +74,10 @@ func Wait(d time.Duration, objects ...any) ([]any, error) {
 			}
 		}
 		ready := readyOf(objects, qs)
+		if len(ready) == 0 && len(qs) > 0 {
+			fence.Heavy() // before sleeping: producers publish with release stores
+			ready = readyOf(objects, qs)
+		}
 		var left time.Duration
 		if len(ready) == 0 {
 			left, err = dl.left(tick)

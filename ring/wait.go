@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/fence"
 )
 
 // deadline is how long a blocking call may wait: until a time, forever, or not at all (try), and
@@ -101,7 +102,14 @@ type wakeup struct {
 // signal wakes every process sleeping on w, if the flag says one may. The caller has already
 // published the change the sleepers look for.
 func (w *wakeup) signal() {
-	if atomic.LoadUint32(w.waiters) != 0 && atomic.SwapUint32(w.waiters, 0) != 0 {
+	if atomic.LoadUint32(w.waiters) != 0 {
+		w.signalSlow()
+	}
+}
+
+//go:noinline
+func (w *wakeup) signalSlow() {
+	if atomic.SwapUint32(w.waiters, 0) != 0 {
 		atomic.AddUint32(w.seq, 1)
 		futex.Wake(w.seq, 0)
 	}
@@ -141,6 +149,7 @@ func (w *wakeup) park(dl *deadline, ready func() bool) (bool, error) {
 		}
 	}
 	seq := w.raise()
+	fence.Heavy() // the other side publishes with release stores (see internal/fence)
 	if ready() {
 		return true, nil
 	}

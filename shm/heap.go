@@ -308,7 +308,7 @@ func recoverFault(errp *error, old bool) {
 // a bug in the caller, not bad shared data.
 func Word32(b []byte, off int) *uint32 {
 	if off < 0 || off+4 > len(b) || (uintptr(unsafe.Pointer(unsafe.SliceData(b)))+uintptr(off))&3 != 0 {
-		panic(fmt.Sprintf("shm: Word32 at %d of %d bytes: out of range or unaligned", off, len(b)))
+		panic(wordError{32, off, len(b)})
 	}
 	return (*uint32)(unsafe.Pointer(&b[off]))
 }
@@ -316,7 +316,14 @@ func Word32(b []byte, off int) *uint32 {
 // Word64 returns the 64-bit word at byte offset off of b, as Word32 does; off must be 8-aligned.
 func Word64(b []byte, off int) *uint64 {
 	if off < 0 || off+8 > len(b) || (uintptr(unsafe.Pointer(unsafe.SliceData(b)))+uintptr(off))&7 != 0 {
-		panic(fmt.Sprintf("shm: Word64 at %d of %d bytes: out of range or unaligned", off, len(b)))
+		panic(wordError{64, off, len(b)})
 	}
 	return (*uint64)(unsafe.Pointer(&b[off]))
+}
+
+// wordError is what Word32 and Word64 panic with (a value, not a call, so that they inline).
+type wordError struct{ bits, off, n int }
+
+func (e wordError) Error() string {
+	return fmt.Sprintf("shm: Word%d at %d of %d bytes: out of range or unaligned", e.bits, e.off, e.n)
 }
