@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/ring"
+	"github.com/shmkit/shmkit/shm"
 )
 
 type point struct {
@@ -351,4 +353,51 @@ func TestWaitAcrossProcesses(t *testing.T) {
 		t.Fatalf("Wait: %v %v", ready, err)
 	}
 	joinOK(t, p)
+}
+
+// A producer that dies after it published a record and before it moved tail leaves tail behind
+// a published record: the next producer must go past it, not write over it, and the consumer
+// must deliver it once. The death is simulated by moving tail back over a published record.
+func TestTailBehindPublished(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			q := newQueue(t, &m.opts)
+			ref := q.Ref()
+			_, b, err := shm.Resolve(ref, ref.Kind)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tail := shm.Word64(b, offTail)
+			for i := 0; i < 3; i++ {
+				if err := q.Put(msg(i, 10+i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := atomic.LoadUint64(tail)
+			if err := q.Put(msg(3, 13)); err != nil {
+				t.Fatal(err)
+			}
+			atomic.StoreUint64(tail, before) // as if the producer of message 3 died just now
+			if n := q.Len(); n != 4 || q.Empty() {
+				t.Fatalf("Len %d Empty %v with tail behind the last record, want 4 and false", n, q.Empty())
+			}
+			for i := 4; i < 6; i++ {
+				if err := q.Put(msg(i, 10+i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := 0; i < 6; i++ {
+				got, err := q.GetTimeout(time.Second)
+				if err != nil {
+					t.Fatalf("Get %d: %v", i, err)
+				}
+				if want := msg(i, 10+i); !bytes.Equal(got, want) {
+					t.Fatalf("message %d = %q, want %q", i, got, want)
+				}
+			}
+			if _, ok, err := q.TryGet(); ok || err != nil {
+				t.Fatalf("a seventh message: %v %v", ok, err)
+			}
+		})
+	}
 }

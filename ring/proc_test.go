@@ -349,6 +349,10 @@ func TestProducerKilled(t *testing.T) {
 	t.Run("single-producer", func(t *testing.T) {
 		producerKilled(t, ring.Options{Size: 1 << 14, SingleProducer: true}, 1, kills/2)
 	})
+	// The same with the single consumer's fast path, which finds records by their headers alone.
+	t.Run("spsc", func(t *testing.T) {
+		producerKilled(t, ring.Options{Size: 1 << 14, SingleProducer: true, SingleConsumer: true}, 1, kills/2)
+	})
 }
 
 func producerKilled(t *testing.T, opts ring.Options, slots, kills int) {
@@ -360,12 +364,18 @@ func producerKilled(t *testing.T, opts ring.Options, slots, kills int) {
 	got := map[rec]int{}
 	var bad atomic.Int64
 	var wg sync.WaitGroup
-	for i := 0; i < 2; i++ {
+	consumers := 2
+	if opts.SingleConsumer {
+		consumers = 1
+	}
+	for i := 0; i < consumers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var buf []byte
 			for {
-				b, err := q.Get()
+				b, err := q.GetAppend(buf[:0])
+				buf = b
 				if errors.Is(err, ring.ErrClosed) {
 					return
 				}
