@@ -13,7 +13,17 @@ import (
 
 // Get removes the oldest message from the queue and returns a copy of it, waiting while the queue
 // is empty. On a closed queue it returns what is left, then ErrClosed.
-func (q *Queue) Get() ([]byte, error) { return q.get1(forever, nil) }
+func (q *Queue) Get() ([]byte, error) {
+	if q.fastGet {
+		if out, ok := q.getFast(nil); ok {
+			if out == nil {
+				out = []byte{} // an empty message, as get1 returns it
+			}
+			return out, nil
+		}
+	}
+	return q.get1(forever, nil)
+}
 
 // w&0xff == stCommitted: committed and not spilled.
 var _ = [1]struct{}{}[stCommitted>>8]
@@ -48,24 +58,32 @@ func (q *Queue) GetAppend(dst []byte) ([]byte, error) {
 		dst = []byte{}
 	}
 	if q.fastGet {
-		if out, ok := q.getSingle(dst); ok {
-			q.streak++
+		if out, ok := q.getFast(dst); ok {
 			return out, nil
 		}
-		if q.streak >= slipStreak {
-			// The producer streams and the consumer has caught up with it: reading the record
-			// the producer writes next would pull its cache line away under it, at every
-			// message. Stay away for a moment instead, and then take what has piled up, from
-			// lines the producer is done with.
-			q.streak = 0
-			pause(slipGap)
-			if out, ok := q.getSingle(dst); ok {
-				return out, nil
-			}
-		}
-		q.streak = 0
 	}
 	return q.get1(forever, dst)
+}
+
+// getFast is getSingle for Get and GetAppend, with the consumer's slip.
+func (q *Queue) getFast(dst []byte) ([]byte, bool) {
+	if out, ok := q.getSingle(dst); ok {
+		q.streak++
+		return out, true
+	}
+	if q.streak >= slipStreak {
+		// The producer streams and the consumer has caught up with it: reading the record the
+		// producer writes next would pull its cache line away under it, at every message. Stay
+		// away for a moment instead, and then take what has piled up, from lines the producer
+		// is done with.
+		q.streak = 0
+		pause(slipGap)
+		if out, ok := q.getSingle(dst); ok {
+			return out, true
+		}
+	}
+	q.streak = 0
+	return dst, false
 }
 
 // When the single consumer finds the queue empty after taking at least slipStreak messages in a

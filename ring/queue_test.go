@@ -261,3 +261,44 @@ func TestPutBatch(t *testing.T) {
 		})
 	}
 }
+
+// Get returns a fresh, non-nil slice for every message, the empty one included, in every mode
+// (the single consumer's fast path and the general one).
+func TestGetEmptyAndCopies(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			q := newQueue(t, &m.opts)
+			for _, b := range [][]byte{nil, {}, []byte("x"), msg(1, 64)} {
+				if err := q.Put(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got [][]byte
+			for i := 0; i < 4; i++ {
+				b, err := q.Get()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if b == nil {
+					t.Fatalf("Get %d returned nil", i)
+				}
+				got = append(got, b)
+			}
+			if len(got[0]) != 0 || len(got[1]) != 0 || string(got[2]) != "x" || !bytes.Equal(got[3], msg(1, 64)) {
+				t.Fatalf("got %q", got)
+			}
+			// The copies are the caller's: the ring reusing its memory does not change them.
+			for i := 0; i < 200; i++ {
+				if err := q.Put(msg(7, 64)); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := q.Get(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(got[3], msg(1, 64)) {
+				t.Fatalf("a message returned by Get changed to %q", got[3])
+			}
+		})
+	}
+}
