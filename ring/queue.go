@@ -416,7 +416,11 @@ func (q *Queue) putSingle(msg []byte) (bool, error) {
 		return q.putSingleSlow(msg)
 	}
 	rec := q.data[off : off+need : off+need]
-	fence.PrefetchW(&q.data[(off+q.prefetch)&q.mask])
+	if t+q.prefetch+64-q.cachedHead <= q.capacity {
+		// Only into room known free: past it, the line may hold a message the consumer has
+		// yet to read, and taking it away would make the consumer fetch it back.
+		fence.PrefetchW(&q.data[(off+q.prefetch)&q.mask])
+	}
 	copy(rec[recHeader:], msg)
 	binary.LittleEndian.PutUint32(rec[8:12], uint32(len(msg)))
 	binary.LittleEndian.PutUint32(rec[12:16], uint32(self)<<8|stCommitted)
