@@ -9,9 +9,12 @@
 // cache line, and a data area of length-prefixed records that never straddle its end (a skip
 // record pads to the end instead). Messages larger than a quarter of the ring are spilled to a
 // heap block the record points to. Producers append at tail, consumers take at read and give the
-// space back at head; each side keeps a cached copy of the other side's index and reads the
-// shared one only when the cached one says "full" or "empty". With SingleProducer and
-// SingleConsumer a message costs one atomic store on each side and no lock; otherwise producers
+// space back at head. A record is published by the position word in its own header, stored last,
+// and consumers find records by it rather than by tail (producers mark the place after each
+// record so that stale bytes never pass for a header); the producer reads head only when its
+// cached copy says "full". With SingleProducer and SingleConsumer a message costs one release
+// store on each side and no lock (internal/fence: a plain store on amd64, with membarrier(2)
+// making the sleep/wake handshake safe); otherwise producers
 // and consumers each take a robust lock (a pid in a futex word, taken over from a dead owner)
 // only around the index step, never around the copy. docs/ring.md has the layout and the
 // protocol.

@@ -31,7 +31,7 @@ type Options struct {
 	MaxMessage int
 	// SingleProducer promises that one goroutine at a time, of one process at a time, puts
 	// (Put, TryPut, Reserve to Commit): producers then take no lock, and a message is written
-	// and published with a single atomic store. Breaking the promise corrupts the ring (which
+	// and published with a single release store. Breaking the promise corrupts the ring (which
 	// consumers then report as ErrCorrupt, or deliver mixed-up messages).
 	SingleProducer bool
 	// SingleConsumer promises the same of consumers (Get, Peek to Release).
@@ -53,8 +53,9 @@ func init() {
 // any number of processes (unless created SingleProducer or SingleConsumer). It is a ring of
 // length-prefixed records; see docs/ring.md for the layout and the crash-safety protocol.
 //
-// Ordering: a message's bytes are written before the message is published, with sequentially
-// consistent atomics, so a Get that returns a message happens after the Put that sent it. Messages
+// Ordering: a message's bytes are written before the message is published (by a release store
+// of its header's position word, which consumers load atomically), so a Get that returns a
+// message happens after the Put that sent it. Messages
 // of one producer arrive in the order put; with several consumers, each message goes to exactly
 // one of them.
 //
@@ -342,9 +343,9 @@ func (q *Queue) Put(msg []byte) error {
 
 // PutBatch puts msgs in order, waiting while the queue is full, and returns how many it put (all
 // of them unless it returns an error). With SingleProducer, small messages that fit are written
-// one after another and published together with one atomic store: the publication, which must
-// wait for every earlier store to reach the other cores, is paid once per batch, not per message.
-// Otherwise it is a loop of Put.
+// one after another and published together with one store: the consumer meets the producer once
+// per batch instead of once per message, and reads lines the producer has finished. Otherwise it
+// is a loop of Put.
 func (q *Queue) PutBatch(msgs [][]byte) (int, error) {
 	for i := 0; i < len(msgs); {
 		if q.fastPut {
