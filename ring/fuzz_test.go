@@ -12,6 +12,7 @@ import (
 
 // Offsets in a queue's block (see layout.go); the tests write there as a hostile peer would.
 const (
+	offOwner = 32
 	offTail  = 72
 	offRead  = 136
 	offHead  = 144
@@ -97,8 +98,11 @@ var corruptions = []struct {
 	name   string
 	writes []byte
 }{
-	{"tail beyond capacity", put64(offTail, 1<<40)},
-	{"tail misaligned", put64(offTail, 1000003)},
+	// A single producer that produced last keeps its own copy of tail and overwrites a corrupt
+	// one at its next Put; clearing the owner word makes it read tail again, as a producer in
+	// another process would.
+	{"tail beyond capacity", append(put64(offTail, 1<<40), put64(offOwner, 0)...)},
+	{"tail misaligned", append(put64(offTail, 1000003), put64(offOwner, 0)...)},
 	{"head past tail", put64(offHead, 1<<20)},
 	{"read past tail", put64(offRead, 1<<20)},
 	{"record length huge", put64(offData+16+8, 0x7fffffff_00000000|0xffff_ff00_0000_0000)},

@@ -11,6 +11,7 @@ package ring
 //	    16    4 flags (single producer/consumer, joinable)
 //	    20    4 max message bytes (0: none)   creator
 //	    24    4 max messages (0: none)        creator
+//	    32    4 owner: pid of the single producer that produced last  single producers
 //	    64    4 producer lock (owner pid | waiters bit)      producers
 //	    72    8 tail: end of the reserved records            producers, under the producer lock
 //	    80    8 records reserved so far                      producers, under the producer lock
@@ -44,6 +45,7 @@ const (
 	offFlags    = 16
 	offMaxMsg   = 20
 	offMaxMsgs  = 24
+	offOwner    = 32
 	offPLock    = 64
 	offTail     = 72
 	offNPut     = 80

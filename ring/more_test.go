@@ -377,7 +377,10 @@ func TestTailBehindPublished(t *testing.T) {
 			if err := q.Put(msg(3, 13)); err != nil {
 				t.Fatal(err)
 			}
-			atomic.StoreUint64(tail, before) // as if the producer of message 3 died just now
+			// As if the producer of message 3 died just now, and another process takes over
+			// producing (the owner word no longer names this one, so it reads tail again).
+			atomic.StoreUint64(tail, before)
+			atomic.StoreUint32(shm.Word32(b, offOwner), 0)
 			if n := q.Len(); n != 4 || q.Empty() {
 				t.Fatalf("Len %d Empty %v with tail behind the last record, want 4 and false", n, q.Empty())
 			}

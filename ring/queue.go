@@ -79,6 +79,7 @@ type Queue struct {
 	prefetch  uint64 // how far ahead of tail the single producer prefetches for writing
 
 	plock, clock, closed, unfin  *uint32
+	owner                        *uint32
 	tail, nput, read, head, nget *uint64
 	spare                        [spares]*uint64
 	counted                      bool // nput and nget are kept (not for SPSC without MaxMessages)
@@ -97,6 +98,8 @@ type local struct {
 	_              [64]byte
 	pmu            sync.Mutex
 	cachedHead     uint64 // under pmu (or the single producer's): a head seen; head only grows
+	ptail          uint64 // the single producer's position, valid while psynced and owner is self
+	psynced        bool
 	_              [64]byte
 	cmu            sync.Mutex
 	cachedTail     uint64 // under cmu (or the single consumer's)
@@ -201,7 +204,8 @@ func openQueue(ref shm.Ref, kind shm.Kind) (*Queue, error) {
 		maxMsgs: uint64(atomic.LoadUint32(shm.Word32(b, offMaxMsgs))),
 		plock:   shm.Word32(b, offPLock), clock: shm.Word32(b, offCLock),
 		closed: shm.Word32(b, offClosed), unfin: shm.Word32(b, offUnfin),
-		tail: shm.Word64(b, offTail), nput: shm.Word64(b, offNPut),
+		owner: shm.Word32(b, offOwner),
+		tail:  shm.Word64(b, offTail), nput: shm.Word64(b, offNPut),
 		read: shm.Word64(b, offRead), head: shm.Word64(b, offHead), nget: shm.Word64(b, offNGot),
 		spare: [spares]*uint64{shm.Word64(b, offSpare), shm.Word64(b, offSpare+8)},
 	}
@@ -369,7 +373,7 @@ func (q *Queue) putSingleBatch(msgs [][]byte) (int, error) {
 	if atomic.LoadUint32(q.closed) != 0 {
 		return 0, ErrClosed
 	}
-	start, err := q.producerTail()
+	start, err := q.singleTail()
 	if err != nil {
 		return 0, err
 	}
@@ -408,12 +412,13 @@ func (q *Queue) putSingle(msg []byte) (bool, error) {
 	if atomic.LoadUint32(q.closed) != 0 {
 		return false, ErrClosed
 	}
-	// The common case in straight-line code: no padding to the end of the ring, room by the
-	// head last seen, nothing published past tail; putSingleSlow handles the rest.
-	t := atomic.LoadUint64(q.tail)
+	// The common case in straight-line code: this process produced last, so its own copy of
+	// tail is current (singleTail); no padding to the end of the ring; room by the head last
+	// seen. putSingleSlow handles the rest.
+	t := q.ptail
 	off := t & q.mask
 	need := recHeader + align(uint64(len(msg)))
-	if t%recAlign != 0 || off+need+recHeader > q.capacity || t < q.cachedHead || t+need+recHeader-q.cachedHead > q.capacity || q.isPublished(t) {
+	if !q.psynced || atomic.LoadUint32(q.owner) != uint32(self) || t%recAlign != 0 || off+need+recHeader > q.capacity || t < q.cachedHead || t+need+recHeader-q.cachedHead > q.capacity {
 		return q.putSingleSlow(msg)
 	}
 	rec := q.data[off : off+need : off+need]
@@ -428,12 +433,13 @@ func (q *Queue) putSingle(msg []byte) (bool, error) {
 	binary.LittleEndian.PutUint64(q.data[off+need:], noRecord)
 	fence.StoreOrdered((*uint64)(unsafe.Pointer(&rec[0])), t)
 	fence.StoreRelease(q.tail, t+need)
+	q.ptail = t + need
 	q.put.signal()
 	return true, nil
 }
 
 func (q *Queue) putSingleSlow(msg []byte) (bool, error) {
-	t, err := q.producerTail()
+	t, err := q.singleTail()
 	if err != nil {
 		return false, err
 	}
@@ -450,6 +456,23 @@ func (q *Queue) putSingleSlow(msg []byte) (bool, error) {
 	q.publish(t, pos+need)
 	q.put.signal()
 	return true, nil
+}
+
+// singleTail returns where the single producer's next record goes. The producer keeps that
+// position in this process, so that a Put loads neither tail nor the word at tail, for as long
+// as the owner word names this process; when another process produced since (or this one has
+// not yet), it starts again from producerTail.
+func (q *Queue) singleTail() (uint64, error) {
+	if q.psynced && atomic.LoadUint32(q.owner) == uint32(self) {
+		return q.ptail, nil
+	}
+	t, err := q.producerTail()
+	if err != nil {
+		return 0, err
+	}
+	atomic.StoreUint32(q.owner, uint32(self))
+	q.ptail, q.psynced = t, true
+	return t, nil
 }
 
 // producerTail returns where the next record goes: tail, or past the records after it whose
@@ -495,6 +518,7 @@ func (q *Queue) publish(start, end uint64) {
 	binary.LittleEndian.PutUint64(q.data[end&q.mask:], noRecord)
 	fence.StoreOrdered(shm.Word64(q.data, int(start&q.mask)), start)
 	fence.StoreRelease(q.tail, end)
+	q.ptail = end // the single producer's own copy (unused by the others)
 }
 
 // PutTimeout is Put waiting at most d (0: not at all; futex.Forever: no bound); ErrTimeout when
@@ -692,7 +716,7 @@ func (q *Queue) reserveSingle(w *Reservation) (bool, error) {
 	if atomic.LoadUint32(q.closed) != 0 {
 		return false, ErrClosed
 	}
-	t, err := q.producerTail()
+	t, err := q.singleTail()
 	if err != nil {
 		return false, err
 	}
