@@ -270,8 +270,11 @@ func (q *Queue) claim(dl *deadline, m *Message) error {
 				}
 			}
 		case claimProducing:
+			// Only the record's state counts, not Close: a producer that reserved before Close
+			// still commits, and one that died must be found dead after a quiet tick, which
+			// would never come if Close ended every wait at once.
 			stp := q.stateAt(r)
-			ready, err = q.put.park(dl, func() bool { return atomic.LoadUint32(stp) != st || q.Closed() })
+			ready, err = q.put.park(dl, func() bool { return atomic.LoadUint32(stp) != st })
 			checkPid = !ready
 		}
 		if err != nil {

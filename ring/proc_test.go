@@ -535,10 +535,18 @@ func peekAndHang(q *ring.Queue, c *cell) error {
 
 // A producer killed between Reserve and Commit (the worst place): the consumers skip its record
 // after a liveness check and get the messages behind it; nothing of it is ever delivered.
+//
+// With closed, the queue is closed after the kill: consumers must still find the producer dead
+// (a closed queue used to make them spin forever at its record: Close made every wait return at
+// once, so the liveness check after a quiet tick never came).
 func TestProducerKilledReserved(t *testing.T) {
 	for _, m := range modes {
-		for _, n := range []int{100, 5000} { // in the ring, and spilled
-			t.Run(fmt.Sprintf("%s/%d", m.name, n), func(t *testing.T) {
+		for _, v := range []struct {
+			n      int
+			closed bool
+		}{{100, false}, {5000, false}, {100, true}} { // in the ring, spilled; then closed
+			n := v.n
+			t.Run(fmt.Sprintf("%s/%d/closed=%v", m.name, n, v.closed), func(t *testing.T) {
 				q := newQueue(t, &m.opts)
 				c := newCell(t, 64)
 				if err := q.Put([]byte("before")); err != nil {
@@ -561,14 +569,21 @@ func TestProducerKilledReserved(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
+				if v.closed {
+					q.Close()
+				}
 				for _, want := range []string{"before", "after"} {
 					got, err := q.GetTimeout(10 * time.Second)
 					if err != nil || string(got) != want {
 						t.Fatalf("got %q %v, want %q", got, err, want)
 					}
 				}
-				if got, err := q.GetTimeout(200 * time.Millisecond); !errors.Is(err, ring.ErrTimeout) {
-					t.Fatalf("the killed producer's message was delivered: %d bytes, %v", len(got), err)
+				end := ring.ErrTimeout
+				if v.closed {
+					end = ring.ErrClosed
+				}
+				if got, err := q.GetTimeout(2 * time.Second); !errors.Is(err, end) {
+					t.Fatalf("after the messages: %d bytes, %v; want %v", len(got), err, end)
 				}
 			})
 		}
