@@ -404,3 +404,50 @@ func TestTailBehindPublished(t *testing.T) {
 		})
 	}
 }
+
+// A Put waiting for heap space for a spilled message (the heap full of this queue's messages)
+// returns ErrClosed when the queue is closed, instead of retrying for ever.
+func TestCloseWakesSpillWait(t *testing.T) {
+	seg, err := shm.Create(1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	h, err := seg.Heap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := ring.NewQueueIn(h, &ring.Options{Size: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 200<<10)
+	n := 0
+	for ; n < 10; n++ {
+		if err := q.PutTimeout(big, 100*time.Millisecond); errors.Is(err, ring.ErrTimeout) {
+			break // the heap is full of spilled messages
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n == 0 || n == 10 {
+		t.Fatalf("%d spilled messages fit in a 1 MiB heap", n)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- q.Put(big) }()
+	time.Sleep(50 * time.Millisecond)
+	q.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ring.ErrClosed) {
+			t.Fatalf("Put waiting for heap space, after Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Put waiting for heap space did not return after Close")
+	}
+	for i := 0; i < n; i++ {
+		if b, err := q.Get(); err != nil || len(b) != len(big) {
+			t.Fatalf("Get %d: %d bytes, %v", i, len(b), err)
+		}
+	}
+}

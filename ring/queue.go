@@ -749,6 +749,9 @@ func (q *Queue) spillBlock(dl *deadline, n int) (shm.Ref, []byte, error) {
 	for errors.Is(err, shm.ErrNoSpace) && !q.Empty() {
 		// The heap is full of messages spilled by this queue (among others): wait until a
 		// consumer frees one, as if the ring were full.
+		if q.Closed() {
+			return shm.Ref{}, nil, ErrClosed // else the wait below would end at once, forever
+		}
 		if _, err := q.get.park(dl, func() bool { return q.Empty() || q.Closed() }); err != nil {
 			return shm.Ref{}, nil, err
 		}
