@@ -1,6 +1,7 @@
 package lock
 
 import (
+	"sync"
 	"sync/atomic"
 )
 
@@ -34,6 +35,9 @@ func (h *holders) init(words func(i int) *uint64) {
 
 func entryPid(v uint64) uint32 { return uint32(v >> 32) }
 
+// claimMu serialises this process's claims of holders entries (see mine).
+var claimMu sync.Mutex
+
 // mine returns this process's entry, claiming one if needed (reclaiming entries of dead processes
 // when the table is full, through reclaim); nil when the table is full.
 func (h *holders) mine(reclaim func(units uint32)) *uint64 {
@@ -43,6 +47,11 @@ func (h *holders) mine(reclaim func(units uint32)) *uint64 {
 	case s == -2:
 		return nil // the table was full: this handle stays untracked rather than rescan each time
 	}
+	// Goroutines (and handles) of this process claim one at a time: two that both scanned before
+	// either claimed would each take an entry, and a release counted against the other entry
+	// would then look like a release of units never acquired.
+	claimMu.Lock()
+	defer claimMu.Unlock()
 	for i, w := range h.e {
 		if entryPid(atomic.LoadUint64(w)) == self {
 			h.slot.Store(int32(i))
