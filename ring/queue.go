@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/internal/fence"
@@ -421,41 +420,23 @@ func (q *Queue) putSingle(msg []byte) (bool, error) {
 	if !q.psynced || atomic.LoadUint32(q.owner) != uint32(self) || t%recAlign != 0 || off+need+recHeader > q.capacity || t < q.cachedHead || t+need+recHeader-q.cachedHead > q.capacity {
 		return q.putSingleSlow(msg)
 	}
-	rec := q.data[off : off+need : off+need]
 	if t+q.prefetch+64-q.cachedHead <= q.capacity {
 		// Only into room known free: past it, the line may hold a message the consumer has
 		// yet to read, and taking it away would make the consumer fetch it back.
 		fence.PrefetchW(&q.data[(off+q.prefetch)&q.mask])
 	}
-	copy(rec[recHeader:], msg)
-	binary.LittleEndian.PutUint32(rec[8:12], uint32(len(msg)))
-	binary.LittleEndian.PutUint32(rec[12:16], uint32(self)<<8|stCommitted)
-	binary.LittleEndian.PutUint64(q.data[off+need:], noRecord)
-	fence.StoreOrdered((*uint64)(unsafe.Pointer(&rec[0])), t)
-	fence.StoreRelease(q.tail, t+need)
-	q.ptail = t + need
+	copy(q.data[off+recHeader:off+need], msg)
+	q.putHeader(t, t, uint32(len(msg)), stateWord(self, 0, stCommitted))
+	q.publish(t, t+need)
 	q.put.signal()
 	return true, nil
 }
 
+// putSingleSlow is putSingle's general case: a batch of one.
 func (q *Queue) putSingleSlow(msg []byte) (bool, error) {
-	t, err := q.singleTail()
-	if err != nil {
-		return false, err
-	}
-	need := recHeader + align(uint64(len(msg)))
-	pos, skip, ok, err := q.room(t, need)
-	if !ok || err != nil {
-		return false, err
-	}
-	if skip {
-		q.putHeader(t, t, uint32(q.capacity-t&q.mask-recHeader), stateWord(self, 0, stSkip))
-	}
-	copy(q.data[pos&q.mask+recHeader:], msg)
-	q.putHeader(t, pos, uint32(len(msg)), stateWord(self, 0, stCommitted))
-	q.publish(t, pos+need)
-	q.put.signal()
-	return true, nil
+	one := [1][]byte{msg}
+	n, err := q.putSingleBatch(one[:])
+	return n == 1, err
 }
 
 // singleTail returns where the single producer's next record goes. The producer keeps that
