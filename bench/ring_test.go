@@ -113,20 +113,27 @@ func awaitReady(b *testing.B) {
 	}
 }
 
+// drainPeer returns a 1 MiB SPSC queue (the caller frees it) and a started peer that takes b.N
+// messages from it.
+func drainPeer(b *testing.B) (*ring.Queue, *proc.Process) {
+	q, err := ring.NewQueue(&ring.Options{Size: 1 << 20, SingleProducer: true, SingleConsumer: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := proc.Start(ringDrain, readyQueue(b), q, b.N)
+	if err != nil {
+		b.Fatal(err)
+	}
+	awaitReady(b)
+	return q, p
+}
+
 // BenchmarkQueueThroughput: 64-byte messages from one process to another; one op is one message.
 func BenchmarkQueueThroughput(b *testing.B) {
 	msg := bytes.Repeat([]byte{7}, 64)
 	b.Run("shmkit", func(b *testing.B) {
-		q, err := ring.NewQueue(&ring.Options{Size: 1 << 20, SingleProducer: true, SingleConsumer: true})
-		if err != nil {
-			b.Fatal(err)
-		}
+		q, p := drainPeer(b)
 		defer q.Free()
-		p, err := proc.Start(ringDrain, readyQueue(b), q, b.N)
-		if err != nil {
-			b.Fatal(err)
-		}
-		awaitReady(b)
 		b.SetBytes(64)
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
@@ -139,16 +146,8 @@ func BenchmarkQueueThroughput(b *testing.B) {
 	b.Run("shmkit-batch16", func(b *testing.B) {
 		// The same, put 16 at a time with PutBatch (one publication per batch); one op is
 		// still one message, taken by the peer one Get at a time.
-		q, err := ring.NewQueue(&ring.Options{Size: 1 << 20, SingleProducer: true, SingleConsumer: true})
-		if err != nil {
-			b.Fatal(err)
-		}
+		q, p := drainPeer(b)
 		defer q.Free()
-		p, err := proc.Start(ringDrain, readyQueue(b), q, b.N)
-		if err != nil {
-			b.Fatal(err)
-		}
-		awaitReady(b)
 		batch := make([][]byte, 16)
 		for i := range batch {
 			batch[i] = msg
