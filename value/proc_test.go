@@ -225,6 +225,14 @@ func TestStructUpdatesExact(t *testing.T) {
 	require.Equal(t, quad{int64(2 * n), int64(2 * n), int64(2 * n), int64(2 * n)}, v.Load())
 }
 
+// killWhenReady SIGKILLs p once it has stored 1 in ready (by then it holds a lock it never
+// releases) and waits for it to be gone.
+func killWhenReady(t *testing.T, p *proc.Process, ready *value.RawValue[int32]) {
+	require.True(t, testutil.Eventually(30*time.Second, func() bool { return ready.Load() == 1 }))
+	require.NoError(t, p.Kill())
+	require.NoError(t, p.Join(30*time.Second))
+}
+
 func TestUpdateAfterOwnerDied(t *testing.T) {
 	v, err := value.NewValue[int64](0)
 	require.NoError(t, err)
@@ -233,9 +241,7 @@ func TestUpdateAfterOwnerDied(t *testing.T) {
 	require.NoError(t, err)
 	defer ready.Free()
 	p := start(t, holdLockForever, v, ready)
-	require.True(t, testutil.Eventually(30*time.Second, func() bool { return ready.Load() == 1 }))
-	require.NoError(t, p.Kill())
-	require.NoError(t, p.Join(30*time.Second))
+	killWhenReady(t, p, ready)
 
 	err = v.Update(func(x *int64) { *x++ })
 	require.ErrorIs(t, err, lock.ErrOwnerDead)
@@ -291,9 +297,7 @@ func TestArrayUpdateAfterOwnerDied(t *testing.T) {
 	require.NoError(t, err)
 	defer ready.Free()
 	p := start(t, holdArrayLockForever, arr, ready)
-	require.True(t, testutil.Eventually(30*time.Second, func() bool { return ready.Load() == 1 }))
-	require.NoError(t, p.Kill())
-	require.NoError(t, p.Join(30*time.Second))
+	killWhenReady(t, p, ready)
 
 	var saw []int32
 	err = arr.Update(func(s []int32) {
