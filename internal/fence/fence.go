@@ -1,7 +1,6 @@
 // Package fence provides the two halves of an asymmetric memory fence between processes: a
 // cheap release store for the hot side of a protocol, and a heavy fence, run by the side about to
-// sleep, that makes every such store of every registered process visible. It also has the one
-// cache hint the rings use, PrefetchW.
+// sleep, that makes every such store of every registered process visible.
 //
 // The problem it solves is the store-then-load check of a sleep/wake handshake (Dekker's
 // pattern). A waker publishes progress and then looks at a "someone sleeps" flag; a sleeper
