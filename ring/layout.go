@@ -75,12 +75,6 @@ const (
 	recAlign  = 16
 	spillBody = 16 // a spilled record's payload: block offset u64, generation u32, pad u32
 
-	// prefetchAhead is how far ahead of its record the single producer asks for write
-	// ownership of the ring's cache lines (at most an eighth of the ring): far enough that the
-	// line has come over from the consumer's cache when the producer gets there, not so near
-	// that it pulls a line the consumer is still reading. Measured in docs/ring.md.
-	prefetchAhead = 1024
-
 	minCap = 1 << 10
 	maxCap = 1 << 30
 )

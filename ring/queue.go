@@ -75,7 +75,6 @@ type Queue struct {
 	maxMsg    int
 	maxMsgs   uint64
 	inlineMax int
-	prefetch  uint64 // how far ahead of tail the single producer prefetches for writing
 
 	plock, clock, closed, unfin  *uint32
 	owner                        *uint32
@@ -103,6 +102,7 @@ type local struct {
 	cmu            sync.Mutex
 	cachedTail     uint64 // under cmu (or the single consumer's)
 	streak         int    // the single consumer's: messages taken since it last found none
+	slip           int    // the single consumer's: how long it stays away after catching up
 	_              [64]byte
 	getTurn        futex.Turn
 	putTurn        futex.Turn
@@ -209,12 +209,11 @@ func openQueue(ref shm.Ref, kind shm.Kind) (*Queue, error) {
 		spare: [spares]*uint64{shm.Word64(b, offSpare), shm.Word64(b, offSpare+8)},
 	}
 	q.inlineMax = int(c/4) - recHeader
-	q.prefetch = min(prefetchAhead, c/8)
 	q.counted = q.maxMsgs != 0 || q.flags&(flagSingleProducer|flagSingleConsumer) != flagSingleProducer|flagSingleConsumer
 	key := localKey{seg: ref.Seg, off: ref.Off, gen: ref.Gen}
 	l, ok := locals.Load(key)
 	if !ok {
-		nl := &local{}
+		nl := &local{slip: slipMin}
 		nl.put.seq, nl.put.waiters = shm.Word32(b, offPutSeq), shm.Word32(b, offConsWait)
 		nl.get.seq, nl.get.waiters = shm.Word32(b, offGetSeq), shm.Word32(b, offProdWait)
 		nl.join.seq, nl.join.waiters = shm.Word32(b, offJoinSeq), shm.Word32(b, offJoinWait)
@@ -419,11 +418,6 @@ func (q *Queue) putSingle(msg []byte) (bool, error) {
 	need := recHeader + align(uint64(len(msg)))
 	if !q.psynced || atomic.LoadUint32(q.owner) != uint32(self) || t%recAlign != 0 || off+need+recHeader > q.capacity || t < q.cachedHead || t+need+recHeader-q.cachedHead > q.capacity {
 		return q.putSingleSlow(msg)
-	}
-	if t+q.prefetch+64-q.cachedHead <= q.capacity {
-		// Only into room known free: past it, the line may hold a message the consumer has
-		// yet to read, and taking it away would make the consumer fetch it back.
-		fence.PrefetchW(&q.data[(off+q.prefetch)&q.mask])
 	}
 	copy(q.data[off+recHeader:off+need], msg)
 	q.putHeader(t, t, uint32(len(msg)), stateWord(self, 0, stCommitted))
