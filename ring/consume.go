@@ -75,10 +75,19 @@ func (q *Queue) getFast(dst []byte) ([]byte, bool) {
 		// The producer streams and the consumer has caught up with it: reading the record the
 		// producer writes next would pull its cache line away under it, at every message. Stay
 		// away for a moment instead, and then take what has piled up, from lines the producer
-		// is done with.
+		// is done with. The moment adapts so that each catching up is spread over some tens of
+		// messages: longer while the consumer finds only a few messages each time (a slow
+		// producer, or one slowed by the consumer's visits), shorter while it finds many.
+		switch {
+		case q.streak < slipFew && q.slip < slipMax:
+			q.slip *= 2
+		case q.streak > slipMany && q.slip > slipMin:
+			q.slip /= 2
+		}
 		q.streak = 0
-		pause(slipGap)
+		pause(q.slip)
 		if out, ok := q.getSingle(dst); ok {
+			q.streak++
 			return out, true
 		}
 	}
@@ -87,12 +96,17 @@ func (q *Queue) getFast(dst []byte) ([]byte, bool) {
 }
 
 // When the single consumer finds the queue empty after taking at least slipStreak messages in a
-// row, it waits slipGap pause iterations (about half a microsecond) before it looks again; see
-// GetAppend and docs/ring.md. A consumer that takes messages one at a time as they come (a
-// ping-pong) never has such a streak and never waits this way.
+// row, it waits q.slip pause iterations before it looks again: from slipMin (about a quarter of a
+// microsecond) to slipMax (about four), doubled when it took fewer than slipFew messages since the
+// last such wait and halved when it took more than slipMany. See GetAppend and docs/ring.md. A
+// consumer that takes messages one at a time as they come (a ping-pong) never has such a streak
+// and never waits this way.
 const (
 	slipStreak = 2
-	slipGap    = 1000
+	slipMin    = 500
+	slipMax    = 8000
+	slipFew    = 64
+	slipMany   = 256
 )
 
 // getSingle is Get for the single consumer when a complete small message is at head: it finds
