@@ -58,7 +58,12 @@ func (q *Queue) GetAppend(dst []byte) ([]byte, error) {
 		dst = []byte{}
 	}
 	if q.fastGet {
-		if out, ok := q.getFast(dst); ok {
+		// getFast, one call shallower on the path every streamed message takes.
+		if out, ok := q.getSingle(dst); ok {
+			q.streak++
+			return out, nil
+		}
+		if out, ok := q.getSlipped(dst); ok {
 			return out, nil
 		}
 	}
@@ -71,6 +76,12 @@ func (q *Queue) getFast(dst []byte) ([]byte, bool) {
 		q.streak++
 		return out, true
 	}
+	return q.getSlipped(dst)
+}
+
+// getSlipped follows a getSingle that found no message: it ends the consumer's streak, after
+// the slip when the streak was long enough.
+func (q *Queue) getSlipped(dst []byte) ([]byte, bool) {
 	if q.streak >= slipStreak {
 		// The producer streams and the consumer has caught up with it: reading the record the
 		// producer writes next would pull its cache line away under it, at every message. Stay

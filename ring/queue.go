@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/internal/fence"
@@ -399,6 +400,7 @@ func (q *Queue) putSingleBatch(msgs [][]byte) (int, error) {
 	}
 	if t != start {
 		q.publish(start, t)
+		q.ptail = t
 		q.put.signal()
 	}
 	return n, nil
@@ -422,6 +424,7 @@ func (q *Queue) putSingle(msg []byte) (bool, error) {
 	copy(q.data[off+recHeader:off+need], msg)
 	q.putHeader(t, t, uint32(len(msg)), stateWord(self, 0, stCommitted))
 	q.publish(t, t+need)
+	q.ptail = t + need
 	q.put.signal()
 	return true, nil
 }
@@ -491,9 +494,8 @@ func (q *Queue) putHeader(start, pos uint64, n, state uint32) {
 // sequentially consistent one. Then it moves tail, which only producers and hints rely on.
 func (q *Queue) publish(start, end uint64) {
 	binary.LittleEndian.PutUint64(q.data[end&q.mask:], noRecord)
-	fence.StoreOrdered(shm.Word64(q.data, int(start&q.mask)), start)
+	fence.StoreOrdered((*uint64)(unsafe.Pointer(&q.data[start&q.mask])), start) // start is 16-aligned
 	fence.StoreRelease(q.tail, end)
-	q.ptail = end // the single producer's own copy (unused by the others)
 }
 
 // PutTimeout is Put waiting at most d (0: not at all; futex.Forever: no bound); ErrTimeout when
@@ -828,6 +830,7 @@ func (w *Reservation) Commit() error {
 			atomic.AddUint64(q.nput, 1)
 		}
 		q.publish(w.start, w.pos+w.need)
+		q.ptail = w.pos + w.need
 	} else if !atomic.CompareAndSwapUint32(q.stateAt(w.pos), w.state, w.state&^15|stCommitted) {
 		return corrupt("record at %d changed under its producer", w.pos)
 	}
