@@ -122,6 +122,7 @@ func drainPeer(b *testing.B, size int) (*ring.Queue, *proc.Process) {
 	}
 	p, err := proc.Start(ringDrain, readyQueue(b), q, b.N)
 	if err != nil {
+		q.Free()
 		b.Fatal(err)
 	}
 	awaitReady(b)
@@ -131,10 +132,12 @@ func drainPeer(b *testing.B, size int) (*ring.Queue, *proc.Process) {
 // BenchmarkQueueThroughput: 64-byte messages from one process to another; one op is one message.
 func BenchmarkQueueThroughput(b *testing.B) {
 	msg := bytes.Repeat([]byte{7}, 64)
-	// The ring is larger than a core's L2 cache (1 MiB here): a line the producer comes back to
-	// a lap later has then left the consumer's cache, and taking it back costs the producer no
-	// cross-core invalidation. shmkit-1MiB is the same with a ring the size of that cache.
-	const size = 8 << 20
+	// The ring is larger than the last-level cache (32 MiB here): a line the producer comes back
+	// to a lap later has then left every cache, and comes from memory, which the hardware
+	// prefetchers stream, instead of from the other core's cache, at a price that depends on
+	// where the host runs the two vCPUs (docs/ring.md). shmkit-1MiB is the same with a ring the
+	// size of one core's L2.
+	const size = 64 << 20
 	put := func(b *testing.B, size int) {
 		q, p := drainPeer(b, size)
 		defer q.Free()

@@ -22,9 +22,10 @@ type Options struct {
 	// Size is the capacity of the ring in bytes, rounded up to a power of two (at least 1 KiB, at
 	// most 1 GiB; 0: 256 KiB). Each message takes 16 bytes of header plus its length rounded up
 	// to 16. Messages longer than a quarter of Size are spilled to the heap: the ring then holds
-	// a 32-byte reference to them. For a stream of small messages between two processes, a
-	// ring larger than a core's L2 cache (a few MiB) is markedly faster than a smaller one: the
-	// lines the producer comes back to have then left the consumer's cache (docs/ring.md).
+	// a 32-byte reference to them. For a fast stream of small messages between two processes,
+	// make the ring larger than the processor's last-level cache (tens of MiB): the lines the
+	// producer comes back to have then left the consumer's caches, and a ring of a few MiB
+	// already avoids the worst of it (docs/ring.md, "Ring size").
 	Size int
 	// MaxMessages bounds how many messages the queue holds (0: only Size bounds it).
 	MaxMessages int
