@@ -433,9 +433,16 @@ func TestCloseWakesSpillWait(t *testing.T) {
 	if n == 0 || n == 10 {
 		t.Fatalf("%d spilled messages fit in a 1 MiB heap", n)
 	}
+	ring.ClearProducerWaits(q) // the PutTimeout that timed out above left it raised
 	errc := make(chan error, 1)
 	go func() { errc <- q.Put(big) }()
-	time.Sleep(50 * time.Millisecond)
+	// Close once the Put is parked in the wait for heap space (it raises the producers' sleep
+	// flag just before it sleeps), so that Close meets the wait, not the Put's first attempt.
+	for start := time.Now(); !ring.ProducerWaits(q); time.Sleep(time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("Put of a message the full heap cannot hold never waited")
+		}
+	}
 	q.Close()
 	select {
 	case err := <-errc:
