@@ -5,6 +5,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/shmkit/shmkit/internal/fence"
 )
@@ -83,4 +86,58 @@ func TestDekker(t *testing.T) {
 	if missed != 0 {
 		t.Fatalf("%d of %d rounds: neither side saw the other's store", missed, rounds)
 	}
+}
+
+// BenchmarkHeavy measures one heavy fence beside a trivial system call (getppid), with no other
+// thread of this process running and with one spinning on the other CPU, which every fence
+// interrupts. For the latter, peer-ns/op is the time the spinning thread loses per fence: its
+// rate of iterations while fences run, against its rate while this thread sleeps.
+func BenchmarkHeavy(b *testing.B) {
+	if !fence.Register() {
+		b.Fatal("fence unavailable")
+	}
+	b.Run("getppid", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			unix.Getppid()
+		}
+	})
+	b.Run("heavy", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			fence.Heavy()
+		}
+	})
+	b.Run("heavy-busy-peer", func(b *testing.B) {
+		var spins, stop atomic.Int64
+		done := make(chan struct{})
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			n := int64(0)
+			for stop.Load() == 0 {
+				if n++; n%256 == 0 {
+					spins.Store(n)
+				}
+			}
+			close(done)
+		}()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		// The peer's rate alone, over 20 ms.
+		s0, t0 := spins.Load(), time.Now()
+		time.Sleep(20 * time.Millisecond)
+		alone := float64(spins.Load()-s0) / float64(time.Since(t0))
+		b.ResetTimer()
+		s1, t1 := spins.Load(), time.Now()
+		for i := 0; i < b.N; i++ {
+			fence.Heavy()
+		}
+		elapsed := time.Since(t1)
+		during := float64(spins.Load()-s1) / float64(elapsed)
+		b.StopTimer()
+		stop.Store(1)
+		<-done
+		if alone > 0 {
+			b.ReportMetric((1-during/alone)*float64(elapsed)/float64(b.N), "peer-ns/op")
+		}
+	})
 }
