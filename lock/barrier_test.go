@@ -58,13 +58,11 @@ func errString(err error) string {
 func TestBarrierRounds(t *testing.T) {
 	b, err := lock.NewBarrier(3, nil)
 	require.NoError(t, err)
-	defer b.Free()
+	freeAtEnd(t, b)
 	c := newCell(t)
 	const rounds = 40
-	p1, err := proc.Start(barrierRounds, b, c, rounds)
-	require.NoError(t, err)
-	p2, err := proc.Start(barrierRounds, b, c, rounds)
-	require.NoError(t, err)
+	p1 := start(t, barrierRounds, b, c, rounds)
+	p2 := start(t, barrierRounds, b, c, rounds)
 	require.NoError(t, barrierRounds(b, c, rounds))
 	joinOK(t, p1)
 	joinOK(t, p2)
@@ -79,10 +77,9 @@ func TestBarrierRounds(t *testing.T) {
 func TestBarrierAbortResetTimeout(t *testing.T) {
 	b, err := lock.NewBarrier(3, nil)
 	require.NoError(t, err)
-	defer b.Free()
+	freeAtEnd(t, b)
 	c := newCell(t)
-	p, err := proc.Start(barrierExpectBroken, b, c)
-	require.NoError(t, err)
+	p := start(t, barrierExpectBroken, b, c)
 	c.WaitFor(t, 2, 1)
 	require.True(t, waitUntil(func() bool { return b.NWaiting() == 1 }))
 	require.NoError(t, b.Abort())
@@ -94,8 +91,7 @@ func TestBarrierAbortResetTimeout(t *testing.T) {
 	require.NoError(t, b.Reset())
 	require.False(t, b.Broken())
 	// Reset while a party waits: that party gets ErrBroken, the barrier stays usable.
-	p, err = proc.Start(barrierExpectBroken, b, c)
-	require.NoError(t, err)
+	p = start(t, barrierExpectBroken, b, c)
 	require.True(t, waitUntil(func() bool { return b.NWaiting() == 1 }))
 	require.NoError(t, b.Reset())
 	joinOK(t, p)
@@ -116,7 +112,7 @@ func TestBarrierAbortResetTimeout(t *testing.T) {
 
 	one, err := lock.NewBarrier(1, func() error { return errors.New("no") })
 	require.NoError(t, err)
-	defer one.Free()
+	freeAtEnd(t, one)
 	_, err = one.Wait()
 	require.ErrorIs(t, err, lock.ErrBroken, "a failing action breaks the barrier")
 }
@@ -127,8 +123,7 @@ func TestBarrierPartyDies(t *testing.T) {
 		b, err := lock.NewBarrier(3, nil)
 		require.NoError(t, err)
 		c := newCell(t)
-		p, err := proc.Start(barrierWaitUntilKilled, b, c)
-		require.NoError(t, err)
+		p := start(t, barrierWaitUntilKilled, b, c)
 		c.WaitFor(t, 1, 1)
 		require.True(t, waitUntil(func() bool { return b.NWaiting() == 1 }))
 		got := make(chan error, 1)

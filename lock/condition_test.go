@@ -60,14 +60,13 @@ func condHoldUntilKilled(c *lock.Condition, cl *cell) error {
 func TestConditionProducerConsumers(t *testing.T) {
 	c, err := lock.NewCondition(nil)
 	require.NoError(t, err)
-	defer c.Locker().Free()
-	defer c.Free()
+	freeAtEnd(t, c.Locker())
+	freeAtEnd(t, c)
 	cl := newCell(t)
 	const per, consumers = 500, 2
 	var kids []*proc.Process
 	for range consumers {
-		p, err := proc.Start(condConsume, c, cl, per)
-		require.NoError(t, err)
+		p := start(t, condConsume, c, cl, per)
 		kids = append(kids, p)
 	}
 	cl.WaitFor(t, 4, consumers)
@@ -91,8 +90,8 @@ func TestConditionProducerConsumers(t *testing.T) {
 func TestConditionNotifyCounts(t *testing.T) {
 	c, err := lock.NewCondition(nil)
 	require.NoError(t, err)
-	defer c.Locker().Free()
-	defer c.Free()
+	freeAtEnd(t, c.Locker())
+	freeAtEnd(t, c)
 	const n = 6
 	results := make(chan error, n)
 	var started sync.WaitGroup
@@ -132,8 +131,8 @@ func TestConditionNotifyCounts(t *testing.T) {
 func TestConditionTimeoutAndMisuse(t *testing.T) {
 	c, err := lock.NewCondition(nil)
 	require.NoError(t, err)
-	defer c.Locker().Free()
-	defer c.Free()
+	freeAtEnd(t, c.Locker())
+	freeAtEnd(t, c)
 	require.ErrorIs(t, c.Wait(), lock.ErrNotOwner)
 	require.ErrorIs(t, c.Notify(1), lock.ErrNotOwner)
 	require.ErrorIs(t, c.NotifyAll(), lock.ErrNotOwner)
@@ -156,11 +155,10 @@ func TestConditionTimeoutAndMisuse(t *testing.T) {
 func TestConditionWaiterDies(t *testing.T) {
 	c, err := lock.NewCondition(nil)
 	require.NoError(t, err)
-	defer c.Locker().Free()
-	defer c.Free()
+	freeAtEnd(t, c.Locker())
+	freeAtEnd(t, c)
 	cl := newCell(t)
-	p, err := proc.Start(condWaitUntilKilled, c, cl)
-	require.NoError(t, err)
+	p := start(t, condWaitUntilKilled, c, cl)
 	cl.WaitFor(t, 1, 1)
 	require.NoError(t, c.Lock()) // the child is inside Wait
 	require.NoError(t, c.Unlock())
@@ -189,15 +187,14 @@ func TestConditionWaiterDies(t *testing.T) {
 func TestConditionLockHolderDies(t *testing.T) {
 	c, err := lock.NewCondition(nil)
 	require.NoError(t, err)
-	defer c.Locker().Free()
-	defer c.Free()
+	freeAtEnd(t, c.Locker())
+	freeAtEnd(t, c)
 	cl := newCell(t)
 	require.NoError(t, c.Lock())
 	got := make(chan error, 1)
 	go func() { got <- c.WaitTimeout(200 * time.Millisecond) }()
 	require.True(t, waitUntil(func() bool { return c.Locker().Owner() == 0 }))
-	p, err := proc.Start(condHoldUntilKilled, c, cl)
-	require.NoError(t, err)
+	p := start(t, condHoldUntilKilled, c, cl)
 	cl.WaitFor(t, 2, 1)
 	killJoin(t, p)
 	err = <-got

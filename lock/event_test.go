@@ -48,12 +48,10 @@ func eventPong(ping, pong *lock.Event, n int) error {
 func TestEventWakesProcesses(t *testing.T) {
 	e, err := lock.NewEvent()
 	require.NoError(t, err)
-	defer e.Free()
+	freeAtEnd(t, e)
 	c1, c2 := newCell(t), newCell(t)
-	p1, err := proc.Start(eventWaiter, e, c1)
-	require.NoError(t, err)
-	p2, err := proc.Start(eventWaiter, e, c2)
-	require.NoError(t, err)
+	p1 := start(t, eventWaiter, e, c1)
+	p2 := start(t, eventWaiter, e, c2)
 	// Goroutines of this process wait too.
 	var woke atomic.Int32
 	var wg sync.WaitGroup
@@ -82,7 +80,7 @@ func TestEventWakesProcesses(t *testing.T) {
 func TestEventTimeoutAndClear(t *testing.T) {
 	e, err := lock.NewEvent()
 	require.NoError(t, err)
-	defer e.Free()
+	freeAtEnd(t, e)
 	require.ErrorIs(t, e.WaitTimeout(0), lock.ErrTimeout)
 	require.ErrorIs(t, e.WaitTimeout(20*time.Millisecond), lock.ErrTimeout)
 	require.ErrorIs(t, e.WaitTimeout(-3), lock.ErrBadTimeout)
@@ -101,13 +99,12 @@ func TestEventTimeoutAndClear(t *testing.T) {
 func TestEventPingPong(t *testing.T) {
 	ping, err := lock.NewEvent()
 	require.NoError(t, err)
-	defer ping.Free()
+	freeAtEnd(t, ping)
 	pong, err := lock.NewEvent()
 	require.NoError(t, err)
-	defer pong.Free()
+	freeAtEnd(t, pong)
 	const n = 2000
-	p, err := proc.Start(eventPong, ping, pong, n)
-	require.NoError(t, err)
+	p := start(t, eventPong, ping, pong, n)
 	for i := range n {
 		require.NoError(t, ping.Set())
 		require.NoError(t, pong.WaitTimeout(20*time.Second), "round %d", i)
@@ -119,7 +116,7 @@ func TestEventPingPong(t *testing.T) {
 func TestEventCorrupt(t *testing.T) {
 	e, err := lock.NewEvent()
 	require.NoError(t, err)
-	defer e.Free()
+	freeAtEnd(t, e)
 	w := shm.Word32(raw(t, e), 0)
 	atomic.StoreUint32(w, 0x10)
 	require.ErrorIs(t, e.Wait(), lock.ErrCorrupt)

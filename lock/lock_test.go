@@ -72,11 +72,10 @@ func lockWaitThenMark(l *lock.Lock, c *cell) error {
 func TestLockMutualExclusion(t *testing.T) {
 	l, err := lock.NewLock()
 	require.NoError(t, err)
-	defer l.Free()
+	freeAtEnd(t, l)
 	c := newCell(t)
 	const n = 100_000
-	p, err := proc.Start(lockIncrement, l, c, n)
-	require.NoError(t, err)
+	p := start(t, lockIncrement, l, c, n)
 	c.WaitFor(t, 5, 1)
 	c.Set(3, 1)
 	require.NoError(t, lockIncrement(l, c, n))
@@ -89,13 +88,12 @@ func TestLockMutualExclusion(t *testing.T) {
 func TestLockGoroutinesAndProcesses(t *testing.T) {
 	l, err := lock.NewLock()
 	require.NoError(t, err)
-	defer l.Free()
+	freeAtEnd(t, l)
 	c := newCell(t)
 	const n, g = 20_000, 4
 	var kids []*proc.Process
 	for range g {
-		p, err := proc.Start(lockIncrement, l, c, n)
-		require.NoError(t, err)
+		p := start(t, lockIncrement, l, c, n)
 		kids = append(kids, p)
 	}
 	c.WaitFor(t, 5, g)
@@ -114,11 +112,10 @@ func TestLockGoroutinesAndProcesses(t *testing.T) {
 func TestLockWakeup(t *testing.T) {
 	l, err := lock.NewLock()
 	require.NoError(t, err)
-	defer l.Free()
+	freeAtEnd(t, l)
 	c := newCell(t)
 	require.NoError(t, l.Lock())
-	p, err := proc.Start(lockWaitThenMark, l, c)
-	require.NoError(t, err)
+	p := start(t, lockWaitThenMark, l, c)
 	c.WaitFor(t, 1, 1)
 	time.Sleep(20 * time.Millisecond) // let it park
 	require.Equal(t, uint32(0), c.Get(2), "the child got a held lock")
@@ -130,10 +127,9 @@ func TestLockWakeup(t *testing.T) {
 func TestLockTimeoutAndTry(t *testing.T) {
 	l, err := lock.NewLock()
 	require.NoError(t, err)
-	defer l.Free()
+	freeAtEnd(t, l)
 	c := newCell(t)
-	p, err := proc.Start(lockHoldFor, l, c)
-	require.NoError(t, err)
+	p := start(t, lockHoldFor, l, c)
 	c.WaitFor(t, 1, 1)
 
 	ok, err := l.TryLock()
@@ -161,7 +157,7 @@ func TestLockTimeoutAndTry(t *testing.T) {
 func TestLockMisuse(t *testing.T) {
 	l, err := lock.NewLock()
 	require.NoError(t, err)
-	defer l.Free()
+	freeAtEnd(t, l)
 	require.ErrorIs(t, l.Unlock(), lock.ErrNotOwner)
 
 	// Any goroutine of the owning process may release it.
@@ -173,7 +169,7 @@ func TestLockMisuse(t *testing.T) {
 
 	e, err := lock.NewEvent()
 	require.NoError(t, err)
-	defer e.Free()
+	freeAtEnd(t, e)
 	_, err = lock.OpenLock(e.Ref())
 	require.ErrorIs(t, err, shm.ErrBadRef)
 	_, err = lock.OpenLock(shm.Ref{})
@@ -183,7 +179,7 @@ func TestLockMisuse(t *testing.T) {
 func TestLockCorrupt(t *testing.T) {
 	l, err := lock.NewLock()
 	require.NoError(t, err)
-	defer l.Free()
+	freeAtEnd(t, l)
 	w := shm.Word64(raw(t, l), 0)
 	for _, bad := range []uint64{
 		1 << 22,       // waiters bit without an owner
@@ -208,7 +204,7 @@ func TestLockCorrupt(t *testing.T) {
 func TestLockOwnerDies(t *testing.T) {
 	l, err := lock.NewLock()
 	require.NoError(t, err)
-	defer l.Free()
+	freeAtEnd(t, l)
 	c := newCell(t)
 	killWhileWaiting(t, c, 100, func() error { return l.LockTimeout(deadBound) }, func() {
 		require.Equal(t, os.Getpid(), l.Owner())
@@ -220,7 +216,7 @@ func TestLockOwnerDies(t *testing.T) {
 func TestLockTenThousandWaiters(t *testing.T) {
 	l, err := lock.NewLock()
 	require.NoError(t, err)
-	defer l.Free()
+	freeAtEnd(t, l)
 	require.NoError(t, l.Lock())
 	const n = 10_000
 	var entered, done atomic.Int64
@@ -256,13 +252,13 @@ func TestLockTenThousandWaiters(t *testing.T) {
 func TestManyWaitersFewThreads(t *testing.T) {
 	e, err := lock.NewEvent()
 	require.NoError(t, err)
-	defer e.Free()
+	freeAtEnd(t, e)
 	s, err := lock.NewSemaphore(0)
 	require.NoError(t, err)
-	defer s.Free()
+	freeAtEnd(t, s)
 	rw, err := lock.NewRWLock()
 	require.NoError(t, err)
-	defer rw.Free()
+	freeAtEnd(t, rw)
 	require.NoError(t, rw.Lock())
 	const n = 3000
 	var entered, done atomic.Int64
@@ -324,10 +320,9 @@ func lockHammer(l *lock.Lock, c *cell) error {
 func TestLockNotStarved(t *testing.T) {
 	l, err := lock.NewLock()
 	require.NoError(t, err)
-	defer l.Free()
+	freeAtEnd(t, l)
 	c := newCell(t)
-	p, err := proc.Start(lockHammer, l, c)
-	require.NoError(t, err)
+	p := start(t, lockHammer, l, c)
 	c.WaitFor(t, 1, 1)
 	for i := range 200 {
 		require.NoError(t, l.LockTimeout(10*time.Second), "acquisition %d", i)

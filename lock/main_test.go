@@ -93,17 +93,39 @@ func killWhileWaiting(t *testing.T, c *cell, rounds int, wait func() error, afte
 	t.Helper()
 	for i := range rounds {
 		c.Set(1, 0)
-		p, err := proc.Start(holder, args...)
-		require.NoError(t, err)
+		p := start(t, holder, args...)
 		c.WaitFor(t, 1, 1)
 		// Wait from the start, kill while waiting: the waiter must notice by itself.
 		got := make(chan error, 1)
 		go func() { got <- wait() }()
 		time.Sleep(time.Millisecond)
 		require.NoError(t, p.Kill())
-		err = <-got
+		err := <-got
 		require.Truef(t, errors.Is(err, lock.ErrOwnerDead), "round %d: %v", i, err)
 		after()
 		require.NoError(t, p.Join(proc.Forever))
 	}
+}
+
+// start starts fn(args...) in a child. When the test ends with the child still running (it failed
+// before joining it), a Cleanup kills and reaps it; shared objects given to freeAtEnd before the
+// child started are freed after that, never under a live child.
+func start(t testing.TB, fn any, args ...any) *proc.Process {
+	t.Helper()
+	p, err := proc.Start(fn, args...)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if p.IsAlive() {
+			p.Kill()
+			p.Join(30 * time.Second)
+		}
+	})
+	return p
+}
+
+// freeAtEnd frees x when the test ends: after the Cleanups registered later, among them those
+// of the children started later, which a deferred Free would precede.
+func freeAtEnd(t testing.TB, x interface{ Free() error }) {
+	t.Helper()
+	t.Cleanup(func() { x.Free() })
 }

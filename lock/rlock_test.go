@@ -54,11 +54,10 @@ func rlockHoldUntilKilled(r *lock.RLock, c *cell) error {
 func TestRLockMutualExclusion(t *testing.T) {
 	r, err := lock.NewRLock()
 	require.NoError(t, err)
-	defer r.Free()
+	freeAtEnd(t, r)
 	c := newCell(t)
 	const n = 100_000
-	p, err := proc.Start(rlockIncrement, r, c, n)
-	require.NoError(t, err)
+	p := start(t, rlockIncrement, r, c, n)
 	c.WaitFor(t, 5, 1)
 	c.Set(3, 1)
 	require.NoError(t, rlockIncrement(r, c, n))
@@ -70,7 +69,7 @@ func TestRLockMutualExclusion(t *testing.T) {
 func TestRLockReentrancy(t *testing.T) {
 	r, err := lock.NewRLock()
 	require.NoError(t, err)
-	defer r.Free()
+	freeAtEnd(t, r)
 	require.ErrorIs(t, r.Unlock(), lock.ErrNotOwner)
 	require.NoError(t, r.Lock())
 	ok, err := r.TryLock()
@@ -94,10 +93,9 @@ func TestRLockReentrancy(t *testing.T) {
 func TestRLockOtherProcessWaits(t *testing.T) {
 	r, err := lock.NewRLock()
 	require.NoError(t, err)
-	defer r.Free()
+	freeAtEnd(t, r)
 	c := newCell(t)
-	p, err := proc.Start(rlockHoldUntilKilled, r, c)
-	require.NoError(t, err)
+	p := start(t, rlockHoldUntilKilled, r, c)
 	c.WaitFor(t, 1, 1)
 	ok, err := r.TryLock()
 	require.NoError(t, err)
@@ -113,7 +111,7 @@ func TestRLockOtherProcessWaits(t *testing.T) {
 func TestRLockCorrupt(t *testing.T) {
 	r, err := lock.NewRLock()
 	require.NoError(t, err)
-	defer r.Free()
+	freeAtEnd(t, r)
 	w := shm.Word64(raw(t, r), 0)
 	for _, bad := range []uint64{uint64(os.Getpid()), 1 << 22, 5 << 32, 0xfff00000} {
 		atomic.StoreUint64(w, bad)
@@ -126,7 +124,7 @@ func TestRLockCorrupt(t *testing.T) {
 func TestRLockOwnerDies(t *testing.T) {
 	r, err := lock.NewRLock()
 	require.NoError(t, err)
-	defer r.Free()
+	freeAtEnd(t, r)
 	c := newCell(t)
 	killWhileWaiting(t, c, 100, func() error { return r.LockTimeout(deadBound) }, func() {
 		require.Equal(t, 1, r.Depth())

@@ -97,11 +97,10 @@ func rwReadersLoop(rw *lock.RWLock, c *cell) error {
 func TestRWLockExclusion(t *testing.T) {
 	rw, err := lock.NewRWLock()
 	require.NoError(t, err)
-	defer rw.Free()
+	freeAtEnd(t, rw)
 	c := newCell(t)
 	const n = 40_000
-	p, err := proc.Start(rwWorker, rw, c, n)
-	require.NoError(t, err)
+	p := start(t, rwWorker, rw, c, n)
 	c.WaitFor(t, 5, 1)
 	c.Set(3, 1)
 	require.NoError(t, rwWorker(rw, c, n))
@@ -115,10 +114,9 @@ func TestRWLockExclusion(t *testing.T) {
 func TestRWLockWriterNotStarved(t *testing.T) {
 	rw, err := lock.NewRWLock()
 	require.NoError(t, err)
-	defer rw.Free()
+	freeAtEnd(t, rw)
 	c := newCell(t)
-	p, err := proc.Start(rwReadersLoop, rw, c)
-	require.NoError(t, err)
+	p := start(t, rwReadersLoop, rw, c)
 	require.True(t, waitUntil(func() bool { return c.Get(1) >= 100 })) // readers are streaming
 	for range 20 {
 		require.NoError(t, rw.LockTimeout(20*time.Second))
@@ -132,7 +130,7 @@ func TestRWLockWriterNotStarved(t *testing.T) {
 func TestRWLockTimeoutTryMisuse(t *testing.T) {
 	rw, err := lock.NewRWLock()
 	require.NoError(t, err)
-	defer rw.Free()
+	freeAtEnd(t, rw)
 	require.ErrorIs(t, rw.Unlock(), lock.ErrNotOwner)
 	require.ErrorIs(t, rw.RUnlock(), lock.ErrNotOwner)
 	require.NoError(t, rw.RLock())
@@ -167,15 +165,14 @@ func TestRWLockTimeoutTryMisuse(t *testing.T) {
 func TestRWLockWriterDies(t *testing.T) {
 	rw, err := lock.NewRWLock()
 	require.NoError(t, err)
-	defer rw.Free()
+	freeAtEnd(t, rw)
 	c := newCell(t)
 	killWhileWaiting(t, c, 100, func() error { return rw.LockTimeout(deadBound) }, func() {
 		require.NoError(t, rw.Unlock())
 	}, rwWriteUntilKilled, rw, c)
 	// A reader waiting behind a writer that dies gets in, with ErrOwnerDead.
 	c.Set(1, 0)
-	p, err := proc.Start(rwWriteUntilKilled, rw, c)
-	require.NoError(t, err)
+	p := start(t, rwWriteUntilKilled, rw, c)
 	c.WaitFor(t, 1, 1)
 	killJoin(t, p)
 	require.ErrorIs(t, rw.RLockTimeout(10*time.Second), lock.ErrOwnerDead)
@@ -185,12 +182,11 @@ func TestRWLockWriterDies(t *testing.T) {
 func TestRWLockReaderDies(t *testing.T) {
 	rw, err := lock.NewRWLock()
 	require.NoError(t, err)
-	defer rw.Free()
+	freeAtEnd(t, rw)
 	c := newCell(t)
 	for i := range 20 {
 		c.Set(1, 0)
-		p, err := proc.Start(rwReadUntilKilled, rw, c)
-		require.NoError(t, err)
+		p := start(t, rwReadUntilKilled, rw, c)
 		c.WaitFor(t, 1, 1)
 		killJoin(t, p)
 		err = rw.LockTimeout(10 * time.Second)

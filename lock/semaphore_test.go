@@ -60,13 +60,12 @@ func semHoldUntilKilled(s *lock.Semaphore, c *cell, k int) error {
 func TestSemaphoreLimitsTheRoom(t *testing.T) {
 	s, err := lock.NewSemaphore(2)
 	require.NoError(t, err)
-	defer s.Free()
+	freeAtEnd(t, s)
 	c := newCell(t)
 	const n, procs = 2000, 4
 	var kids []*proc.Process
 	for range procs {
-		p, err := proc.Start(semUseRoom, s, c, n)
-		require.NoError(t, err)
+		p := start(t, semUseRoom, s, c, n)
 		kids = append(kids, p)
 	}
 	c.WaitFor(t, 5, procs)
@@ -82,7 +81,7 @@ func TestSemaphoreLimitsTheRoom(t *testing.T) {
 func TestSemaphoreTimeoutTryAndWakeup(t *testing.T) {
 	s, err := lock.NewSemaphore(1)
 	require.NoError(t, err)
-	defer s.Free()
+	freeAtEnd(t, s)
 	ok, err := s.TryAcquire()
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -106,7 +105,7 @@ func TestSemaphoreTimeoutTryAndWakeup(t *testing.T) {
 func TestBoundedSemaphore(t *testing.T) {
 	b, err := lock.NewBoundedSemaphore(2)
 	require.NoError(t, err)
-	defer b.Free()
+	freeAtEnd(t, b)
 	require.ErrorIs(t, b.Release(), lock.ErrOverRelease)
 	require.NoError(t, b.Acquire())
 	require.ErrorIs(t, b.ReleaseN(2), lock.ErrOverRelease)
@@ -131,7 +130,7 @@ func TestBoundedSemaphore(t *testing.T) {
 func TestSemaphoreHolderDies(t *testing.T) {
 	s, err := lock.NewSemaphore(1)
 	require.NoError(t, err)
-	defer s.Free()
+	freeAtEnd(t, s)
 	c := newCell(t)
 	killWhileWaiting(t, c, 100, func() error { return s.AcquireTimeout(deadBound) }, func() {
 		require.Equal(t, 0, s.Value())
@@ -143,10 +142,9 @@ func TestSemaphoreHolderDies(t *testing.T) {
 func TestBoundedSemaphoreHolderDies(t *testing.T) {
 	b, err := lock.NewBoundedSemaphore(3)
 	require.NoError(t, err)
-	defer b.Free()
+	freeAtEnd(t, b)
 	c := newCell(t)
-	p, err := proc.Start(bsemHoldUntilKilled, b, c, 3)
-	require.NoError(t, err)
+	p := start(t, bsemHoldUntilKilled, b, c, 3)
 	c.WaitFor(t, 1, 1)
 	require.Equal(t, 0, b.Value())
 	killJoin(t, p)
@@ -167,14 +165,14 @@ func bsemHoldUntilKilled(b *lock.BoundedSemaphore, c *cell, k int) error {
 func TestEmbeddedSemaphoreRefusedAtStart(t *testing.T) {
 	bs, err := lock.NewBoundedSemaphore(1)
 	require.NoError(t, err)
-	defer bs.Free()
+	freeAtEnd(t, bs)
 	c := newCell(t)
 	_, err = proc.Start(semHoldUntilKilled, &bs.Semaphore, c, 1)
 	require.ErrorIs(t, err, proc.ErrBadArgs)
 	require.ErrorContains(t, err, "rebuilds a *lock.BoundedSemaphore")
 	s, err := lock.NewSemaphore(1)
 	require.NoError(t, err)
-	defer s.Free()
+	freeAtEnd(t, s)
 	p, err := proc.Start(semHoldUntilKilled, s, c, 0) // the same call with a real *Semaphore starts
 	require.NoError(t, err)
 	require.NoError(t, p.Kill())
