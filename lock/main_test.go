@@ -107,24 +107,11 @@ func killWhileWaiting(t *testing.T, c *cell, rounds int, wait func() error, afte
 	}
 }
 
-// start starts fn(args...) in a child. When the test ends with the child still running (it failed
-// before joining it), a Cleanup kills and reaps it; shared objects given to freeAtEnd before the
-// child started are freed after that, never under a live child.
-func start(t testing.TB, fn any, args ...any) *proc.Process {
-	t.Helper()
-	p, err := proc.Start(fn, args...)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if p.IsAlive() {
-			p.Kill()
-			p.Join(30 * time.Second)
-		}
-	})
-	return p
-}
+// start starts a child that is killed and reaped when the test ends with it still running.
+var start = testutil.Start
 
 // freeAtEnd frees x when the test ends: after the Cleanups registered later, among them those
-// of the children started later, which a deferred Free would precede.
+// of the children started later (start), which a deferred Free would precede.
 func freeAtEnd(t testing.TB, x interface{ Free() error }) {
 	t.Helper()
 	t.Cleanup(func() { x.Free() })

@@ -112,18 +112,8 @@ func namedChild(name string) error {
 	})
 }
 
-func start(t *testing.T, fn any, args ...any) *proc.Process {
-	t.Helper()
-	p, err := proc.Start(fn, args...)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if p.IsAlive() {
-			p.Kill()
-			p.Join(proc.Forever)
-		}
-	})
-	return p
-}
+// start starts a child that is killed and reaped when the test ends with it still running.
+var start = testutil.Start
 
 func join(t *testing.T, p *proc.Process) {
 	t.Helper()

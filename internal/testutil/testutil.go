@@ -160,3 +160,22 @@ func Eventually(d time.Duration, cond func() bool) bool {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// Start starts fn(args...) in a child, failing t if it cannot. When the test ends with the child
+// still running (it failed before joining it), a Cleanup kills and reaps the child; shared objects
+// that the test frees in a Cleanup registered before Start are therefore freed after the child is
+// gone, never under it (a deferred Free would run first).
+func Start(t testing.TB, fn any, args ...any) *proc.Process {
+	t.Helper()
+	p, err := proc.Start(fn, args...)
+	if err != nil {
+		t.Fatalf("start %T: %v", fn, err)
+	}
+	t.Cleanup(func() {
+		if p.IsAlive() {
+			p.Kill()
+			p.Join(proc.Forever)
+		}
+	})
+	return p
+}
