@@ -139,7 +139,7 @@ func (q *Queue) getSingle(dst []byte) ([]byte, bool) {
 	off += recHeader
 	dst = append(dst, q.data[off:off+uint64(n)]...)
 	// Hands the record's space back to the producer.
-	fence.StoreOrdered(q.head, r+recHeader+align(uint64(n)))
+	fence.StoreRelease(q.head, r+recHeader+align(uint64(n)))
 	q.get.signal()
 	return dst, true
 }
@@ -227,7 +227,7 @@ func (m *Message) Release() error {
 			atomic.AddUint64(q.nget, 1)
 		}
 		// Hands the record's space back to the producer.
-		fence.StoreOrdered(q.head, m.next)
+		fence.StoreRelease(q.head, m.next)
 		q.get.signal()
 		return ferr
 	}
@@ -403,7 +403,7 @@ func (q *Queue) claimSingle(m *Message, checkPid bool) (res int, pos uint64, st 
 		}
 		switch stateOf(w) {
 		case stSkip, stAbandoned:
-			fence.StoreOrdered(q.head, next)
+			fence.StoreRelease(q.head, next)
 			continue
 		case stReserved:
 			if checkPid && !alive(pidOf(w)) {
@@ -413,7 +413,7 @@ func (q *Queue) claimSingle(m *Message, checkPid bool) (res int, pos uint64, st 
 					if q.counted {
 						atomic.AddUint64(q.nget, 1)
 					}
-					fence.StoreOrdered(q.head, next)
+					fence.StoreRelease(q.head, next)
 				}
 				continue
 			}

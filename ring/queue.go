@@ -197,7 +197,6 @@ func openQueue(ref shm.Ref, kind shm.Kind) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	fence.Register()
 	q := &Queue{
 		ref: ref, seg: seg, heap: heap, b: b,
 		data:     b[headerSize : headerSize+c : headerSize+c],
@@ -493,11 +492,11 @@ func (q *Queue) putHeader(start, pos uint64, n, state uint32) {
 // first marks end as holding no record (the word at tail must never name tail before a record
 // there is published: that is how consumers tell a new record from a stale header or old payload
 // bytes, without reading tail), then stores start's position word, which consumers recognise a
-// record by: with a release store when the heavy fence protects sleepers (internal/fence), else a
-// sequentially consistent one. Then it moves tail, which only producers and hints rely on.
+// record by, with a release store (a consumer about to sleep allows for its delay: see
+// wakeup.park). Then it moves tail, which only producers and hints rely on.
 func (q *Queue) publish(start, end uint64) {
 	binary.LittleEndian.PutUint64(q.data[end&q.mask:], noRecord)
-	fence.StoreOrdered((*uint64)(unsafe.Pointer(&q.data[start&q.mask])), start) // start is 16-aligned
+	fence.StoreRelease((*uint64)(unsafe.Pointer(&q.data[start&q.mask])), start) // start is 16-aligned
 	fence.StoreRelease(q.tail, end)
 }
 

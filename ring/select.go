@@ -65,6 +65,10 @@ func Wait(d time.Duration, objects ...any) ([]any, error) {
 		}
 	}
 	words := make([]futex.WaitWord, 0, len(objects)+1)
+	// The first sleep lasts at most fence.DrainBound: a producer publishes with a release store
+	// and may have looked for sleepers before the flags below rose, its store still on its way
+	// (see wakeup.park).
+	first := true
 	for {
 		words = words[:0]
 		words = append(words, futex.WaitWord{Word: local, Val: atomic.LoadUint32(local)})
@@ -74,13 +78,12 @@ func Wait(d time.Duration, objects ...any) ([]any, error) {
 			}
 		}
 		ready := readyOf(objects, qs)
-		if len(ready) == 0 && len(qs) > 0 {
-			fence.Heavy() // before sleeping: producers publish with release stores
-			ready = readyOf(objects, qs)
-		}
 		var left time.Duration
 		if len(ready) == 0 {
 			left, err = dl.left(tick)
+			if first && len(qs) > 0 {
+				left, first = min(left, fence.DrainBound), false
+			}
 		}
 		if len(ready) == 0 && err == nil {
 			if len(words) > futex.MaxWaitV {

@@ -54,13 +54,17 @@ func (dl *deadline) left(limit time.Duration) (time.Duration, error) {
 }
 
 // How a waiter waits before it sleeps in the kernel: spinChecks checks of its condition, spinGap
-// loop iterations (a few ns each) apart (some tens of microseconds in all), then spinYields checks
-// each after a sched_yield, then sleep. The gap matters: a consumer that re-reads the producer's
-// index in a tight loop takes its cache line away at every check. The yields are few on purpose:
-// on this 2-vCPU machine shared with other work, yielding for 50 µs before sleeping gave the CPU
-// away for whole time slices and cost a ping-pong 30 µs per round trip (docs/ring.md).
+// loop iterations apart (~50 ns here; ~11 µs in all), then spinYields checks each after a
+// sched_yield, then sleep. The gap matters: a consumer that re-reads the producer's index in a
+// tight loop takes its cache line away at every check. The yields are few on purpose: on this
+// 2-vCPU machine shared with other work, yielding for 50 µs before sleeping gave the CPU away for
+// whole time slices and cost a ping-pong 30 µs per round trip (docs/ring.md). The spin was 0.5 µs
+// while a heavy fence (membarrier, 1-13 µs) preceded every sleep; without the fence, a ping-pong
+// that spins that little sleeps more often (median round trip 1.0-1.4 µs against 0.8-0.9 with the
+// fence, in alternating runs), and 11 µs of spinning won it back (1.4 µs against 3.4, 9 of 12
+// paired rounds).
 const (
-	spinChecks = 10
+	spinChecks = 200
 	spinGap    = 100
 	spinYields = 8
 )
@@ -89,9 +93,10 @@ const tick = 50 * time.Millisecond
 //
 // A sleeper loads seq, raises the flag, checks its condition once more and sleeps while seq is
 // unchanged. Whoever makes progress publishes it and then, only if the flag is up, lowers it,
-// bumps seq and wakes every sleeper: one system call per sleep, not per message. The loads and
-// stores are sequentially consistent, so either the waker sees the flag or the sleeper's last
-// check sees the progress. A sleeper that leaves without being woken (its tick, its deadline)
+// bumps seq and wakes every sleeper: one system call per sleep, not per message. The waker
+// publishes with a release store, so it may look at the flag before the sleeper's flag is visible
+// while its own store is not yet visible to the sleeper's last check; the sleeper therefore first
+// sleeps at most fence.DrainBound, after which that store is visible, and checks again. A sleeper that leaves without being woken (its tick, its deadline)
 // leaves the flag up: the next waker then makes one needless wake-up.
 type wakeup struct {
 	seq     *uint32
@@ -149,13 +154,26 @@ func (w *wakeup) park(dl *deadline, ready func() bool) (bool, error) {
 		}
 	}
 	seq := w.raise()
-	fence.Heavy() // the other side publishes with release stores (see internal/fence)
 	if ready() {
 		return true, nil
 	}
 	d, err := dl.left(tick)
 	if err != nil {
 		return false, err
+	}
+	// The other side publishes with a release store and then looks at the flag; it may have
+	// looked before the flag rose, while its store still waited in its store buffer where
+	// ready() above could not see it. Such a store is visible within fence.DrainBound: sleep
+	// that long first and look again (internal/fence).
+	if first := min(d, fence.DrainBound); first < d {
+		err = w.gate.Wait(dl.ctx, w.seq, seq, first)
+		if err != futex.ErrTimeout {
+			return true, err
+		}
+		if ready() {
+			return true, nil
+		}
+		d -= first
 	}
 	err = w.gate.Wait(dl.ctx, w.seq, seq, d)
 	if err == futex.ErrTimeout {

@@ -3,25 +3,29 @@ package fence_test
 import (
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/shmkit/shmkit/internal/fence"
 )
 
-// The two sides of a wake-up handshake: the producer publishes with a cheap store and then looks
-// for sleepers; the consumer raises its flag, fences, and looks for news before it sleeps.
+// The two sides of a wake-up handshake: the waker publishes with a cheap store and then looks for
+// sleepers; the sleeper raises its flag, looks for news, and if there is none sleeps first for at
+// most DrainBound and looks again, before it sleeps long.
 func Example() {
-	fence.Register()
 	var news, sleeping uint64
 
-	// Producer.
-	fence.StoreOrdered(&news, 1)
+	// Waker.
+	fence.StoreRelease(&news, 1)
 	wake := atomic.LoadUint64(&sleeping) != 0
 
-	// Consumer, about to sleep.
+	// Sleeper.
 	atomic.StoreUint64(&sleeping, 1)
-	fence.Heavy()
-	sleep := atomic.LoadUint64(&news) == 0
+	found := atomic.LoadUint64(&news) != 0
+	if !found {
+		time.Sleep(fence.DrainBound) // a futex wait with this timeout, in a real sleeper
+		found = atomic.LoadUint64(&news) != 0
+	}
 
-	fmt.Println(wake, sleep)
-	// Output: false false
+	fmt.Println(wake, found)
+	// Output: false true
 }

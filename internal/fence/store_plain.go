@@ -4,7 +4,7 @@ package fence
 
 // StoreRelease stores v at *p with release ordering: a process that loads v with an atomic load
 // also sees every load and store this thread made before it. It is not ordered before this
-// thread's later loads (use Heavy on the other side for that). p must be 8-byte aligned.
+// thread's later loads: another CPU may see it up to DrainBound later. p must be 8-byte aligned.
 //
 // On amd64 it is an ordinary store, and inlines. Two facts make that a release store: the
 // processor (TSO) never makes a store visible before an earlier store, nor lets it pass an
