@@ -27,19 +27,7 @@ func corruptQueue(t *testing.T, opts ring.Options, writes []byte) error {
 	// A segment of its own, closed at the end, so that what a corrupt ring leaks (a spilled
 	// message it can no longer deliver) does not pile up over a million fuzz inputs until the
 	// default heap is full and a Put waits for room forever.
-	seg, err := shm.Create(1<<20, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seg.Close()
-	h, err := seg.Heap()
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := ring.NewQueueIn(h, &opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := newPrivateQueue(t, &opts)
 	ref := q.Ref()
 	_, b, err := shm.Resolve(ref, ref.Kind)
 	if err != nil {

@@ -408,19 +408,7 @@ func TestTailBehindPublished(t *testing.T) {
 // A Put waiting for heap space for a spilled message (the heap full of this queue's messages)
 // returns ErrClosed when the queue is closed, instead of retrying for ever.
 func TestCloseWakesSpillWait(t *testing.T) {
-	seg, err := shm.Create(1<<20, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seg.Close()
-	h, err := seg.Heap()
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := ring.NewQueueIn(h, &ring.Options{Size: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := newPrivateQueue(t, &ring.Options{Size: 4096})
 	big := make([]byte, 200<<10)
 	n := 0
 	for ; n < 10; n++ {

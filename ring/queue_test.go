@@ -31,6 +31,26 @@ func newQueue(t testing.TB, opts *ring.Options) *ring.Queue {
 	return q
 }
 
+// newPrivateQueue returns a queue in a 1 MiB segment of its own, closed when the test ends:
+// what the queue leaks or fills (spilled messages) stays out of the default heap.
+func newPrivateQueue(t testing.TB, opts *ring.Options) *ring.Queue {
+	t.Helper()
+	seg, err := shm.Create(1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seg.Close() })
+	h, err := seg.Heap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := ring.NewQueueIn(h, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
 func msg(i, n int) []byte {
 	b := make([]byte, n)
 	for j := range b {
