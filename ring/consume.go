@@ -133,7 +133,8 @@ func (q *Queue) getSingle(dst []byte) ([]byte, bool) {
 	off := r & q.mask
 	h := q.data[off : off+recHeader : off+recHeader]
 	n := binary.LittleEndian.Uint32(h[8:12])
-	if binary.LittleEndian.Uint32(h[12:16])&0xff != stCommitted || off+recHeader+uint64(n) > q.capacity {
+	if binary.LittleEndian.Uint32(h[12:16])&0xff != stCommitted ||
+		off+recHeader+uint64(n) > q.capacity {
 		return dst, false
 	}
 	off += recHeader

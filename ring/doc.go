@@ -14,9 +14,9 @@
 // record so that stale bytes never pass for a header); the producer reads head only when its
 // cached copy says "full". With SingleProducer and SingleConsumer a message costs one release
 // store on each side and no lock (internal/fence: a plain store on amd64; a side about to sleep
-// first sleeps briefly and looks again, so that such a store cannot slip past it); otherwise producers
-// and consumers each take a robust lock (a pid in a futex word, taken over from a dead owner)
-// only around the index step, never around the copy. docs/ring.md has the layout and the
+// first sleeps briefly and looks again, so that such a store cannot slip past it); otherwise
+// producers and consumers each take a robust lock (a pid in a futex word, taken over from a dead
+// owner) only around the index step, never around the copy. docs/ring.md has the layout and the
 // protocol.
 //
 // # Blocking

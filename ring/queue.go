@@ -420,7 +420,8 @@ func (q *Queue) putSingle(msg []byte) (bool, error) {
 	t := q.ptail
 	off := t & q.mask
 	need := recHeader + align(uint64(len(msg)))
-	if !q.psynced || atomic.LoadUint32(q.owner) != uint32(self) || t%recAlign != 0 || off+need+recHeader > q.capacity || t < q.cachedHead || t+need+recHeader-q.cachedHead > q.capacity {
+	if !q.psynced || atomic.LoadUint32(q.owner) != uint32(self) || t%recAlign != 0 ||
+		off+need+recHeader > q.capacity || t < q.cachedHead || t+need+recHeader-q.cachedHead > q.capacity {
 		return q.putSingleSlow(msg)
 	}
 	copy(q.data[off+recHeader:off+need], msg)

@@ -96,8 +96,9 @@ const tick = 50 * time.Millisecond
 // bumps seq and wakes every sleeper: one system call per sleep, not per message. The waker
 // publishes with a release store, so it may look at the flag before the sleeper's flag is visible
 // while its own store is not yet visible to the sleeper's last check; the sleeper therefore first
-// sleeps at most fence.DrainBound, after which that store is visible, and checks again. A sleeper that leaves without being woken (its tick, its deadline)
-// leaves the flag up: the next waker then makes one needless wake-up.
+// sleeps at most fence.DrainBound, after which that store is visible, and checks again. A sleeper
+// that leaves without being woken (its tick, its deadline) leaves the flag up: the next waker
+// then makes one needless wake-up.
 type wakeup struct {
 	seq     *uint32
 	waiters *uint32    // the flag: non-zero when someone may sleep on seq
