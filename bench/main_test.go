@@ -80,14 +80,11 @@ func joinPeer(b *testing.B, p *proc.Process) {
 }
 
 // python runs bench/python/<script> under python3 with args and returns the want numbers it
-// prints (its own timings, start-up excluded). When python3 is not installed it skips the
-// benchmark, naming the baseline that is missing.
+// prints (its own timings, start-up excluded). Without python3 it skips the benchmark, naming the
+// baseline that is missing, or fails it where SHMKIT_REQUIRE_PYTHON is set (testutil.Python3).
 func python(b *testing.B, baseline, script string, want int, args ...string) []float64 {
 	b.Helper()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		b.Skipf("python3 not installed: no CPython %s baseline", baseline)
-	}
+	py := testutil.Python3(b, "the CPython "+baseline+" baseline")
 	out, err := exec.Command(py, append([]string{"python/" + script}, args...)...).Output()
 	if err != nil {
 		b.Fatalf("python/%s: %v: %s", script, err, out)

@@ -18,11 +18,7 @@ import (
 // Python writes to stderr (the resource tracker's "leaked shared_memory" warnings among others).
 func python(t *testing.T, args ...string) string {
 	t.Helper()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skipf("python3 not installed (%v): skipping the Python interop test", err)
-	}
-	cmd := exec.Command(py, append([]string{filepath.Join("testdata", "interop.py")}, args...)...)
+	cmd := exec.Command(testutil.Python3(t, "the Python interop test"), append([]string{filepath.Join("testdata", "interop.py")}, args...)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -36,9 +32,7 @@ func python(t *testing.T, args ...string) string {
 // multiprocessing.shared_memory, checks the header, reads every element with struct (and numpy
 // when installed), writes ten back, and Go sees them.
 func TestPythonReadsNamedArrays(t *testing.T) {
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skipf("python3 not installed (%v): skipping the Python interop test", err)
-	}
+	testutil.Python3(t, "the Python interop test")
 	const n = 1000
 	fn := testutil.ShmName(t)
 	f, err := value.NewNamedArray[float64](fn, n, nil)
@@ -73,9 +67,7 @@ func TestPythonReadsNamedArrays(t *testing.T) {
 // and int32s; Go maps both parts with OpenForeignArray, checks and rewrites them, and Python
 // checks Go's writes.
 func TestGoAttachesToPythonMemory(t *testing.T) {
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skipf("python3 not installed (%v): skipping the Python interop test", err)
-	}
+	testutil.Python3(t, "the Python interop test")
 	const n = 257
 	name := testutil.ShmName(t)
 	defer os.Remove(filepath.Join("/dev/shm", name)) // Python left it for us to unlink

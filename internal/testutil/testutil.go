@@ -6,6 +6,7 @@ package testutil
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -178,4 +179,21 @@ func Start(t testing.TB, fn any, args ...any) *proc.Process {
 		}
 	})
 	return p
+}
+
+// Python3 returns the path of python3, which the interop tests and the CPython baselines run.
+// Where it is missing the test is skipped, naming what then goes unmeasured or untested (what),
+// unless SHMKIT_REQUIRE_PYTHON is set: CI sets it, after installing python3, so that a missing
+// interpreter fails there instead of silently skipping.
+func Python3(t testing.TB, what string) string {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	if err == nil {
+		return py
+	}
+	if os.Getenv("SHMKIT_REQUIRE_PYTHON") != "" {
+		t.Fatalf("python3 not found (%v), and SHMKIT_REQUIRE_PYTHON is set: %s", err, what)
+	}
+	t.Skipf("python3 not installed (%v): %s skipped", err, what)
+	return ""
 }
