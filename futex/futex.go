@@ -19,10 +19,9 @@
 package futex
 
 import (
-	"context"
 	"errors"
-	"os"
-	"time"
+
+	"github.com/shmkit/shmkit/internal/deadline"
 )
 
 // Errors returned by the operations of this package.
@@ -30,8 +29,12 @@ var (
 	// ErrTimeout is returned when a wait's timeout passed before a wake-up. It matches
 	// os.ErrDeadlineExceeded and context.DeadlineExceeded under errors.Is, and reports
 	// Timeout() == true, so callers may test for whichever they already use. Every shmkit package
-	// returns this same value for its timeouts.
-	ErrTimeout error = timeoutError{}
+	// exports this same value as its ErrTimeout.
+	ErrTimeout = deadline.ErrTimeout
+
+	// ErrBadTimeout is returned for a negative timeout other than Forever. Every shmkit package
+	// exports this same value as its ErrBadTimeout.
+	ErrBadTimeout = deadline.ErrBadTimeout
 
 	// ErrUnsupported is returned by WaitV on kernels without futex_waitv (before Linux 5.16) and by
 	// every operation on platforms other than Linux.
@@ -41,17 +44,9 @@ var (
 	ErrUnaligned = errors.New("futex: word is not 4-byte aligned")
 )
 
-type timeoutError struct{}
-
-func (timeoutError) Error() string   { return "shmkit: timeout" }
-func (timeoutError) Timeout() bool   { return true }
-func (timeoutError) Temporary() bool { return true }
-func (timeoutError) Is(target error) bool {
-	return target == os.ErrDeadlineExceeded || target == context.DeadlineExceeded
-}
-
-// Forever, passed as a timeout, waits without a time bound.
-const Forever time.Duration = -1
+// Forever, passed as a timeout, waits without a time bound. Every shmkit package that blocks
+// exports this same value.
+const Forever = deadline.Forever
 
 // MaxWaitV is the largest number of words WaitV accepts (the kernel's FUTEX_WAITV_MAX).
 const MaxWaitV = 128

@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shmkit/shmkit/internal/deadline"
 )
 
 // Futex operation codes from linux/futex.h; x/sys does not define them. FUTEX_PRIVATE_FLAG (128)
@@ -32,18 +34,21 @@ func Wait(word *uint32, val uint32, timeout time.Duration) error {
 	if uintptr(unsafe.Pointer(word))&3 != 0 {
 		return ErrUnaligned
 	}
+	if err := deadline.Check("futex: Wait", timeout); err != nil {
+		return err
+	}
 	if timeout == 0 {
 		return ErrTimeout
 	}
-	var deadline time.Time
+	var until time.Time
 	if timeout > 0 {
-		deadline = time.Now().Add(timeout)
+		until = time.Now().Add(timeout)
 	}
 	for {
 		var tsp *unix.Timespec
 		var ts unix.Timespec
 		if timeout > 0 {
-			left := time.Until(deadline)
+			left := time.Until(until)
 			if left <= 0 {
 				return ErrTimeout
 			}
@@ -107,6 +112,9 @@ func WaitV(words []WaitWord, timeout time.Duration) (int, error) {
 			return -1, ErrUnaligned
 		}
 		vec[i] = waitv{val: uint64(w.Val), uaddr: uint64(uintptr(unsafe.Pointer(w.Word))), flags: futex2SizeU32}
+	}
+	if err := deadline.Check("futex: WaitV", timeout); err != nil {
+		return -1, err
 	}
 	if timeout == 0 {
 		return -1, ErrTimeout

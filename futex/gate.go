@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shmkit/shmkit/internal/deadline"
 )
 
 // A Gate funnels the goroutines of one process that wait on one shared word through a single OS
@@ -37,6 +39,9 @@ type Gate struct {
 // When ctx is cancelled while its goroutine is the parker, the Gate wakes every waiter of the word
 // (in every process) so the parker can leave the kernel: a spurious wake-up for the others.
 func (g *Gate) Wait(ctx context.Context, word *uint32, val uint32, timeout time.Duration) error {
+	if err := deadline.Check("futex: Gate.Wait", timeout); err != nil {
+		return err
+	}
 	var done <-chan struct{}
 	if ctx != nil {
 		if err := ctx.Err(); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/shmkit/shmkit/internal/deadline"
 )
 
 // A Turn lets one goroutine of this process at a time take its turn at something, usually at
@@ -27,6 +29,9 @@ func (t *Turn) init() { t.once.Do(func() { t.ch = make(chan struct{}, 1) }) }
 // until ctx (which may be nil) is done. It returns nil holding the turn, ErrTimeout or ctx.Err()
 // without it. Each successful Take must be followed by one Give.
 func (t *Turn) Take(ctx context.Context, timeout time.Duration) error {
+	if err := deadline.Check("futex: Turn.Take", timeout); err != nil {
+		return err
+	}
 	t.init()
 	select {
 	case t.ch <- struct{}{}:

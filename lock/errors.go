@@ -7,16 +7,16 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/shmkit/shmkit/futex"
+	shdeadline "github.com/shmkit/shmkit/internal/deadline"
 	"github.com/shmkit/shmkit/internal/pids"
 	"github.com/shmkit/shmkit/shm"
 )
 
 // Errors returned by this package, wrapped with detail; test them with errors.Is.
 var (
-	// ErrTimeout is returned when a bounded wait ran out of time. It is futex.ErrTimeout, the value
+	// ErrTimeout is returned when a bounded wait ran out of time. It is the value
 	// every shmkit package returns, and matches os.ErrDeadlineExceeded and context.DeadlineExceeded.
-	ErrTimeout = futex.ErrTimeout
+	ErrTimeout = shdeadline.ErrTimeout
 	// ErrOwnerDead is returned, together with ownership, to the caller that acquires a Lock, RLock,
 	// RWLock (either side) or Semaphore unit that a process which died was holding. The caller
 	// holds the lock (or unit) exactly as after a clean acquisition: the data it protects may be
@@ -34,15 +34,16 @@ var (
 	// ErrCorrupt is returned when a shared word holds a state this package never writes (another
 	// process scribbled on it). The object should be considered lost.
 	ErrCorrupt = errors.New("lock: corrupt shared state")
-	// ErrBadTimeout is returned for a negative timeout other than futex.Forever.
-	ErrBadTimeout = errors.New("lock: negative timeout")
+	// ErrBadTimeout is returned for a negative timeout other than Forever: the same value in
+	// every shmkit package.
+	ErrBadTimeout = shdeadline.ErrBadTimeout
 	// ErrBadArg is returned for an argument out of range: a Barrier of 0 parties, a negative
 	// semaphore value, a release of 0 units.
 	ErrBadArg = errors.New("lock: invalid argument")
 )
 
 // Forever, passed as a timeout, waits without a time bound.
-const Forever = futex.Forever
+const Forever = shdeadline.Forever
 
 // Process ids are stored in 22 bits: Linux never hands out a pid at or above PID_MAX_LIMIT
 // (4,194,304 = 1<<22) on any architecture.
@@ -79,7 +80,7 @@ func deadlineFor(d time.Duration) (deadline, error) {
 	case d == Forever:
 		return deadline{forever: true}, nil
 	case d < 0:
-		return deadline{}, fmt.Errorf("%w: %v", ErrBadTimeout, d)
+		return deadline{}, shdeadline.Check("lock", d)
 	case d == 0:
 		return deadline{}, nil // the zero time is in the past
 	}

@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/internal/codec"
+	"github.com/shmkit/shmkit/internal/deadline"
 	"github.com/shmkit/shmkit/internal/logx"
 	"github.com/shmkit/shmkit/shm"
 )
@@ -37,13 +37,17 @@ var (
 	ErrStarted = errors.New("proc: process already started")
 	// ErrNotStarted is returned by Join, Terminate and Kill on a process never started.
 	ErrNotStarted = errors.New("proc: process not started")
-	// ErrTimeout is returned by Join when the timeout passed; it is futex.ErrTimeout, the value
+	// ErrTimeout is returned by Join when the timeout passed; the same value
 	// every shmkit package returns for timeouts.
-	ErrTimeout = futex.ErrTimeout
+	ErrTimeout = deadline.ErrTimeout
+
+	// ErrBadTimeout is returned for a negative timeout other than Forever: the same value in
+	// every shmkit package.
+	ErrBadTimeout = deadline.ErrBadTimeout
 )
 
 // Forever, passed as a timeout, waits without a time bound.
-const Forever = futex.Forever
+const Forever = deadline.Forever
 
 // A Process is a child process running a registered target: the same binary, re-executed, which
 // runs the target from Main and exits. Set Name, Daemon, Stdout, Stderr and Env before Start.
@@ -311,8 +315,8 @@ func (p *Process) Join(timeout time.Duration) error {
 	if err := p.check(); err != nil {
 		return err
 	}
-	if timeout < 0 && timeout != Forever {
-		return fmt.Errorf("proc: Join: negative timeout %v", timeout)
+	if err := deadline.Check("proc: Join", timeout); err != nil {
+		return err
 	}
 	select {
 	case <-p.done:
@@ -320,7 +324,7 @@ func (p *Process) Join(timeout time.Duration) error {
 	default:
 	}
 	if timeout == 0 {
-		return ErrTimeout
+		return deadline.Timeout("proc: Join", 0)
 	}
 	var tc <-chan time.Time
 	if timeout > 0 {
@@ -332,7 +336,7 @@ func (p *Process) Join(timeout time.Duration) error {
 	case <-p.done:
 		return p.waitErr
 	case <-tc:
-		return ErrTimeout
+		return deadline.Timeout("proc: Join", timeout)
 	}
 }
 

@@ -28,7 +28,7 @@ func (q *Queue) Get() ([]byte, error) {
 // w&0xff == stCommitted: committed and not spilled.
 var _ = [1]struct{}{}[stCommitted>>8]
 
-// GetTimeout is Get waiting at most d (0: not at all; futex.Forever: no bound).
+// GetTimeout is Get waiting at most d (0: not at all; Forever: no bound).
 func (q *Queue) GetTimeout(d time.Duration) ([]byte, error) {
 	dl, err := newDeadline(context.Background(), d)
 	if err != nil {

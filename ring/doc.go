@@ -24,7 +24,7 @@
 // A call blocks only when the queue is empty (or full): it spins briefly, then yields, then
 // sleeps on a futex word through a futex.Gate, so 10,000 goroutines blocked in Get hold one OS
 // thread. Wake-ups cost a system call only when someone sleeps. Every blocking call has a
-// Timeout form (0: try once; futex.Forever: no bound) and, where one waits for work, a Context
+// Timeout form (0: try once; Forever: no bound) and, where one waits for work, a Context
 // form; Close wakes every waiter in every process with ErrClosed.
 //
 // # Peer death and bad data

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/shmkit/shmkit/futex"
+	shdeadline "github.com/shmkit/shmkit/internal/deadline"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -14,9 +14,9 @@ var (
 	// by every call blocked on a queue when it is closed (in any process).
 	ErrClosed = errors.New("ring: queue closed")
 
-	// ErrTimeout is returned when a bounded wait ends before it could proceed. It is
-	// futex.ErrTimeout, so it also matches os.ErrDeadlineExceeded and context.DeadlineExceeded.
-	ErrTimeout = futex.ErrTimeout
+	// ErrTimeout is returned when a bounded wait ends before it could proceed: the same value in
+	// every shmkit package. It also matches os.ErrDeadlineExceeded and context.DeadlineExceeded.
+	ErrTimeout = shdeadline.ErrTimeout
 
 	// ErrTooLarge is returned by Put of a message larger than the queue's MaxMessage.
 	ErrTooLarge = errors.New("ring: message larger than the queue's maximum")
@@ -25,8 +25,9 @@ var (
 	// range, a record header that does not parse). It wraps shm.ErrCorrupt.
 	ErrCorrupt = fmt.Errorf("ring: corrupt ring: %w", shm.ErrCorrupt)
 
-	// ErrBadTimeout is returned for a negative timeout other than futex.Forever.
-	ErrBadTimeout = errors.New("ring: negative timeout (use futex.Forever for no bound)")
+	// ErrBadTimeout is returned for a negative timeout other than Forever: the same value in
+	// every shmkit package.
+	ErrBadTimeout = shdeadline.ErrBadTimeout
 
 	// ErrTaskDone is returned by JoinableQueue.TaskDone called more times than items were put.
 	ErrTaskDone = errors.New("ring: TaskDone called more times than there were items")
@@ -34,6 +35,10 @@ var (
 	// ErrBadOptions is returned for options out of range.
 	ErrBadOptions = errors.New("ring: invalid options")
 )
+
+// Forever, passed as a timeout, waits without a time bound: the same value in every shmkit
+// package.
+const Forever = shdeadline.Forever
 
 func corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/ring"
 	"github.com/shmkit/shmkit/shm"
@@ -262,7 +261,7 @@ func TestWait(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		q2.Put([]byte("x"))
 	}()
-	ready, err := ring.Wait(futex.Forever, q1, q2, a)
+	ready, err := ring.Wait(ring.Forever, q1, q2, a)
 	if err != nil || len(ready) != 1 || ready[0] != q2 {
 		t.Fatalf("Wait: %v %v", ready, err)
 	}

@@ -239,7 +239,7 @@ func (c *Conn) RecvContext(ctx context.Context) ([]byte, error) {
 }
 
 // Poll reports whether Recv would return at once (a message, or io.EOF), waiting at most d for
-// that (0: just look; futex.Forever: no bound).
+// that (0: just look; Forever: no bound).
 func (c *Conn) Poll(d time.Duration) (bool, error) {
 	if err := c.check(c.recv, "receive"); err != nil {
 		return false, err

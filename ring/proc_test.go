@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/ring"
@@ -152,7 +151,7 @@ func start(t testing.TB, fn any, args ...any) *proc.Process {
 
 func joinOK(t testing.TB, p *proc.Process) {
 	t.Helper()
-	if err := p.Join(futex.Forever); err != nil {
+	if err := p.Join(ring.Forever); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := p.ExitCode(); code != 0 {
@@ -406,7 +405,7 @@ func producerKilled(t *testing.T, opts ring.Options, slots, kills int) {
 			testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint64(c.W64(ids[s])) > 0 || !p.IsAlive() })
 			time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
 			p.Kill()
-			p.Join(futex.Forever)
+			p.Join(ring.Forever)
 		}
 		if k >= kills {
 			running[s] = nil
@@ -480,7 +479,7 @@ func TestConsumerKilled(t *testing.T) {
 		p := start(t, consumeMark, q, c)
 		time.Sleep(time.Duration(5000+rng.IntN(20000)) * time.Microsecond)
 		p.Kill()
-		p.Join(futex.Forever)
+		p.Join(ring.Forever)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -563,7 +562,7 @@ func TestProducerKilledReserved(t *testing.T) {
 					}
 				}
 				p.Kill()
-				p.Join(futex.Forever)
+				p.Join(ring.Forever)
 				if m.opts.SingleProducer {
 					if err := q.Put([]byte("after")); err != nil { // the next single producer
 						t.Fatal(err)
@@ -613,7 +612,7 @@ func TestConsumerKilledHolding(t *testing.T) {
 				t.Fatalf("got %q %v, want second", got, err)
 			}
 			p.Kill()
-			p.Join(futex.Forever)
+			p.Join(ring.Forever)
 			if got, err := q.GetTimeout(10 * time.Second); err != nil || string(got) != "first" {
 				t.Fatalf("got %q %v, want the dead consumer's message", got, err)
 			}

@@ -501,7 +501,7 @@ func (q *Queue) publish(start, end uint64) {
 	fence.StoreRelease(q.tail, end)
 }
 
-// PutTimeout is Put waiting at most d (0: not at all; futex.Forever: no bound); ErrTimeout when
+// PutTimeout is Put waiting at most d (0: not at all; Forever: no bound); ErrTimeout when
 // the queue stayed full.
 func (q *Queue) PutTimeout(msg []byte, d time.Duration) error {
 	dl, err := newDeadline(context.Background(), d)

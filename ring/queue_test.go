@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/ring"
 	"github.com/shmkit/shmkit/shm"
@@ -137,7 +136,7 @@ func TestTimeouts(t *testing.T) {
 	if err := q.PutTimeout([]byte("x"), -2); !errors.Is(err, ring.ErrBadTimeout) {
 		t.Fatalf("negative timeout: %v", err)
 	}
-	if _, err := q.GetTimeout(futex.Forever); err != nil {
+	if _, err := q.GetTimeout(ring.Forever); err != nil {
 		t.Fatal(err)
 	}
 }

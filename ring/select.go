@@ -16,7 +16,7 @@ type Sentinel interface {
 	Done() <-chan struct{}
 }
 
-// Wait waits until at least one of objects is ready, at most d (0: just look; futex.Forever: no
+// Wait waits until at least one of objects is ready, at most d (0: just look; Forever: no
 // bound), and returns the ready ones, in the order given: a *Queue or *JoinableQueue is ready when
 // it holds a message or is closed, a *Conn when Recv would return at once, a Sentinel (a
 // *proc.Process) when its Done channel is closed. On timeout it returns no objects and ErrTimeout.

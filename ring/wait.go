@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit/futex"
+	shdeadline "github.com/shmkit/shmkit/internal/deadline"
 	"github.com/shmkit/shmkit/internal/fence"
 )
 
@@ -22,10 +23,10 @@ func newDeadline(ctx context.Context, d time.Duration) (deadline, error) {
 	switch {
 	case d == 0:
 		return deadline{ctx: ctx, try: true}, nil
-	case d == futex.Forever:
+	case d == Forever:
 		return deadline{ctx: ctx, forever: true}, nil
 	case d < 0:
-		return deadline{}, ErrBadTimeout
+		return deadline{}, shdeadline.Check("ring", d)
 	}
 	return deadline{ctx: ctx, until: time.Now().Add(d)}, nil
 }
@@ -194,7 +195,7 @@ func takeTurn(t *futex.Turn, dl *deadline) error {
 		return err
 	}
 	if dl.forever {
-		d = futex.Forever
+		d = Forever
 	}
 	return t.Take(dl.ctx, d)
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/ring"
 )
@@ -167,7 +166,7 @@ func runQueue() error {
 	}
 	time.Sleep(20 * time.Millisecond) // let it print the last line
 	pr.Terminate()
-	pr.Join(futex.Forever)
+	pr.Join(proc.Forever)
 
 	// 3. A reader that drains the queue until it is empty, then answers "Done!".
 	fmt.Println()
