@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -72,6 +73,56 @@ func openFile(name string) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }
+
+// unlinkSame removes /dev/shm/name only while that name is the file f (the same device and
+// inode), and reports whether it did. A name that is gone, or that now belongs to another file
+// (the segment was unlinked by someone else and the name reused), is left alone.
+//
+// The check and the removal are made atomic against a concurrent re-creation of the name by
+// first renaming the name away to a name private to this process (rename is atomic), checking
+// what was renamed, and then unlinking it — or renaming it back, without replacing anything, in
+// the unlikely case that the name changed hands between the first check and the rename.
+func unlinkSame(name string, f *os.File) (bool, error) {
+	var mine unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &mine); err != nil {
+		return false, fmt.Errorf("shm: stat %s: %w", name, err)
+	}
+	path := filepath.Join(DevShm, name)
+	same := func(p string) (bool, error) {
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				return false, nil
+			}
+			return false, fmt.Errorf("shm: stat %s: %w", p, err)
+		}
+		return st.Dev == mine.Dev && st.Ino == mine.Ino, nil
+	}
+	if ok, err := same(path); !ok || err != nil {
+		return false, err
+	}
+	tmp := filepath.Join(DevShm, fmt.Sprintf(".shmkit-unlink-%d-%d", os.Getpid(), unlinkSeq.Add(1)))
+	if err := unix.Renameat2(unix.AT_FDCWD, path, unix.AT_FDCWD, tmp, unix.RENAME_NOREPLACE); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, fmt.Errorf("shm: unlink %s: %w", name, err)
+	}
+	if ok, err := same(tmp); ok || err != nil {
+		if uerr := unix.Unlink(tmp); uerr != nil && err == nil {
+			err = fmt.Errorf("shm: unlink %s: %w", name, uerr)
+		}
+		return ok, err
+	}
+	// Another file took the name between the check and the rename: give it back.
+	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE); err != nil {
+		return false, fmt.Errorf("shm: %s changed hands while being unlinked; another program's segment is left at %s: %w",
+			name, tmp, err)
+	}
+	return false, nil
+}
+
+var unlinkSeq atomic.Uint64
 
 func unlinkName(name string) error {
 	err := unix.Unlink(filepath.Join(DevShm, name))

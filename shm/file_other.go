@@ -13,3 +13,5 @@ func createFile(name string, mode os.FileMode, size uint64, reserve bool) (*os.F
 func openFile(name string) (*os.File, error) { return nil, ErrUnsupported }
 
 func unlinkName(name string) error { return ErrUnsupported }
+
+func unlinkSame(name string, f *os.File) (bool, error) { return false, ErrUnsupported }

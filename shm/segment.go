@@ -343,25 +343,37 @@ func (s *Segment) Close() error {
 	}
 	s.closed.Store(true)
 	unregister(s)
-	err := s.mem.Unmap()
+	var err error
+	if s.owner && s.name != "" {
+		// Only the file this segment was created as: if the name was unlinked already (by
+		// Unlink, CleanStale, an operator or Python's resource tracker) and reused by another
+		// program, that program's segment stays.
+		_, err = unlinkSame(s.name, s.f)
+	}
+	if uerr := s.mem.Unmap(); err == nil {
+		err = uerr
+	}
 	if cerr := s.f.Close(); err == nil {
 		err = cerr
-	}
-	if s.owner && s.name != "" {
-		if uerr := unlinkName(s.name); uerr != nil && err == nil {
-			err = uerr
-		}
 	}
 	return err
 }
 
-// Unlink removes the name of a named segment now, whoever created it; processes that have it
-// mapped keep their mapping. Unlinking an anonymous segment does nothing.
+// Unlink removes the name of a named segment now, whoever created it, provided the name still
+// refers to this segment: a name that is gone, or that was reused by a new segment after this
+// one's name was removed, is left alone. Processes that have the segment mapped keep their
+// mapping. Unlinking an anonymous segment does nothing.
 func (s *Segment) Unlink() error {
 	if s.name == "" {
 		return nil
 	}
-	return unlinkName(s.name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	_, err := unlinkSame(s.name, s.f)
+	return err
 }
 
 // u32 and u64 return a word of the mapping at a fixed, in-range, aligned offset (our own

@@ -3,9 +3,7 @@ package shm
 import (
 	"encoding/binary"
 	"errors"
-	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/shmkit/shmkit/internal/pids"
 )
@@ -26,27 +24,35 @@ func CleanStale() ([]string, error) {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		creator, ok := namedCreator(e.Name())
-		if !ok || pids.Alive(creator) {
-			continue
-		}
-		if err := os.Remove(filepath.Join(DevShm, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		gone, err := removeIfStale(e.Name())
+		if err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		removed = append(removed, e.Name())
+		if gone {
+			removed = append(removed, e.Name())
+		}
 	}
 	return removed, errors.Join(errs...)
 }
 
-// namedCreator reads a file's header without mapping it and returns the creator pid of a valid
-// named shmkit segment.
-func namedCreator(name string) (int, bool) {
+// removeIfStale unlinks the named segment name if its creator is dead, and only the file that
+// was checked: a name replaced between the check and the unlink is left alone.
+func removeIfStale(name string) (bool, error) {
 	f, err := openFile(name)
 	if err != nil {
-		return 0, false
+		return false, nil
 	}
 	defer f.Close()
+	creator, ok := namedCreator(f)
+	if !ok || pids.Alive(creator) {
+		return false, nil
+	}
+	return unlinkSame(name, f)
+}
+
+// namedCreator reads an open file's header without mapping it and returns the creator pid of a
+// valid named shmkit segment.
+func namedCreator(f *os.File) (int, bool) {
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, false
