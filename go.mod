@@ -3,7 +3,6 @@ module github.com/shmkit/shmkit
 go 1.26.8
 
 require (
-	github.com/edsrzf/mmap-go v1.2.0
 	github.com/fxamacker/cbor/v2 v2.9.6
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/sys v0.49.0

@@ -20,6 +20,7 @@ package futex
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/shmkit/shmkit/internal/deadline"
 )
@@ -38,7 +39,7 @@ var (
 
 	// ErrUnsupported is returned by WaitV on kernels without futex_waitv (before Linux 5.16) and by
 	// every operation on platforms other than Linux.
-	ErrUnsupported = errors.New("futex: not supported on this platform or kernel")
+	ErrUnsupported = fmt.Errorf("futex: %w on this platform or kernel", errors.ErrUnsupported)
 
 	// ErrUnaligned is returned when a word's address is not 4-byte aligned.
 	ErrUnaligned = errors.New("futex: word is not 4-byte aligned")

@@ -18,7 +18,6 @@ const (
 	opWait = 0 // FUTEX_WAIT
 	opWake = 1 // FUTEX_WAKE
 
-	sysFutexWaitv   = 449  // futex_waitv(2), the same number on every architecture (Linux 5.16+)
 	futex2SizeU32   = 0x02 // FUTEX2_SIZE_U32
 	clockMonotonic  = 1    // CLOCK_MONOTONIC, for futex_waitv's absolute timeout
 	maxWakeAllCount = 1<<31 - 1
@@ -130,7 +129,7 @@ func WaitV(words []WaitWord, timeout time.Duration) (int, error) {
 		tsp = &ts
 	}
 	for {
-		r, _, e := unix.Syscall6(sysFutexWaitv, uintptr(unsafe.Pointer(&vec[0])), uintptr(len(words)), 0,
+		r, _, e := unix.Syscall6(unix.SYS_FUTEX_WAITV, uintptr(unsafe.Pointer(&vec[0])), uintptr(len(words)), 0,
 			uintptr(unsafe.Pointer(tsp)), clockMonotonic, 0)
 		runtime.KeepAlive(words)
 		switch e {

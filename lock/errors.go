@@ -33,7 +33,7 @@ var (
 	ErrBroken = errors.New("lock: barrier broken")
 	// ErrCorrupt is returned when a shared word holds a state this package never writes (another
 	// process scribbled on it). The object should be considered lost.
-	ErrCorrupt = errors.New("lock: corrupt shared state")
+	ErrCorrupt = fmt.Errorf("lock: corrupt shared state: %w", shm.ErrCorrupt)
 	// ErrBadTimeout is returned for a negative timeout other than Forever: the same value in
 	// every shmkit package.
 	ErrBadTimeout = shdeadline.ErrBadTimeout

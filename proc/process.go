@@ -32,7 +32,7 @@ var (
 	// Python), since it is killed with its parent and would orphan them.
 	ErrDaemonic = errors.New("proc: a daemonic process is not allowed to have children")
 	// ErrUnsupported is returned by Start on platforms other than Linux.
-	ErrUnsupported = errors.New("proc: not supported on this platform")
+	ErrUnsupported = fmt.Errorf("proc: %w on this platform", errors.ErrUnsupported)
 	// ErrStarted is returned by Start on a process started before.
 	ErrStarted = errors.New("proc: process already started")
 	// ErrNotStarted is returned by Join, Terminate and Kill on a process never started.

@@ -1,6 +1,9 @@
 package shm
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors returned by this package, wrapped with detail; test them with errors.Is.
 var (
@@ -28,5 +31,5 @@ var (
 	// ErrClosed is returned when a closed segment is used.
 	ErrClosed = errors.New("shm: segment closed")
 	// ErrUnsupported is returned on platforms other than Linux.
-	ErrUnsupported = errors.New("shm: not supported on this platform")
+	ErrUnsupported = fmt.Errorf("shm: %w on this platform", errors.ErrUnsupported)
 )

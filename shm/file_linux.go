@@ -131,3 +131,23 @@ func unlinkName(name string) error {
 	}
 	return nil
 }
+
+// mapFile maps size bytes of f shared and read-write. The mapping outlives the descriptor.
+func mapFile(f *os.File, size int) ([]byte, error) {
+	if size <= 0 {
+		return nil, fmt.Errorf("shm: map %s: %w: %d bytes", f.Name(), ErrBadSize, size)
+	}
+	b, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("shm: map %s: %w", f.Name(), err)
+	}
+	return b, nil
+}
+
+// unmap undoes mapFile.
+func unmap(b []byte) error {
+	if err := unix.Munmap(b); err != nil {
+		return fmt.Errorf("shm: unmap: %w", err)
+	}
+	return nil
+}

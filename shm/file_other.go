@@ -15,3 +15,7 @@ func openFile(name string) (*os.File, error) { return nil, ErrUnsupported }
 func unlinkName(name string) error { return ErrUnsupported }
 
 func unlinkSame(name string, f *os.File) (bool, error) { return false, ErrUnsupported }
+
+func mapFile(f *os.File, size int) ([]byte, error) { return nil, ErrUnsupported }
+
+func unmap(b []byte) error { return ErrUnsupported }

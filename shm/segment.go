@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
-
-	"github.com/edsrzf/mmap-go"
 )
 
 // Options tune segment creation. A nil *Options means the defaults.
@@ -38,9 +36,9 @@ type Segment struct {
 	id     uint64
 	name   string // "" for an anonymous segment
 	f      *os.File
-	mem    mmap.MMap
-	owner  bool // created by this process: Close unlinks a named segment
-	raw    bool // no shmkit header (OpenRaw)
+	mem    []byte // the shared mapping (mapFile), unmapped by the last Close
+	owner  bool   // created by this process: Close unlinks a named segment
+	raw    bool   // no shmkit header (OpenRaw)
 	closed atomic.Bool
 	mu     sync.Mutex // serialises Close and guards refs
 	refs   int        // handles given out by Create*, Open* and Adopt; the last Close unmaps
@@ -174,7 +172,7 @@ func OpenRaw(name string) (*Segment, error) {
 		f.Close()
 		return nil, fmt.Errorf("shm: open raw %q: %w: %d bytes", name, ErrBadSize, fi.Size())
 	}
-	mem, err := mmap.MapRegion(f, int(fi.Size()), mmap.RDWR, 0, 0)
+	mem, err := mapFile(f, int(fi.Size()))
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("shm: map %q: %w", name, err)
@@ -209,7 +207,7 @@ func attach(f *os.File, name string) (*Segment, error) {
 	if _, err := parseHeader(first[:n], size); err != nil {
 		return nil, err
 	}
-	mem, err := mmap.MapRegion(f, int(size), mmap.RDWR, 0, 0)
+	mem, err := mapFile(f, int(size))
 	if err != nil {
 		return nil, fmt.Errorf("map: %w", err)
 	}
@@ -221,11 +219,11 @@ func attach(f *os.File, name string) (*Segment, error) {
 		return err
 	})
 	if err != nil {
-		mem.Unmap()
+		unmap(mem)
 		return nil, err
 	}
 	if existing := Lookup(h.id); existing != nil && existing.hold() {
-		mem.Unmap()
+		unmap(mem)
 		f.Close()
 		return existing, nil
 	}
@@ -236,14 +234,14 @@ func attach(f *os.File, name string) (*Segment, error) {
 
 // initSegment maps a new, zero-filled file and writes the header, magic last.
 func initSegment(f *os.File, name string, size uint64, flags uint32) (*Segment, error) {
-	mem, err := mmap.MapRegion(f, int(size), mmap.RDWR, 0, 0)
+	mem, err := mapFile(f, int(size))
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("shm: map: %w", err)
 	}
 	var idb [8]byte
 	if _, err := rand.Read(idb[:]); err != nil {
-		mem.Unmap()
+		unmap(mem)
 		f.Close()
 		return nil, fmt.Errorf("shm: segment id: %w", err)
 	}
@@ -350,7 +348,7 @@ func (s *Segment) Close() error {
 		// program, that program's segment stays.
 		_, err = unlinkSame(s.name, s.f)
 	}
-	if uerr := s.mem.Unmap(); err == nil {
+	if uerr := unmap(s.mem); err == nil {
 		err = uerr
 	}
 	if cerr := s.f.Close(); err == nil {

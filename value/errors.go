@@ -1,6 +1,11 @@
 package value
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/shmkit/shmkit/shm"
+)
 
 // Errors returned by this package, wrapped with detail; test them with errors.Is. Errors of the
 // packages below (shm.ErrBadRef, lock.ErrOwnerDead, ...) are wrapped as they come.
@@ -16,8 +21,9 @@ var (
 	// for.
 	ErrMismatch = errors.New("value: layout mismatch")
 	// ErrCorrupt is returned when a header read from shared memory is impossible: a wrong magic,
-	// a length or data offset that does not fit its block or segment.
-	ErrCorrupt = errors.New("value: corrupt header")
+	// a length or data offset that does not fit its block or segment. It wraps shm.ErrCorrupt,
+	// as every corruption error of shmkit does.
+	ErrCorrupt = fmt.Errorf("value: corrupt header: %w", shm.ErrCorrupt)
 	// ErrNotAtomic is returned by RawValue's Swap and CompareAndSwap for T of more than 8 bytes,
 	// which only a Value (with its lock) can do atomically.
 	ErrNotAtomic = errors.New("value: not atomic without a lock")
