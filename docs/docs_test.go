@@ -70,3 +70,64 @@ func TestReadmeExample(t *testing.T) {
 		t.Errorf("the README's example printed\n%s\nthe README shows\n%s", got, want)
 	}
 }
+
+// TestArchitectureImports checks the import lists of docs/architecture.md's layer diagram
+// against `go list`: each line `pkg/  ...  (imports a, b)` names exactly the project's packages
+// that pkg imports (internal/ packages by their last element), or says "imports nothing of ours".
+func TestArchitectureImports(t *testing.T) {
+	md, err := os.ReadFile("architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimed := map[string][]string{}
+	for _, line := range strings.Split(string(md), "\n") {
+		open, close := strings.Index(line, "(imports "), strings.LastIndex(line, ")")
+		fields := strings.Fields(line)
+		if open < 0 || close < open || len(fields) == 0 || !strings.HasSuffix(fields[0], "/") {
+			continue
+		}
+		list := line[open+len("(imports ") : close]
+		var deps []string
+		if list != "nothing of ours" {
+			for _, d := range strings.Split(list, ",") {
+				deps = append(deps, strings.TrimSpace(d))
+			}
+		}
+		claimed[strings.TrimSuffix(fields[0], "/")] = deps
+	}
+	if len(claimed) < 6 {
+		t.Fatalf("found import lists for %d packages in architecture.md, want every layer", len(claimed))
+	}
+	const module = "github.com/shmkit/shmkit/"
+	for pkg, deps := range claimed {
+		out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, "../"+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		var actual []string
+		for _, imp := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if rest, ok := strings.CutPrefix(imp, module); ok {
+				actual = append(actual, strings.TrimPrefix(rest, "internal/"))
+			}
+		}
+		if !sameSet(actual, deps) {
+			t.Errorf("architecture.md: %s/ imports %v, the diagram says %v", pkg, actual, deps)
+		}
+	}
+}
+
+func sameSet(a, b []string) bool {
+	set := map[string]int{}
+	for _, x := range a {
+		set[x]++
+	}
+	for _, x := range b {
+		set[x]--
+	}
+	for _, n := range set {
+		if n != 0 {
+			return false
+		}
+	}
+	return true
+}
