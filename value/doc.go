@@ -21,12 +21,13 @@
 //     hold an internal write lock, readers take no lock, and no reader ever sees a torn value,
 //     not even after a writer was killed mid-write.
 //   - Array elements of 1, 2, 4 or 8 bytes (every Python typecode) are read and written with one
-//     atomic operation each (At, Set). Larger elements need the lock for consistency.
+//     atomic operation each (At, Set), and changed by one compare-and-swap of the word holding
+//     them (CompareAndSwap, Swap, and AddAt for integers). Larger elements need the lock.
 //   - Update(fn) holds the lock around fn, for compound changes (Python's "with get_lock():").
 //
-// Add is a function, not a method, because Go methods cannot have constraints of their own:
-// value.Add(v, 1) compiles for a Value or RawValue of any integer type and for nothing else, so a
-// misuse is a compile error rather than an error at run time.
+// Add and AddAt are functions, not methods, because Go methods cannot have constraints of their
+// own: value.Add(v, 1) compiles for a Value or RawValue of any integer type and for nothing else,
+// so a misuse is a compile error rather than an error at run time.
 //
 // An index out of range makes At and Set panic, exactly as indexing a Go slice does (the same
 // runtime error): it is a bug in the caller. Errors are for what shared memory holds.

@@ -118,3 +118,24 @@ func ExampleArray_Slice() {
 	fmt.Println(sum)
 	// Output: 499500
 }
+
+// Counting into an Array from many processes needs no lock: AddAt is one atomic
+// read-modify-write of the element (Python: `with hist.get_lock(): hist[b] += 1`).
+func ExampleAddAt() {
+	hist, err := value.NewArray[int64](4)
+	if err != nil {
+		panic(err)
+	}
+	defer hist.Free()
+	for _, x := range []int{3, 1, 3, 0, 3} {
+		if _, err := value.AddAt(hist, x, 1); err != nil {
+			panic(err)
+		}
+	}
+	swapped, err := hist.CompareAndSwap(1, 1, 10) // element 1 holds 1: set it to 10
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(hist.Slice(), swapped)
+	// Output: [1 10 0 3] true
+}

@@ -275,6 +275,25 @@ func NewRawValueIn[T any](h *shm.Heap, init T) (*RawValue[T], error) {
 	return &RawValue[T]{blk: blk}, nil
 }
 
+// NewRawValueCode is NewRawValue with a Python typecode ('i' for int32, see Typecode): Python's
+// RawValue('i', 0). It fails with ErrMismatch when code does not describe T; the code is recorded
+// in the header.
+func NewRawValueCode[T any](code byte, init T) (*RawValue[T], error) {
+	if err := CheckTypecode[T](code); err != nil {
+		return nil, err
+	}
+	h, err := shm.Default()
+	if err != nil {
+		return nil, err
+	}
+	ti := infoOf[T]()
+	blk, err := newBlock(h, ti, ti.kinds.raw, formValue, code, 1, false, initValue(init))
+	if err != nil {
+		return nil, fmt.Errorf("value: new RawValue[%v]: %w", ti.t, err)
+	}
+	return &RawValue[T]{blk: blk}, nil
+}
+
 // OpenRawValue returns the RawValue that ref names, after validating its header.
 func OpenRawValue[T any](ref shm.Ref) (*RawValue[T], error) {
 	ti := infoOf[T]()
