@@ -53,12 +53,32 @@ func NewValue[T any](init T) (*Value[T], error) {
 
 // NewValueIn allocates a Value holding init, with its lock, in heap h.
 func NewValueIn[T any](h *shm.Heap, init T) (*Value[T], error) {
-	ti := infoOf[T]()
-	blk, err := newBlock(h, ti, ti.kinds.value, formValue, ti.code, 1, true, initValue(init))
+	blk, err := newValueBlock(h, infoOf[T]().code, true, init)
 	if err != nil {
-		return nil, fmt.Errorf("value: new Value[%v]: %w", ti.t, err)
+		return nil, err
 	}
 	return &Value[T]{blk: blk}, nil
+}
+
+// newValueBlock allocates the block of a Value (locked) or a RawValue in h, recording code, and
+// stores init in it (the callers have checked code against T); a nil h is the default heap.
+func newValueBlock[T any](h *shm.Heap, code byte, locked bool, init T) (*block, error) {
+	ti := infoOf[T]()
+	kind, what := ti.kinds.raw, "RawValue"
+	if locked {
+		kind, what = ti.kinds.value, "Value"
+	}
+	if h == nil {
+		var err error
+		if h, err = shm.Default(); err != nil {
+			return nil, err
+		}
+	}
+	blk, err := newBlock(h, ti, kind, formValue, code, 1, locked, initValue(init))
+	if err != nil {
+		return nil, fmt.Errorf("value: new %s[%v]: %w", what, ti.t, err)
+	}
+	return blk, nil
 }
 
 // NewValueCode is NewValue with a Python typecode ('d' for float64, see Typecode): Python's
@@ -68,14 +88,9 @@ func NewValueCode[T any](code byte, init T) (*Value[T], error) {
 	if err := CheckTypecode[T](code); err != nil {
 		return nil, err
 	}
-	h, err := shm.Default()
+	blk, err := newValueBlock(nil, code, true, init)
 	if err != nil {
 		return nil, err
-	}
-	ti := infoOf[T]()
-	blk, err := newBlock(h, ti, ti.kinds.value, formValue, code, 1, true, initValue(init))
-	if err != nil {
-		return nil, fmt.Errorf("value: new Value[%v]: %w", ti.t, err)
 	}
 	return &Value[T]{blk: blk}, nil
 }
@@ -267,10 +282,9 @@ func NewRawValue[T any](init T) (*RawValue[T], error) {
 
 // NewRawValueIn allocates a RawValue holding init in heap h.
 func NewRawValueIn[T any](h *shm.Heap, init T) (*RawValue[T], error) {
-	ti := infoOf[T]()
-	blk, err := newBlock(h, ti, ti.kinds.raw, formValue, ti.code, 1, false, initValue(init))
+	blk, err := newValueBlock(h, infoOf[T]().code, false, init)
 	if err != nil {
-		return nil, fmt.Errorf("value: new RawValue[%v]: %w", ti.t, err)
+		return nil, err
 	}
 	return &RawValue[T]{blk: blk}, nil
 }
@@ -282,14 +296,9 @@ func NewRawValueCode[T any](code byte, init T) (*RawValue[T], error) {
 	if err := CheckTypecode[T](code); err != nil {
 		return nil, err
 	}
-	h, err := shm.Default()
+	blk, err := newValueBlock(nil, code, false, init)
 	if err != nil {
 		return nil, err
-	}
-	ti := infoOf[T]()
-	blk, err := newBlock(h, ti, ti.kinds.raw, formValue, code, 1, false, initValue(init))
-	if err != nil {
-		return nil, fmt.Errorf("value: new RawValue[%v]: %w", ti.t, err)
 	}
 	return &RawValue[T]{blk: blk}, nil
 }
