@@ -21,6 +21,7 @@ type local struct {
 	//lint:ignore U1000 touched only in -race builds (race.go)
 	race   uint32       // touched only under the race detector (race.go)
 	budget atomic.Int64 // spin budget in nanoseconds, 0: spinStart (see spin)
+	probed atomic.Int64 // Condition: when this process last probed for dead waiters (unix ns)
 }
 
 // locals maps a shared word's address to its local state, so that every object of this process
