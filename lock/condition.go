@@ -57,8 +57,13 @@ func init() {
 //
 // Memory ordering: as for the Lock, which every Wait re-acquires.
 //
-// When a process dies: if it held the Lock, the next acquirer (a waking waiter included) gets
-// ErrOwnerDead, as for any Lock. A waiter that dies inside Wait keeps its ticket, and a Notify may
+// Wait never changes whether the caller holds the Lock: it returns holding it, whatever it
+// returns, except ErrNotOwner (the caller did not hold it) and ErrCorrupt (the Lock's word is
+// lost). So "defer c.Unlock()" after Lock, and "if err != nil { return err }" after Wait, are
+// right together.
+//
+// When a process dies: if it held the Lock, the next acquirer (a waking waiter included) takes it
+// over, and Recovered reports it, as for any Lock. A waiter that dies inside Wait keeps its ticket, and a Notify may
 // be spent on it; so the Condition counts the goroutines inside Wait per process (in a table of 16
 // processes in the block), and a live waiter that has waited a while (about 100 ms, then every
 // slice) probes the processes in the table: when one with waiters is dead, it wakes every
@@ -145,14 +150,18 @@ func (c *Condition) held() error {
 	return nil
 }
 
+// Recovered reports whether this process holds the Lock and took it over from a process that died
+// holding it (see Lock.Recovered); check it after a Wait to learn that the Lock holder died.
+func (c *Condition) Recovered() bool { return c.l.Recovered() }
+
 // Wait releases the Lock, waits for a notification, and re-acquires the Lock; see WaitTimeout.
 func (c *Condition) Wait() error { return c.wait(forever) }
 
 // WaitTimeout releases the Lock, waits until notified or d passes (0: just look; Forever: no
 // bound), and takes the Lock again, without bound, before it returns (as Python does). It returns
-// nil when notified, ErrTimeout when d passed, ErrOwnerDead (possibly joined with ErrTimeout)
-// when re-acquiring took the Lock from a dead process, ErrNotOwner when the caller's process did
-// not hold the Lock (then it waits for nothing).
+// nil when notified (or spuriously, see Condition) and ErrTimeout when d passed, holding the Lock
+// in both cases (Recovered tells whether re-acquiring took it from a dead process); ErrNotOwner
+// when the caller's process did not hold the Lock (then it waits for nothing).
 func (c *Condition) WaitTimeout(d time.Duration) error {
 	dl, err := deadlineFor(d)
 	if err != nil {
@@ -219,14 +228,13 @@ func (c *Condition) wait(dl deadline) error {
 			return fmt.Errorf("lock: futex wait: %w", err)
 		}
 	}
-	err := c.relock()
+	if err := c.relock(); err != nil {
+		return err
+	}
 	if !notified && !c.leave(t) {
-		if err != nil {
-			return errors.Join(ErrTimeout, err)
-		}
 		return ErrTimeout
 	}
-	return err
+	return nil
 }
 
 // leave settles ticket t of a waiter that stopped waiting (the caller holds the Lock, or has lost
@@ -298,33 +306,26 @@ func (c *Condition) wake() error {
 	return nil
 }
 
-// relock re-acquires the Lock after a wait; only ErrOwnerDead (holding it) or ErrCorrupt.
+// relock re-acquires the Lock after a wait; it fails only with ErrCorrupt.
 func (c *Condition) relock() error { return c.l.Lock() }
 
 // WaitFor waits, as WaitTimeout, until pred() is true, calling pred with the Lock held; d bounds
-// the whole wait. It returns nil once pred() is true (the caller holds the Lock), ErrTimeout when
-// d passed with pred() still false (the caller holds the Lock), or the first other error.
+// the whole wait. It returns nil once pred() is true, ErrTimeout when d passed with pred() still
+// false (the caller holds the Lock in both cases), or the first other error of Wait.
 func (c *Condition) WaitFor(pred func() bool, d time.Duration) error {
 	dl, err := deadlineFor(d)
 	if err != nil {
 		return err
 	}
-	var dead error
 	for !pred() {
 		if _, ok := dl.remaining(); !ok {
-			return errors.Join(ErrTimeout, dead)
+			return ErrTimeout
 		}
-		err := c.wait(dl)
-		switch {
-		case err == nil:
-		case errors.Is(err, ErrOwnerDead):
-			dead = err
-		case errors.Is(err, ErrTimeout):
-		default:
+		if err := c.wait(dl); err != nil && !errors.Is(err, ErrTimeout) {
 			return err
 		}
 	}
-	return dead
+	return nil
 }
 
 // Notify wakes up to n goroutines waiting on the Condition (n >= 1). The caller must hold the Lock.

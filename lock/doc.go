@@ -29,11 +29,36 @@
 // what its process holds. Unlike CPython, Boost.Interprocess and the Go peers, which leave a lock
 // held forever when its holder dies, a waiter here checks whether the owner process still exists
 // (kill(pid, 0), and /proc for zombies) after each slice of its wait; if the owner died, the
-// waiter takes the lock over and its call returns ErrOwnerDead, holding the lock, as pthread
-// robust mutexes do. The state the lock protected may be half-updated: check it before releasing.
+// waiter takes the lock over, as pthread robust mutexes do. The state the lock protected may be
+// half-updated: the new holder should check or repair it before releasing.
+//
+// Every acquiring call (Lock, LockTimeout, TryLock, RLock, Acquire...) returns an error only when
+// the caller does not hold what it asked for, so the Go reflex is right:
+//
+//	if err := l.Lock(); err != nil {
+//		return err // not held: nothing to release
+//	}
+//	defer l.Unlock()
+//	if l.Recovered() {
+//		// the previous holder died holding l: repair what it guards
+//	}
+//
+// A takeover from a dead owner is a successful acquisition; the lock records it in its shared
+// word, and Recovered reports it to the holding process until the release. Do is the form that
+// cannot be mishandled: it runs a function under the lock, hands it the fact, and releases the
+// lock however the function ends:
+//
+//	err := l.Do(func(ownerDied bool) error {
+//		if ownerDied {
+//			repair()
+//		}
+//		return update()
+//	})
+//
 // Semaphores and RWLock readers count units per process in a small table so that a dead
 // process's units come back; Barrier waiters record their pids so that a dead party breaks the
-// barrier. Each type's documentation says exactly what is and is not detected.
+// barrier. A Condition's Wait never changes whether the caller holds its Lock. Each type's
+// documentation says exactly what is and is not detected.
 //
 // Pid probing has two limits: a pid reused by a new process before a waiter probes it looks
 // alive (Linux hands pids out cyclically up to pid_max, 4,194,304 on 64-bit systems, so this

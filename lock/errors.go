@@ -17,10 +17,11 @@ var (
 	// ErrTimeout is returned when a bounded wait ran out of time. It is the value
 	// every shmkit package returns, and matches os.ErrDeadlineExceeded and context.DeadlineExceeded.
 	ErrTimeout = shdeadline.ErrTimeout
-	// ErrOwnerDead is returned, together with ownership, to the caller that acquires a Lock, RLock,
-	// RWLock (either side) or Semaphore unit that a process which died was holding. The caller
-	// holds the lock (or unit) exactly as after a clean acquisition: the data it protects may be
-	// half-updated and should be checked or repaired before the lock is released.
+	// ErrOwnerDead reports that a process died holding a lock. No method of this package returns it
+	// while the caller holds the lock (an acquisition that takes a dead owner's lock over returns
+	// nil, and the lock's Recovered method tells); it is returned by calls that have finished with
+	// the lock: value's Update, which applied its function and released the lock, and Barrier's
+	// internal lock, wrapped in ErrBroken.
 	ErrOwnerDead = errors.New("lock: previous owner died holding it")
 	// ErrNotOwner is returned when a process releases what it does not hold: an unlocked Lock, a
 	// Lock held by another process, a Condition used without its Lock.

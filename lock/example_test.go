@@ -44,23 +44,51 @@ func ExampleLock() {
 	// Output: 2000
 }
 
-// A Lock whose holder died is handed to the next acquirer with ErrOwnerDead.
-func ExampleLock_ownerDead() {
+// The idiom for a Lock whose holder may die: Do runs the critical section and always releases
+// the Lock; ownerDied says the previous holder died inside its own critical section, so the state
+// may be half-updated and is repaired first.
+func ExampleLock_Do() {
 	l, _ := lock.NewLock()
 	defer l.Free()
 	ref, _ := allocCell()
 	defer shm.Free(ref)
 	c, _ := testutil.OpenCell(ref)
-	p, _ := proc.Start(lockHoldUntilKilled, l, c)
+	p, _ := proc.Start(lockHoldUntilKilled, l, c) // takes the Lock, sets word 1, sleeps
 	for c.Get(1) == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	p.Kill()
-	err := l.LockTimeout(5 * time.Second)
-	fmt.Println(errors.Is(err, lock.ErrOwnerDead))
-	l.Unlock()
+	p.Kill() // dies holding the Lock, word 1 still set: a half-done update
 	p.Join(proc.Forever)
-	// Output: true
+	err := l.Do(func(ownerDied bool) error {
+		if ownerDied {
+			fmt.Println("previous owner died; repairing")
+			c.Set(1, 0)
+		}
+		return nil
+	})
+	fmt.Println(err, l.Locked(), c.Get(1))
+	// Output:
+	// previous owner died; repairing
+	// <nil> false 0
+}
+
+// Lock returns an error only when it did not take the Lock, so the usual Go pattern is right; a
+// takeover from a dead holder is reported by Recovered while the Lock is held.
+func ExampleLock_Recovered() {
+	l, _ := lock.NewLock()
+	defer l.Free()
+	update := func() error {
+		if err := l.Lock(); err != nil {
+			return err // not held: nothing to release
+		}
+		defer l.Unlock()
+		if l.Recovered() {
+			// repair what the dead holder left half-done
+		}
+		return nil
+	}
+	fmt.Println(update(), l.Locked())
+	// Output: <nil> false
 }
 
 func ExampleRLock() {

@@ -35,8 +35,13 @@ func init() {
 // Lock returns next (the word is only accessed with sequentially consistent atomics).
 //
 // If the owning process dies holding the Lock, a waiter notices within about 100 ms (by probing
-// the owner's pid) and takes the Lock over: its Lock returns ErrOwnerDead, and it holds the Lock.
-// See alive for the limits of pid probing (pid reuse, pid namespaces).
+// the owner's pid) and takes the Lock over: its Lock returns nil, as for any acquisition, and
+// Recovered reports true until the Unlock, since what the Lock guards may be half-updated. Do
+// hands that fact to the function it runs. See alive for the limits of pid probing (pid reuse,
+// pid namespaces).
+//
+// Every acquiring method returns an error only when the caller does not hold the Lock, so the
+// reflex "if err != nil { return err }" never leaves it held.
 //
 // A Lock is safe for concurrent use by any number of goroutines and processes.
 type Lock struct {
@@ -72,15 +77,15 @@ func OpenLock(ref shm.Ref) (*Lock, error) {
 	return &Lock{ref: ref, m: newMutex(shm.Word64(b, 0), shm.Word32(b, 0), false, "Lock")}, nil
 }
 
-// Lock acquires the Lock, waiting as long as it takes. It returns nil, or ErrOwnerDead when it
-// took the Lock over from a process that died holding it: in both cases the caller holds it. It
-// fails (without the Lock) only with ErrCorrupt.
+// Lock acquires the Lock, waiting as long as it takes. It returns nil holding the Lock, also when
+// it took the Lock over from a process that died holding it (then Recovered is true). It fails,
+// without the Lock, only with ErrCorrupt.
 func (l *Lock) Lock() error {
 	if atomic.CompareAndSwapUint64(l.m.w, 0, uint64(self)) {
 		raceAcquire(l.m.loc)
 		return nil
 	}
-	return l.m.lock(forever)
+	return acquired(l.m.lock(forever))
 }
 
 // LockTimeout is Lock bounded by d: it returns ErrTimeout, without the Lock, when d passes first.
@@ -98,17 +103,33 @@ func (l *Lock) LockTimeout(d time.Duration) error {
 	if err != nil {
 		return err
 	}
-	return l.m.lock(dl)
+	return acquired(l.m.lock(dl))
 }
 
-// TryLock acquires the Lock if it is free, or if its owner has died (then with ErrOwnerDead), and
-// never blocks. It reports whether the caller now holds the Lock.
+// TryLock acquires the Lock if it is free, or if its owner has died (then Recovered is true), and
+// never blocks. It reports whether the caller now holds the Lock; an error (ErrCorrupt) comes
+// with false.
 func (l *Lock) TryLock() (bool, error) {
 	if atomic.CompareAndSwapUint64(l.m.w, 0, uint64(self)) {
 		raceAcquire(l.m.loc)
 		return true, nil
 	}
-	return l.m.tryOnce(true)
+	return tried(l.m.tryOnce(true))
+}
+
+// Recovered reports whether this process holds the Lock and took it over from a process that died
+// holding it: the state the Lock guards may be half-updated, and should be checked or repaired
+// before Unlock, which clears the mark. It reads the shared word, so any goroutine of the holding
+// process sees the same answer; it is false in every other process.
+func (l *Lock) Recovered() bool { return l.m.recovered() }
+
+// Do runs fn holding the Lock, and releases the Lock when fn returns or panics: the form of Lock
+// that cannot be mishandled. ownerDied is Recovered: the Lock was taken over from a process that
+// died holding it, so fn should check or repair what it guards first. Do returns the error that
+// kept it from taking the Lock (then fn did not run), or fn's error, joined with Unlock's if that
+// failed (fn released the Lock itself).
+func (l *Lock) Do(fn func(ownerDied bool) error) error {
+	return do(l.Lock, l.Unlock, l.Recovered, fn)
 }
 
 // Unlock releases the Lock. It returns ErrNotOwner when the Lock is free or held by another

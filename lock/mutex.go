@@ -15,15 +15,18 @@ import (
 //	bits  0..21  owner pid (0: free)
 //	bit   22     waiters: some process may be parked on the word (set by waiters, cleared by the
 //	             release, which then wakes one)
-//	bits 23..31  always 0
+//	bit   23     recovered: the owner took the mutex over from a process that died holding it
+//	             (set by the takeover, cleared by the release)
+//	bits 24..31  always 0
 //	bits 32..63  RLock: recursion count (>= 1 while held); Lock: always 0
 //
-// Free is exactly 0. Every other state with pid 0, any of bits 23..31, a Lock with a count, or a
+// Free is exactly 0. Every other state with pid 0, any of bits 24..31, a Lock with a count, or a
 // held RLock with count 0 is impossible, and reported as ErrCorrupt.
 const (
-	mWaiters = 1 << pidBits
-	mBadLow  = 0xffffffff &^ (pidMask | mWaiters)
-	mOne     = 1 << 32 // one level of RLock recursion
+	mWaiters   = 1 << pidBits
+	mRecovered = 1 << (pidBits + 1)
+	mBadLow    = 0xffffffff &^ (pidMask | mWaiters | mRecovered)
+	mOne       = 1 << 32 // one level of RLock recursion
 )
 
 // mutex is the process-local handle of a mutex word.
@@ -63,7 +66,8 @@ func (m *mutex) held() uint64 {
 
 // tryOnce makes one attempt: take a free word, re-enter an RLock this process holds, or take over
 // from an owner that died (only when checkDead). It never blocks. ok reports success; err is
-// ErrOwnerDead (with ok) or a corruption/overflow error (without).
+// ErrOwnerDead (with ok: the takeover, which the word records as recovered; public methods turn it
+// into nil, see acquired) or a corruption/overflow error (without).
 func (m *mutex) tryOnce(checkDead bool) (ok bool, err error) {
 	for {
 		v := atomic.LoadUint64(m.w)
@@ -89,7 +93,7 @@ func (m *mutex) tryOnce(checkDead bool) (ok bool, err error) {
 			continue
 		case checkDead && owner != self && !alive(owner):
 			// Keep the waiters bit: others may be parked, and our release must wake them.
-			if atomic.CompareAndSwapUint64(m.w, v, m.held()|mWaiters) {
+			if atomic.CompareAndSwapUint64(m.w, v, m.held()|mWaiters|mRecovered) {
 				raceAcquire(m.loc)
 				return true, fmt.Errorf("%w: %s owner pid %d", ErrOwnerDead, m.what, owner)
 			}
@@ -202,3 +206,41 @@ func (m *mutex) unlock() error {
 
 // owner returns the pid recorded in the word (0: free).
 func (m *mutex) owner() uint32 { return uint32(atomic.LoadUint64(m.w)) & pidMask }
+
+// recovered reports whether this process holds the mutex and took it over from a dead owner.
+func (m *mutex) recovered() bool {
+	v := atomic.LoadUint64(m.w)
+	return uint32(v)&pidMask == self && v&mRecovered != 0
+}
+
+// acquired turns the outcome of an acquisition into the package's contract: an error only when
+// the caller does not hold the lock. A takeover from a dead owner (ErrOwnerDead from tryOnce or
+// lock) is a success, which the word records (see Recovered).
+func acquired(err error) error {
+	if errors.Is(err, ErrOwnerDead) {
+		return nil
+	}
+	return err
+}
+
+// tried is acquired for the Try forms.
+func tried(ok bool, err error) (bool, error) {
+	if errors.Is(err, ErrOwnerDead) {
+		return true, nil
+	}
+	return ok && err == nil, err
+}
+
+// do runs fn between lock and unlock, telling it whether the lock was recovered from a dead
+// owner; the unlock runs even if fn panics. See Lock.Do.
+func do(lock, unlock func() error, recovered func() bool, fn func(ownerDied bool) error) (err error) {
+	if err := lock(); err != nil {
+		return err
+	}
+	defer func() {
+		if uerr := unlock(); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+	}()
+	return fn(recovered())
+}

@@ -29,7 +29,9 @@ func init() {
 // waiting are as for Lock.
 //
 // If the owning process dies holding the RLock (at any depth), a waiter takes it over within about
-// 100 ms: its acquisition returns ErrOwnerDead, and it holds the RLock with a count of 1.
+// 100 ms: its acquisition returns nil, it holds the RLock with a count of 1, and Recovered is true
+// until the last level is released. As for Lock, every acquiring method returns an error only
+// when the caller does not hold the RLock.
 type RLock struct {
 	ref shm.Ref
 	m   mutex
@@ -64,13 +66,13 @@ func OpenRLock(ref shm.Ref) (*RLock, error) {
 }
 
 // Lock acquires the RLock, or one more level of it when this process holds it already. It returns
-// nil or ErrOwnerDead (the caller holds it in both cases), or ErrCorrupt.
+// nil holding it (Recovered tells a takeover from a dead owner), or ErrCorrupt without it.
 func (r *RLock) Lock() error {
 	if atomic.CompareAndSwapUint64(r.m.w, 0, uint64(self)|mOne) {
 		raceAcquire(r.m.loc)
 		return nil
 	}
-	return r.m.lock(forever)
+	return acquired(r.m.lock(forever))
 }
 
 // LockTimeout is Lock bounded by d (0: try once; Forever: no bound); ErrTimeout when d passes.
@@ -86,17 +88,27 @@ func (r *RLock) LockTimeout(d time.Duration) error {
 	if err != nil {
 		return err
 	}
-	return r.m.lock(dl)
+	return acquired(r.m.lock(dl))
 }
 
 // TryLock acquires the RLock if it is free, held by this process, or held by a dead process (then
-// with ErrOwnerDead); it never blocks, and reports whether the caller now holds it.
+// Recovered is true); it never blocks, and reports whether the caller now holds it.
 func (r *RLock) TryLock() (bool, error) {
 	if atomic.CompareAndSwapUint64(r.m.w, 0, uint64(self)|mOne) {
 		raceAcquire(r.m.loc)
 		return true, nil
 	}
-	return r.m.tryOnce(true)
+	return tried(r.m.tryOnce(true))
+}
+
+// Recovered reports whether this process holds the RLock and took it over from a process that
+// died holding it; see Lock.Recovered. The mark lasts until the last level is released.
+func (r *RLock) Recovered() bool { return r.m.recovered() }
+
+// Do runs fn holding one level of the RLock and releases that level when fn returns or panics;
+// see Lock.Do.
+func (r *RLock) Do(fn func(ownerDied bool) error) error {
+	return do(r.Lock, r.Unlock, r.Recovered, fn)
 }
 
 // Unlock releases one level; the RLock is free when the last level is released. ErrNotOwner when

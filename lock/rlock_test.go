@@ -103,7 +103,8 @@ func TestRLockOtherProcessWaits(t *testing.T) {
 	require.ErrorIs(t, r.LockTimeout(20*time.Millisecond), lock.ErrTimeout)
 	require.ErrorIs(t, r.Unlock(), lock.ErrNotOwner)
 	killJoin(t, p)
-	require.ErrorIs(t, r.Lock(), lock.ErrOwnerDead)
+	require.NoError(t, r.Lock())
+	require.True(t, r.Recovered())
 	require.Equal(t, 1, r.Depth())
 	require.NoError(t, r.Unlock())
 }
@@ -126,7 +127,7 @@ func TestRLockOwnerDies(t *testing.T) {
 	require.NoError(t, err)
 	freeAtEnd(t, r)
 	c := newCell(t)
-	killWhileWaiting(t, c, 100, func() error { return r.LockTimeout(deadBound) }, func() {
+	killWhileWaiting(t, c, 100, func() error { return r.LockTimeout(deadBound) }, r.Recovered, func() {
 		require.Equal(t, 1, r.Depth())
 		require.NoError(t, r.Unlock())
 	}, rlockHoldUntilKilled, r, c)

@@ -45,8 +45,9 @@ func init() {
 //
 // When a process dies: the block records how many units each process holds (acquired and not yet
 // released by that same process; up to 16 processes at once, later ones are not tracked). A waiter
-// that has waited a while looks for entries of dead processes, gives their units back, and its
-// Acquire returns ErrOwnerDead with one of them. The limits: a death within a few instructions of
+// that has waited a while looks for entries of dead processes and gives their units back; a unit
+// so recovered is a unit like any other, and the Acquire that takes it returns nil. As for Lock,
+// every acquiring method returns an error only when the caller did not get a unit. The limits: a death within a few instructions of
 // an Acquire or Release may lose one unit (never create one); and the recovery assumes lock-like
 // use, where a process releases what it acquired. A Semaphore used to count events (one process
 // releases, another acquires) should not rely on it: a dead consumer's acquisitions would come
@@ -205,9 +206,8 @@ func (s *Semaphore) giveBack(n uint32) {
 	}
 }
 
-// Acquire takes one unit, waiting as long as it takes. It returns nil, or ErrOwnerDead when it
-// gave back the units of a dead process and took one of them (the caller holds a unit in both
-// cases), or ErrCorrupt.
+// Acquire takes one unit, waiting as long as it takes (giving back the units of dead processes
+// meanwhile, see Semaphore). It returns nil holding a unit, or ErrCorrupt without one.
 func (s *Semaphore) Acquire() error { return s.acquire(forever) }
 
 // AcquireTimeout is Acquire bounded by d (0: try once; Forever: no bound); ErrTimeout, without a
@@ -246,14 +246,9 @@ func (s *Semaphore) acquire(dl deadline) error {
 	}
 	defer s.loc.leave()
 	var b backoff
-	var dead error
 	for {
-		ok, err := s.take()
-		if err != nil {
+		if ok, err := s.take(); ok || err != nil {
 			return err
-		}
-		if ok {
-			return dead
 		}
 		v := atomic.LoadUint32(s.w)
 		if v&semMask != 0 {
@@ -272,9 +267,7 @@ func (s *Semaphore) acquire(dl deadline) error {
 		err = s.loc.park(context.Background(), s.w, v, d)
 		switch {
 		case errors.Is(err, ErrTimeout):
-			if n := s.hold.reap(s.giveBack); n > 0 {
-				dead = fmt.Errorf("%w: %d %s units recovered from a dead process", ErrOwnerDead, n, s.what)
-			}
+			s.hold.reap(s.giveBack)
 		case err != nil:
 			return fmt.Errorf("lock: futex wait: %w", err)
 		}
