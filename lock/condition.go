@@ -20,12 +20,14 @@ import (
 //	            (served - t, as a signed 32-bit number, > 0). tickets - served <= condMaxCount.
 //	     8    4 holes: at least the number of tickets in [served, tickets) whose waiter left
 //	            without being notified (timed out); changed under the Lock
+//	    12    4 the kind of the lock: 0 a Lock, 1 a RecursiveLock
 //	    16    8 the Lock's payload offset in the same segment
 //	    24    4 the Lock's allocation generation
 //	    64  128 holders table: goroutines inside Wait, per process (holders.go)
 const (
 	condQueue    = 0
 	condHoles    = 8
+	condLockKind = 12
 	condLockOff  = 16
 	condLockGen  = 24
 	condHolders  = 64
@@ -39,13 +41,15 @@ func init() {
 	condKind = shm.RegisterKind("lock.Condition", func(r shm.Ref) (any, error) { return OpenCondition(r) })
 }
 
-// A Condition lets goroutines of any process wait, holding a Lock, until another notifies them:
-// Python's multiprocessing.Condition. It lives in its own heap block in the same segment as its
-// Lock, and records where the Lock is, so a child opened from the Condition's Ref finds both.
+// A Condition lets goroutines of any process wait, holding a lock, until another notifies them:
+// Python's multiprocessing.Condition. Its lock is a Lock or a RecursiveLock (a RecursiveLock by
+// default, as in Python). It lives in its own heap block in the same segment as its lock, and
+// records where the lock is, so a child opened from the Condition's Ref finds both.
 //
-// Wait releases the Lock, sleeps until notified (or the timeout), and takes the Lock again before
-// it returns; Notify(n) wakes up to n waiters, NotifyAll every one. Notify and Wait must be called
-// with the Lock held (ErrNotOwner otherwise).
+// Wait releases the lock (every level of a RecursiveLock), sleeps until notified (or the
+// timeout), and takes the lock again, at the depth it had, before it returns; Notify(n) wakes up
+// to n waiters, NotifyAll every one. Notify and Wait must be called with the lock held
+// (ErrNotOwner otherwise).
 //
 // A notification is addressed: it wakes only goroutines that were already waiting when it was
 // sent, as Python and POSIX promise. Each Wait takes a ticket under the Lock, in order; Notify(n)
@@ -79,21 +83,53 @@ type Condition struct {
 	holes *uint32
 	loc   *local
 	hold  holders
-	l     *Lock
+	l     Locker
+	m     *mutex // l's word
 }
 
-// NewCondition allocates a Condition over l, in l's segment. A nil l makes a new Lock in the
-// default heap (Python's default is an RLock; here it is a Lock).
-func NewCondition(l *Lock) (*Condition, error) {
+// A Locker is the lock of a Condition: a *Lock or a *RecursiveLock (only this package's types
+// implement it).
+type Locker interface {
+	Lock() error
+	Unlock() error
+	Recovered() bool
+	Owner() int
+	Ref() shm.Ref
+	Free() error
+	word() *mutex
+}
+
+func (l *Lock) word() *mutex {
 	if l == nil {
-		var err error
-		if l, err = NewLock(); err != nil {
+		return nil
+	}
+	return &l.m
+}
+
+func (r *RecursiveLock) word() *mutex {
+	if r == nil {
+		return nil
+	}
+	return &r.m
+}
+
+// NewCondition allocates a Condition over l, in l's segment. A nil l makes a new RecursiveLock in
+// the default heap, as Python's Condition() makes an RLock.
+func NewCondition(l Locker) (*Condition, error) {
+	if l == nil || l.word() == nil {
+		r, err := NewRecursiveLock()
+		if err != nil {
 			return nil, err
 		}
+		l = r
+	}
+	kind := uint32(0)
+	if l.word().recursive {
+		kind = 1
 	}
 	seg := shm.Lookup(l.Ref().Seg)
 	if seg == nil {
-		return nil, fmt.Errorf("%w: the Lock's segment is not open", shm.ErrBadRef)
+		return nil, fmt.Errorf("%w: the lock's segment is not open", shm.ErrBadRef)
 	}
 	h, err := seg.Heap()
 	if err != nil {
@@ -107,44 +143,54 @@ func NewCondition(l *Lock) (*Condition, error) {
 	if err != nil {
 		return nil, err
 	}
+	atomic.StoreUint32(shm.Word32(b, condLockKind), kind)
 	atomic.StoreUint32(shm.Word32(b, condLockGen), l.Ref().Gen)
 	atomic.StoreUint64(shm.Word64(b, condLockOff), l.Ref().Off)
 	return OpenCondition(ref)
 }
 
-// OpenCondition returns the Condition that ref names, with its Lock; shm.ErrBadRef for a Ref that
-// is not a live "lock.Condition", or whose Lock is no longer live.
+// OpenCondition returns the Condition that ref names, with its lock; shm.ErrBadRef for a Ref that
+// is not a live "lock.Condition", or whose lock is no longer live.
 func OpenCondition(ref shm.Ref) (*Condition, error) {
 	b, err := openBlock(ref, condKind, condSize, "Condition")
 	if err != nil {
 		return nil, err
 	}
 	lref := ref
-	lref.Kind = lockKind
 	lref.Off = atomic.LoadUint64(shm.Word64(b, condLockOff))
 	lref.Gen = atomic.LoadUint32(shm.Word32(b, condLockGen))
-	l, err := OpenLock(lref)
-	if err != nil {
-		return nil, fmt.Errorf("lock: open Condition's Lock: %w", err)
+	var l Locker
+	switch k := atomic.LoadUint32(shm.Word32(b, condLockKind)); k {
+	case 0:
+		lref.Kind = lockKind
+		l, err = OpenLock(lref)
+	case 1:
+		lref.Kind = recursiveKind
+		l, err = OpenRecursiveLock(lref)
+	default:
+		return nil, corrupt("Condition lock kind", uint64(k))
 	}
-	c := &Condition{ref: ref, l: l, queue: shm.Word64(b, condQueue), serve: shm.Word32(b, condQueue),
-		holes: shm.Word32(b, condHoles)}
+	if err != nil {
+		return nil, fmt.Errorf("lock: open Condition's lock: %w", err)
+	}
+	c := &Condition{ref: ref, l: l, m: l.word(), queue: shm.Word64(b, condQueue),
+		serve: shm.Word32(b, condQueue), holes: shm.Word32(b, condHoles)}
 	c.hold.init(func(i int) *uint64 { return shm.Word64(b, condHolders+8*i) })
 	c.loc = localFor(c.serve)
 	return c, nil
 }
 
-// Locker returns the Condition's Lock.
-func (c *Condition) Locker() *Lock { return c.l }
+// Locker returns the Condition's lock.
+func (c *Condition) Locker() Locker { return c.l }
 
-// Lock acquires the Condition's Lock (see Lock.Lock).
+// Lock acquires the Condition's lock (see Lock.Lock and RecursiveLock.Lock).
 func (c *Condition) Lock() error { return c.l.Lock() }
 
-// Unlock releases the Condition's Lock (see Lock.Unlock).
+// Unlock releases (one level of) the Condition's lock.
 func (c *Condition) Unlock() error { return c.l.Unlock() }
 
 func (c *Condition) held() error {
-	if owner := c.l.m.owner(); owner != self {
+	if owner := c.m.owner(); owner != self {
 		return fmt.Errorf("%w: Condition used without holding its Lock (owner pid %d)", ErrNotOwner, owner)
 	}
 	return nil
@@ -202,7 +248,8 @@ func (c *Condition) wait(dl deadline) error {
 			break
 		}
 	}
-	if err := c.l.Unlock(); err != nil {
+	depth, err := c.m.unlockAll()
+	if err != nil {
 		c.leave(t)
 		return err
 	}
@@ -223,12 +270,12 @@ func (c *Condition) wait(dl deadline) error {
 		case errors.Is(err, ErrTimeout):
 			c.probe()
 		case err != nil:
-			c.relock()
+			c.m.relock(depth)
 			c.leave(t)
 			return fmt.Errorf("lock: futex wait: %w", err)
 		}
 	}
-	if err := c.relock(); err != nil {
+	if err := c.m.relock(depth); err != nil {
 		return err
 	}
 	if !notified && !c.leave(t) {
@@ -305,9 +352,6 @@ func (c *Condition) wake() error {
 	}
 	return nil
 }
-
-// relock re-acquires the Lock after a wait; it fails only with ErrCorrupt.
-func (c *Condition) relock() error { return c.l.Lock() }
 
 // WaitFor waits, as WaitTimeout, until pred() is true, calling pred with the Lock held; d bounds
 // the whole wait. It returns nil once pred() is true, ErrTimeout when d passed with pred() still

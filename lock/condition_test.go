@@ -348,3 +348,45 @@ func newCondition(t *testing.T) *lock.Condition {
 	freeAtEnd(t, c)
 	return c
 }
+
+var _ = proc.Register(condSetAndNotify)
+
+// condSetAndNotify takes the Condition's lock, sets word 6 and notifies every waiter.
+func condSetAndNotify(c *lock.Condition, cl *cell) error {
+	if err := c.Lock(); err != nil {
+		return err
+	}
+	defer c.Unlock()
+	cl.Set(6, 1)
+	return c.NotifyAll()
+}
+
+// A Condition's default lock is a RecursiveLock, as in Python; Wait releases every level this
+// process holds, so another process can take the lock, and restores them.
+func TestConditionRecursiveLock(t *testing.T) {
+	c := newCondition(t)
+	r, ok := c.Locker().(*lock.RecursiveLock)
+	require.True(t, ok, "the default lock is a %T", c.Locker())
+	d, err := lock.OpenCondition(c.Ref())
+	require.NoError(t, err)
+	require.IsType(t, r, d.Locker(), "a Condition opened from its Ref has the same kind of lock")
+	cl := newCell(t)
+	require.NoError(t, c.Lock())
+	require.NoError(t, c.Lock())
+	p := start(t, condSetAndNotify, c, cl)
+	require.NoError(t, c.WaitFor(func() bool { return cl.Get(6) == 1 }, 20*time.Second))
+	require.Equal(t, 2, r.Depth(), "Wait restores the depth")
+	require.NoError(t, c.Unlock())
+	require.NoError(t, c.Unlock())
+	require.Zero(t, r.Owner())
+	joinOK(t, p)
+
+	l, err := lock.NewLock()
+	require.NoError(t, err)
+	freeAtEnd(t, l)
+	c2, err := lock.NewCondition(l)
+	require.NoError(t, err)
+	freeAtEnd(t, c2)
+	require.Equal(t, l.Ref(), c2.Locker().Ref())
+	require.IsType(t, l, c2.Locker())
+}

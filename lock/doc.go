@@ -1,13 +1,13 @@
 // Package lock provides synchronisation primitives shared between processes, as Python's
-// multiprocessing offers them: Lock, RLock, Event, Condition, Semaphore, BoundedSemaphore and
-// Barrier, plus a readers-writer RWLock. Each one lives in a block of a shared heap (package shm)
-// and reaches other processes as a Ref: pass it to proc.Start, or rebuild it with its OpenX
-// function.
+// multiprocessing offers them: Lock, RecursiveLock (Python's RLock), Event, Condition, Semaphore,
+// BoundedSemaphore and Barrier, plus a readers-writer RWLock. Each one lives in a block of a
+// shared heap (package shm) and reaches other processes as a Ref: pass it to proc.Start, or
+// rebuild it with its OpenX function.
 //
 // # Cost
 //
 // Every primitive is built on 32-bit futex words. An acquisition or release that finds no
-// contention is a single atomic compare-and-swap (Lock, RLock) or a few atomic operations
+// contention is a single atomic compare-and-swap (Lock, RecursiveLock) or a few atomic operations
 // (Semaphore, RWLock), with no syscall. A waiter spins briefly (2 to 200 µs, adapted to how its
 // recent waits went), then parks in the kernel; a futex wake syscall is made only when the shared
 // word says some process is parked.
@@ -24,7 +24,7 @@
 //
 // # Owners, and processes that die
 //
-// The owner of a Lock, of an RLock and of the write side of an RWLock is a process, identified by
+// The owner of a Lock, of a RecursiveLock and of the write side of an RWLock is a process, identified by
 // its pid, which is stored in the shared word. Any goroutine of the owning process may release
 // what its process holds. Unlike CPython, Boost.Interprocess and the Go peers, which leave a lock
 // held forever when its holder dies, a waiter here checks whether the owner process still exists
@@ -74,6 +74,6 @@
 // # Memory ordering
 //
 // Every shared word is read and written with sync/atomic (sequentially consistent). Whatever a
-// process wrote before releasing a Lock, RLock, RWLock, Semaphore unit or setting an Event is
+// process wrote before releasing a Lock, RecursiveLock, RWLock, Semaphore unit or setting an Event is
 // visible to the process that acquires it or whose wait returns because of it.
 package lock

@@ -91,8 +91,8 @@ func ExampleLock_Recovered() {
 	// Output: <nil> false
 }
 
-func ExampleRLock() {
-	r, _ := lock.NewRLock()
+func ExampleRecursiveLock() {
+	r, _ := lock.NewRecursiveLock()
 	defer r.Free()
 	r.Lock()
 	r.Lock() // the owning process may enter again

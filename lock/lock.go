@@ -24,7 +24,7 @@ func init() {
 // The owner is a process, not a goroutine: any goroutine of the process that holds the Lock may
 // release it (as Python lets any thread release a Lock), and a goroutine that calls Lock while
 // another goroutine of its own process holds it waits like any other caller (a Lock is not
-// re-entrant; see RLock).
+// re-entrant; see RecursiveLock).
 //
 // Acquiring an unheld Lock is one compare-and-swap, releasing it one more; a futex syscall happens
 // only when a waiter is parked. Waiters spin briefly, then park; the goroutines of one process

@@ -9,7 +9,7 @@ import (
 	"github.com/shmkit/shmkit/futex"
 )
 
-// The mutex word, shared by Lock, RLock, the writer side of RWLock and Barrier's internal lock. It
+// The mutex word, shared by Lock, RecursiveLock, the writer side of RWLock and Barrier's internal lock. It
 // is 64 bits, 8-aligned, little-endian; its low half is the futex word:
 //
 //	bits  0..21  owner pid (0: free)
@@ -18,15 +18,15 @@ import (
 //	bit   23     recovered: the owner took the mutex over from a process that died holding it
 //	             (set by the takeover, cleared by the release)
 //	bits 24..31  always 0
-//	bits 32..63  RLock: recursion count (>= 1 while held); Lock: always 0
+//	bits 32..63  RecursiveLock: recursion count (>= 1 while held); Lock: always 0
 //
 // Free is exactly 0. Every other state with pid 0, any of bits 24..31, a Lock with a count, or a
-// held RLock with count 0 is impossible, and reported as ErrCorrupt.
+// held RecursiveLock with count 0 is impossible, and reported as ErrCorrupt.
 const (
 	mWaiters   = 1 << pidBits
 	mRecovered = 1 << (pidBits + 1)
 	mBadLow    = 0xffffffff &^ (pidMask | mWaiters | mRecovered)
-	mOne       = 1 << 32 // one level of RLock recursion
+	mOne       = 1 << 32 // one level of RecursiveLock recursion
 )
 
 // mutex is the process-local handle of a mutex word.
@@ -35,7 +35,7 @@ type mutex struct {
 	lo        *uint32 // the low half of *w: the futex word
 	loc       *local
 	recursive bool
-	what      string // "Lock", "RLock", ... for error messages
+	what      string // "Lock", "RecursiveLock", ... for error messages
 }
 
 func newMutex(w *uint64, lo *uint32, recursive bool, what string) mutex {
@@ -64,7 +64,7 @@ func (m *mutex) held() uint64 {
 	return uint64(self)
 }
 
-// tryOnce makes one attempt: take a free word, re-enter an RLock this process holds, or take over
+// tryOnce makes one attempt: take a free word, re-enter a RecursiveLock this process holds, or take over
 // from an owner that died (only when checkDead). It never blocks. ok reports success; err is
 // ErrOwnerDead (with ok: the takeover, which the word records as recovered; public methods turn it
 // into nil, see acquired) or a corruption/overflow error (without).
@@ -84,7 +84,7 @@ func (m *mutex) tryOnce(checkDead bool) (ok bool, err error) {
 			continue
 		case owner == self && m.recursive:
 			if v>>32 == 0xffffffff {
-				return false, fmt.Errorf("%w: RLock recursion count overflow", ErrBadArg)
+				return false, fmt.Errorf("%w: RecursiveLock recursion count overflow", ErrBadArg)
 			}
 			if atomic.CompareAndSwapUint64(m.w, v, v+mOne) {
 				raceAcquire(m.loc)
@@ -173,7 +173,7 @@ func (m *mutex) lock(dl deadline) error {
 	}
 }
 
-// unlock releases one hold (one level of an RLock), waking one parked process when the word had
+// unlock releases one hold (one level of a RecursiveLock), waking one parked process when the word had
 // the waiters bit. Only the owning process may release.
 func (m *mutex) unlock() error {
 	raceRelease(m.loc)
@@ -202,6 +202,45 @@ func (m *mutex) unlock() error {
 			return nil
 		}
 	}
+}
+
+// unlockAll releases every level this process holds (a Condition's Wait) and returns how many
+// there were.
+func (m *mutex) unlockAll() (depth uint32, err error) {
+	raceRelease(m.loc)
+	for {
+		v := atomic.LoadUint64(m.w)
+		if err := m.check(v); err != nil {
+			return 0, err
+		}
+		if owner := uint32(v) & pidMask; owner != self {
+			return 0, fmt.Errorf("%w: %s held by pid %d", ErrNotOwner, m.what, owner)
+		}
+		depth = 1
+		if m.recursive {
+			depth = uint32(v >> 32)
+		}
+		if atomic.CompareAndSwapUint64(m.w, v, 0) {
+			if v&mWaiters != 0 {
+				// Released whatever the wake does: a waiter that missed it wakes at the end of
+				// its slice (the caller must know the mutex is free, not a wake error).
+				futex.Wake(m.lo, 1)
+			}
+			return depth, nil
+		}
+	}
+}
+
+// relock takes the mutex again after unlockAll, without bound, and restores depth levels. It
+// fails, without the mutex, only with ErrCorrupt.
+func (m *mutex) relock(depth uint32) error {
+	if err := acquired(m.lock(forever)); err != nil {
+		return err
+	}
+	if m.recursive && depth > 1 {
+		atomic.AddUint64(m.w, uint64(depth-1)<<32)
+	}
+	return nil
 }
 
 // owner returns the pid recorded in the word (0: free).

@@ -39,11 +39,11 @@ func TestReflexiveCallerAfterOwnerDied(t *testing.T) {
 		require.NoError(t, reflex(l.Lock, l.Unlock))
 		require.False(t, l.Locked(), "the reflexive caller left the Lock held")
 	})
-	t.Run("RLock", func(t *testing.T) {
-		r, err := lock.NewRLock()
+	t.Run("RecursiveLock", func(t *testing.T) {
+		r, err := lock.NewRecursiveLock()
 		require.NoError(t, err)
 		freeAtEnd(t, r)
-		killHolder(t, c, 1, rlockHoldUntilKilled, r, c)
+		killHolder(t, c, 1, recursiveHoldUntilKilled, r, c)
 		require.NoError(t, reflex(r.Lock, r.Unlock))
 		require.Zero(t, r.Owner(), "the reflexive caller left the lock held")
 	})
@@ -113,10 +113,10 @@ func TestRecoveredAndDo(t *testing.T) {
 	require.ErrorIs(t, l.Do(func(bool) error { return l.Unlock() }), lock.ErrNotOwner,
 		"fn released the Lock itself: Do's Unlock fails")
 
-	r, err := lock.NewRLock()
+	r, err := lock.NewRecursiveLock()
 	require.NoError(t, err)
 	freeAtEnd(t, r)
-	killHolder(t, c, 1, rlockHoldUntilKilled, r, c)
+	killHolder(t, c, 1, recursiveHoldUntilKilled, r, c)
 	require.NoError(t, r.Lock())
 	require.NoError(t, r.Do(func(ownerDied bool) error {
 		require.True(t, ownerDied, "Recovered lasts while any level is held")

@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	register(50, "lock", "Lock keeps a shared balance at 0; RLock, Event, Semaphore, Condition, Barrier; a dead holder", runLock)
+	register(50, "lock", "Lock keeps a shared balance at 0; RecursiveLock, Event, Semaphore, Condition, Barrier; a dead holder", runLock)
 }
 
 // board is a block of the shared heap holding a few raw words: the balance (word 0), flags and
@@ -273,15 +273,15 @@ func runLock() error {
 		return err
 	}
 
-	// 4. RLock: the owning process may take it again.
-	r, err := lock.NewRLock()
+	// 4. RecursiveLock (Python's RLock): the owning process may take it again.
+	r, err := lock.NewRecursiveLock()
 	if err != nil {
 		return err
 	}
 	defer r.Free()
 	r.Lock()
 	r.Lock()
-	fmt.Printf("RLock taken twice by this process: depth %d\n", r.Depth())
+	fmt.Printf("RecursiveLock taken twice by this process: depth %d\n", r.Depth())
 	r.Unlock()
 	r.Unlock()
 
