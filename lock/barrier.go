@@ -166,11 +166,17 @@ func (b *Barrier) Wait() (int, error) { return b.wait(forever) }
 // bound). When d passes the Barrier breaks (as in Python) and the error matches both ErrTimeout
 // and ErrBroken.
 func (b *Barrier) WaitTimeout(d time.Duration) (int, error) {
-	dl, err := deadlineFor(d)
+	dl, err := deadlineFor("lock: Barrier.Wait", d)
 	if err != nil {
 		return 0, err
 	}
 	return b.wait(dl)
+}
+
+// WaitContext is Wait bounded by ctx. When ctx ends first the Barrier breaks, as on a timeout,
+// and the error matches both ctx.Err() and ErrBroken.
+func (b *Barrier) WaitContext(ctx context.Context) (int, error) {
+	return b.wait(contextBound(ctx))
 }
 
 func (b *Barrier) wait(dl deadline) (int, error) {
@@ -252,11 +258,14 @@ func (b *Barrier) await(st, idx uint32, dl deadline) error {
 		if cur&barBroken != 0 {
 			return ErrBroken
 		}
-		d, ok := dl.slice(bo.next())
-		if !ok {
-			return b.breakIf(gen, ErrTimeout)
+		d, err := dl.Left(bo.next())
+		if err != nil {
+			return b.breakIf(gen, dl.Err("lock: Barrier.Wait", err))
 		}
-		err := b.loc.park(context.Background(), b.state, cur, d)
+		err = b.loc.park(dl.Context(), b.state, cur, d)
+		if ended(dl) != nil {
+			return b.breakIf(gen, ended(dl))
+		}
 		if errors.Is(err, ErrTimeout) {
 			n := min(atomic.LoadUint32(b.count), b.parties)
 			for i := range n {

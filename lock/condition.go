@@ -200,8 +200,12 @@ func (c *Condition) held() error {
 // holding it (see Lock.Recovered); check it after a Wait to learn that the Lock holder died.
 func (c *Condition) Recovered() bool { return c.l.Recovered() }
 
-// Wait releases the Lock, waits for a notification, and re-acquires the Lock; see WaitTimeout.
+// Wait releases the lock, waits for a notification, and re-acquires the lock; see WaitTimeout.
 func (c *Condition) Wait() error { return c.wait(forever) }
+
+// WaitContext is Wait bounded by ctx: when ctx ends first it re-acquires the lock, without
+// bound, and returns ctx.Err(), holding the lock as WaitTimeout does.
+func (c *Condition) WaitContext(ctx context.Context) error { return c.wait(contextBound(ctx)) }
 
 // WaitTimeout releases the Lock, waits until notified or d passes (0: just look; Forever: no
 // bound), and takes the Lock again, without bound, before it returns (as Python does). It returns
@@ -209,11 +213,11 @@ func (c *Condition) Wait() error { return c.wait(forever) }
 // in both cases (Recovered tells whether re-acquiring took it from a dead process); ErrNotOwner
 // when the caller's process did not hold the Lock (then it waits for nothing).
 func (c *Condition) WaitTimeout(d time.Duration) error {
-	dl, err := deadlineFor(d)
+	dl, err := deadlineFor("lock: Condition.Wait", d)
 	if err != nil {
 		return err
 	}
-	return c.wait(dl)
+	return dl.Err("lock: Condition.Wait", c.wait(dl))
 }
 
 // queueOf splits a queue word, and validates it.
@@ -253,33 +257,33 @@ func (c *Condition) wait(dl deadline) error {
 		c.leave(t)
 		return err
 	}
-	notified := false
+	var stop error // why the wait ended before a notification
 	var bo backoff
-	for {
+	for stop == nil {
 		s := atomic.LoadUint32(c.serve)
 		if isServed(s, t) {
-			notified = true
 			break
 		}
-		d, ok := dl.slice(bo.next())
-		if !ok {
+		d, err := dl.Left(bo.next())
+		if err != nil {
+			stop = err
 			break
 		}
-		err := c.loc.park(context.Background(), c.serve, s, d)
+		err = c.loc.park(dl.Context(), c.serve, s, d)
 		switch {
 		case errors.Is(err, ErrTimeout):
 			c.probe()
+		case ended(dl) != nil:
+			stop = ended(dl)
 		case err != nil:
-			c.m.relock(depth)
-			c.leave(t)
-			return fmt.Errorf("lock: futex wait: %w", err)
+			stop = fmt.Errorf("lock: futex wait: %w", err)
 		}
 	}
 	if err := c.m.relock(depth); err != nil {
 		return err
 	}
-	if !notified && !c.leave(t) {
-		return ErrTimeout
+	if stop != nil && !c.leave(t) {
+		return stop
 	}
 	return nil
 }
@@ -357,15 +361,25 @@ func (c *Condition) wake() error {
 // the whole wait. It returns nil once pred() is true, ErrTimeout when d passed with pred() still
 // false (the caller holds the Lock in both cases), or the first other error of Wait.
 func (c *Condition) WaitFor(pred func() bool, d time.Duration) error {
-	dl, err := deadlineFor(d)
+	dl, err := deadlineFor("lock: Condition.WaitFor", d)
 	if err != nil {
 		return err
 	}
+	return dl.Err("lock: Condition.WaitFor", c.waitFor(pred, dl))
+}
+
+// WaitForContext is WaitFor bounded by ctx: ctx.Err() when ctx ends with pred() still false (the
+// caller holds the lock).
+func (c *Condition) WaitForContext(ctx context.Context, pred func() bool) error {
+	return c.waitFor(pred, contextBound(ctx))
+}
+
+func (c *Condition) waitFor(pred func() bool, dl deadline) error {
 	for !pred() {
-		if _, ok := dl.remaining(); !ok {
-			return ErrTimeout
+		if _, err := dl.Left(Forever); err != nil {
+			return err
 		}
-		if err := c.wait(dl); err != nil && !errors.Is(err, ErrTimeout) {
+		if err := c.wait(dl); err != nil && err != ErrTimeout {
 			return err
 		}
 	}

@@ -15,12 +15,15 @@
 // (futex.Gate, and a per-process turnstile for mutex-like objects): 10,000 goroutines blocked on a
 // Lock are 10,000 goroutines, not 10,000 threads.
 //
-// # Timeouts
+// # Timeouts and contexts
 //
 // Every blocking call has a bounded form: LockTimeout, WaitTimeout, AcquireTimeout... take a
 // duration; 0 tries once without blocking, Forever waits without bound, any other negative value
-// is ErrBadTimeout. A timeout is ErrTimeout (the same value in every shmkit package). TryLock and
-// its kin never block.
+// is ErrBadTimeout. A timeout matches ErrTimeout (the same value in every shmkit package) and
+// names the call and the duration ("lock: Lock: timed out after 250ms"). Every call that can
+// block on another process also has a Context form (LockContext, RLockContext, AcquireContext,
+// WaitContext...), which returns ctx.Err() when the context ends first. TryLock and its kin never
+// block.
 //
 // # Owners, and processes that die
 //

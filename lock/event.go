@@ -118,26 +118,26 @@ func (e *Event) Clear() error {
 func (e *Event) IsSet() bool { return atomic.LoadUint32(e.w)&evSet != 0 }
 
 // Wait waits until the flag is set, without bound. It returns nil, or ErrCorrupt.
-func (e *Event) Wait() error { return e.wait(context.Background(), forever) }
+func (e *Event) Wait() error { return e.wait(forever) }
 
 // WaitTimeout waits until the flag is set, at most d (0: just look; Forever: no bound); it
-// returns ErrTimeout when d passed with the flag clear.
+// returns an error matching ErrTimeout when d passed with the flag clear.
 func (e *Event) WaitTimeout(d time.Duration) error {
 	if atomic.LoadUint32(e.w) == evSet {
 		raceAcquire(e.loc)
 		return nil
 	}
-	dl, err := deadlineFor(d)
+	dl, err := deadlineFor("lock: Event.Wait", d)
 	if err != nil {
 		return err
 	}
-	return e.wait(context.Background(), dl)
+	return dl.Err("lock: Event.Wait", e.wait(dl))
 }
 
 // WaitContext waits until the flag is set or ctx is done (then ctx.Err()).
-func (e *Event) WaitContext(ctx context.Context) error { return e.wait(ctx, forever) }
+func (e *Event) WaitContext(ctx context.Context) error { return e.wait(contextBound(ctx)) }
 
-func (e *Event) wait(ctx context.Context, dl deadline) (err error) {
+func (e *Event) wait(dl deadline) (err error) {
 	defer func() {
 		if err == nil {
 			raceAcquire(e.loc)
@@ -146,8 +146,8 @@ func (e *Event) wait(ctx context.Context, dl deadline) (err error) {
 	if atomic.LoadUint32(e.w)&evSet != 0 {
 		return nil
 	}
-	if _, ok := dl.remaining(); !ok {
-		return ErrTimeout
+	if _, err := dl.Left(Forever); err != nil {
+		return err
 	}
 	if e.loc.spin(func() bool { return atomic.LoadUint32(e.w)&evSet != 0 }) {
 		return nil
@@ -166,11 +166,11 @@ func (e *Event) wait(ctx context.Context, dl deadline) (err error) {
 			}
 			v |= evWaiters
 		}
-		d, ok := dl.remaining()
-		if !ok {
-			return ErrTimeout
+		d, err := dl.Left(Forever)
+		if err != nil {
+			return err
 		}
-		if err := e.loc.park(ctx, e.w, v, d); err != nil && !errors.Is(err, ErrTimeout) {
+		if err := e.loc.park(dl.Context(), e.w, v, d); err != nil && !errors.Is(err, ErrTimeout) {
 			return err
 		}
 	}

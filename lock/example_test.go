@@ -115,7 +115,7 @@ func ExampleEvent() {
 	fmt.Println(e.WaitTimeout(time.Millisecond))
 	// Output:
 	// <nil> true
-	// shmkit: timeout
+	// lock: Event.Wait: timed out after 1ms
 }
 
 func ExampleSemaphore() {

@@ -38,16 +38,16 @@ func localFor(w *uint32) *local {
 	return v.(*local)
 }
 
-// enter takes the turnstile, waiting at most until dl; false when the time ran out.
-func (l *local) enter(dl deadline) bool {
-	d := Forever
-	if !dl.forever {
-		var ok bool
-		if d, ok = dl.remaining(); !ok {
-			d = 0 // passed: only a free turn is taken
-		}
+// enter takes the turnstile, waiting at most until dl; ErrTimeout or the context's error when
+// it could not.
+func (l *local) enter(dl deadline) error {
+	d, err := dl.Left(Forever)
+	if err == ErrTimeout {
+		d = 0 // passed (or a try): only a free turn is taken
+	} else if err != nil {
+		return err
 	}
-	return l.turn.Take(context.Background(), d) == nil
+	return l.turn.Take(dl.Context(), d)
 }
 
 func (l *local) leave() { l.turn.Give() }

@@ -1,10 +1,12 @@
 package lock
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 	"time"
 
+	shdeadline "github.com/shmkit/shmkit/internal/deadline"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -88,22 +90,32 @@ func (l *Lock) Lock() error {
 	return acquired(l.m.lock(forever))
 }
 
-// LockTimeout is Lock bounded by d: it returns ErrTimeout, without the Lock, when d passes first.
-// d == 0 tries once (as TryLock, with an error); d == Forever waits without bound; any other
-// negative d is ErrBadTimeout.
+// LockTimeout is Lock bounded by d: it returns an error matching ErrTimeout (naming the call and
+// d), without the Lock, when d passes first. d == 0 tries once (as TryLock, with an error);
+// d == Forever waits without bound; any other negative d is ErrBadTimeout.
 func (l *Lock) LockTimeout(d time.Duration) error {
 	if d < 0 && d != Forever {
-		return fmt.Errorf("%w: %v", ErrBadTimeout, d)
+		return shdeadline.Check("lock: Lock", d)
 	}
 	if atomic.CompareAndSwapUint64(l.m.w, 0, uint64(self)) {
 		raceAcquire(l.m.loc)
 		return nil
 	}
-	dl, err := deadlineFor(d)
+	dl, err := deadlineFor("lock: Lock", d)
 	if err != nil {
 		return err
 	}
-	return acquired(l.m.lock(dl))
+	return dl.Err("lock: Lock", acquired(l.m.lock(dl)))
+}
+
+// LockContext is Lock bounded by ctx: it returns ctx.Err(), without the Lock, when ctx ends
+// first.
+func (l *Lock) LockContext(ctx context.Context) error {
+	if atomic.CompareAndSwapUint64(l.m.w, 0, uint64(self)) {
+		raceAcquire(l.m.loc)
+		return nil
+	}
+	return acquired(l.m.lock(contextBound(ctx)))
 }
 
 // TryLock acquires the Lock if it is free, or if its owner has died (then Recovered is true), and

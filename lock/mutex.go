@@ -1,7 +1,6 @@
 package lock
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -105,13 +104,14 @@ func (m *mutex) tryOnce(checkDead bool) (ok bool, err error) {
 
 // lock is the slow path of every acquisition: spin, then take this process's turnstile and park
 // on the word in slices, checking after each whether the owner still lives. A try (a deadline
-// already passed) never parks but does take over from a dead owner.
+// already passed) never parks but does take over from a dead owner. It returns the bare
+// ErrTimeout, or the context's error, when dl ends first.
 func (m *mutex) lock(dl deadline) error {
 	if ok, err := m.tryOnce(true); ok || err != nil {
 		return err
 	}
-	if _, can := dl.remaining(); !can {
-		return ErrTimeout
+	if _, err := dl.Left(Forever); err != nil {
+		return err
 	}
 	var err error
 	if m.loc.spin(func() bool {
@@ -125,8 +125,8 @@ func (m *mutex) lock(dl deadline) error {
 	}) {
 		return err
 	}
-	if !m.loc.enter(dl) {
-		return ErrTimeout
+	if err := m.loc.enter(dl); err != nil {
+		return err
 	}
 	defer m.loc.leave()
 	var b backoff
@@ -155,11 +155,11 @@ func (m *mutex) lock(dl deadline) error {
 			}
 			v |= mWaiters
 		}
-		d, ok := dl.slice(b.next())
-		if !ok {
-			return ErrTimeout
+		d, err := dl.Left(b.next())
+		if err != nil {
+			return err
 		}
-		err := m.loc.park(context.Background(), m.lo, uint32(v), d)
+		err = m.loc.park(dl.Context(), m.lo, uint32(v), d)
 		switch {
 		case errors.Is(err, ErrTimeout):
 			if owner != self && !alive(owner) {
@@ -167,6 +167,8 @@ func (m *mutex) lock(dl deadline) error {
 					return err
 				}
 			}
+		case ended(dl) != nil:
+			return ended(dl)
 		case err != nil:
 			return fmt.Errorf("lock: futex wait: %w", err)
 		}

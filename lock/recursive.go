@@ -1,10 +1,12 @@
 package lock
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 	"time"
 
+	shdeadline "github.com/shmkit/shmkit/internal/deadline"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -76,20 +78,30 @@ func (r *RecursiveLock) Lock() error {
 	return acquired(r.m.lock(forever))
 }
 
-// LockTimeout is Lock bounded by d (0: try once; Forever: no bound); ErrTimeout when d passes.
+// LockTimeout is Lock bounded by d (0: try once; Forever: no bound); an error matching ErrTimeout
+// when d passes.
 func (r *RecursiveLock) LockTimeout(d time.Duration) error {
 	if d < 0 && d != Forever {
-		return fmt.Errorf("%w: %v", ErrBadTimeout, d)
+		return shdeadline.Check("lock: RecursiveLock.Lock", d)
 	}
 	if atomic.CompareAndSwapUint64(r.m.w, 0, uint64(self)|mOne) {
 		raceAcquire(r.m.loc)
 		return nil
 	}
-	dl, err := deadlineFor(d)
+	dl, err := deadlineFor("lock: RecursiveLock.Lock", d)
 	if err != nil {
 		return err
 	}
-	return acquired(r.m.lock(dl))
+	return dl.Err("lock: RecursiveLock.Lock", acquired(r.m.lock(dl)))
+}
+
+// LockContext is Lock bounded by ctx: ctx.Err(), without the lock, when ctx ends first.
+func (r *RecursiveLock) LockContext(ctx context.Context) error {
+	if atomic.CompareAndSwapUint64(r.m.w, 0, uint64(self)|mOne) {
+		raceAcquire(r.m.loc)
+		return nil
+	}
+	return acquired(r.m.lock(contextBound(ctx)))
 }
 
 // TryLock acquires the RecursiveLock if it is free, held by this process, or held by a dead process (then

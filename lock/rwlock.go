@@ -1,6 +1,7 @@
 package lock
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit/futex"
+	shdeadline "github.com/shmkit/shmkit/internal/deadline"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -117,19 +119,23 @@ func (rw *RWLock) loadReaders() (uint32, error) {
 // Recovered for a writer that died), or ErrCorrupt without it.
 func (rw *RWLock) Lock() error { return rw.lock(forever) }
 
-// LockTimeout is Lock bounded by d (0: try once; Forever: no bound); ErrTimeout, without the lock.
+// LockTimeout is Lock bounded by d (0: try once; Forever: no bound); an error matching
+// ErrTimeout, without the lock, when d passes.
 func (rw *RWLock) LockTimeout(d time.Duration) error {
-	dl, err := deadlineFor(d)
+	dl, err := deadlineFor("lock: RWLock.Lock", d)
 	if err != nil {
 		return err
 	}
-	return rw.lock(dl)
+	return dl.Err("lock: RWLock.Lock", rw.lock(dl))
 }
+
+// LockContext is Lock bounded by ctx: ctx.Err(), without the lock, when ctx ends first.
+func (rw *RWLock) LockContext(ctx context.Context) error { return rw.lock(contextBound(ctx)) }
 
 // TryLock takes the write lock if nobody holds the lock (or its writer died), and never blocks;
 // it reports whether the caller now holds it.
 func (rw *RWLock) TryLock() (bool, error) {
-	err := rw.lock(deadline{})
+	err := rw.lock(shdeadline.Try())
 	if errors.Is(err, ErrTimeout) {
 		return false, nil
 	}
@@ -186,19 +192,22 @@ func (rw *RWLock) lock(dl deadline) error {
 			}
 			r |= rwDrain
 		}
-		d, ok := dl.slice(bo.next())
-		if !ok {
-			atomic.AndUint32(rw.readers, ^uint32(rwDrain)) // no writer waits for the readers now
-			rw.releaseWriter()
-			return ErrTimeout
+		d, err := dl.Left(bo.next())
+		if err == nil {
+			err = rw.rloc.park(dl.Context(), rw.readers, r, d)
+			if errors.Is(err, ErrTimeout) {
+				rw.hold.reap(rw.dropReaders)
+				continue
+			}
+			if err != nil && ended(dl) == nil {
+				err = fmt.Errorf("lock: futex wait: %w", err)
+			}
 		}
-		err = rw.rloc.park(context.Background(), rw.readers, r, d)
-		switch {
-		case errors.Is(err, ErrTimeout):
-			rw.hold.reap(rw.dropReaders)
-		case err != nil:
+		if err != nil {
+			// Out of time or context, or a failed wait: no writer waits for the readers now.
+			atomic.AndUint32(rw.readers, ^uint32(rwDrain))
 			rw.releaseWriter()
-			return fmt.Errorf("lock: futex wait: %w", err)
+			return cmp.Or(ended(dl), err)
 		}
 	}
 }
@@ -280,15 +289,18 @@ func (rw *RWLock) leaveReader() {
 // found the writer dead and took its place, Recovered is true), or ErrCorrupt without it.
 func (rw *RWLock) RLock() error { return rw.rlock(forever) }
 
-// RLockTimeout is RLock bounded by d (0: try once; Forever: no bound); ErrTimeout, without a
-// read lock.
+// RLockTimeout is RLock bounded by d (0: try once; Forever: no bound); an error matching
+// ErrTimeout, without a read lock, when d passes.
 func (rw *RWLock) RLockTimeout(d time.Duration) error {
-	dl, err := deadlineFor(d)
+	dl, err := deadlineFor("lock: RWLock.RLock", d)
 	if err != nil {
 		return err
 	}
-	return rw.rlock(dl)
+	return dl.Err("lock: RWLock.RLock", rw.rlock(dl))
 }
+
+// RLockContext is RLock bounded by ctx: ctx.Err(), without a read lock, when ctx ends first.
+func (rw *RWLock) RLockContext(ctx context.Context) error { return rw.rlock(contextBound(ctx)) }
 
 // TryRLock takes a read lock if no writer holds or waits for the lock, and never blocks.
 func (rw *RWLock) TryRLock() (bool, error) { return rw.tryRead() }
@@ -297,8 +309,8 @@ func (rw *RWLock) rlock(dl deadline) error {
 	if ok, err := rw.tryRead(); ok || err != nil {
 		return err
 	}
-	if _, ok := dl.remaining(); !ok {
-		return ErrTimeout
+	if _, err := dl.Left(Forever); err != nil {
+		return err
 	}
 	var err error
 	if rw.gloc.spin(func() bool {
@@ -327,11 +339,11 @@ func (rw *RWLock) rlock(dl deadline) error {
 		if owner == 0 {
 			continue
 		}
-		d, ok := dl.slice(bo.next())
-		if !ok {
-			return ErrTimeout
+		d, err := dl.Left(bo.next())
+		if err != nil {
+			return err
 		}
-		err := rw.gloc.park(context.Background(), rw.gate, g, d)
+		err = rw.gloc.park(dl.Context(), rw.gate, g, d)
 		switch {
 		case errors.Is(err, ErrTimeout):
 			if owner != self && !alive(owner) {
@@ -346,6 +358,8 @@ func (rw *RWLock) rlock(dl deadline) error {
 					return err
 				}
 			}
+		case ended(dl) != nil:
+			return ended(dl)
 		case err != nil:
 			return fmt.Errorf("lock: futex wait: %w", err)
 		}

@@ -210,14 +210,20 @@ func (s *Semaphore) giveBack(n uint32) {
 // meanwhile, see Semaphore). It returns nil holding a unit, or ErrCorrupt without one.
 func (s *Semaphore) Acquire() error { return s.acquire(forever) }
 
-// AcquireTimeout is Acquire bounded by d (0: try once; Forever: no bound); ErrTimeout, without a
-// unit, when d passes.
+// AcquireTimeout is Acquire bounded by d (0: try once; Forever: no bound); an error matching
+// ErrTimeout, without a unit, when d passes.
 func (s *Semaphore) AcquireTimeout(d time.Duration) error {
-	dl, err := deadlineFor(d)
+	op := "lock: " + s.what + ".Acquire"
+	dl, err := deadlineFor(op, d)
 	if err != nil {
 		return err
 	}
-	return s.acquire(dl)
+	return dl.Err(op, s.acquire(dl))
+}
+
+// AcquireContext is Acquire bounded by ctx: ctx.Err(), without a unit, when ctx ends first.
+func (s *Semaphore) AcquireContext(ctx context.Context) error {
+	return s.acquire(contextBound(ctx))
 }
 
 // TryAcquire takes a unit if one is free, and never blocks; it reports whether it took one.
@@ -227,8 +233,8 @@ func (s *Semaphore) acquire(dl deadline) error {
 	if ok, err := s.take(); ok || err != nil {
 		return err
 	}
-	if _, ok := dl.remaining(); !ok {
-		return ErrTimeout
+	if _, err := dl.Left(Forever); err != nil {
+		return err
 	}
 	var err error
 	if s.loc.spin(func() bool {
@@ -241,8 +247,8 @@ func (s *Semaphore) acquire(dl deadline) error {
 	}) {
 		return err
 	}
-	if !s.loc.enter(dl) {
-		return ErrTimeout
+	if err := s.loc.enter(dl); err != nil {
+		return err
 	}
 	defer s.loc.leave()
 	var b backoff
@@ -260,14 +266,16 @@ func (s *Semaphore) acquire(dl deadline) error {
 			}
 			v |= semWaiters
 		}
-		d, ok := dl.slice(b.next())
-		if !ok {
-			return ErrTimeout
+		d, err := dl.Left(b.next())
+		if err != nil {
+			return err
 		}
-		err = s.loc.park(context.Background(), s.w, v, d)
+		err = s.loc.park(dl.Context(), s.w, v, d)
 		switch {
 		case errors.Is(err, ErrTimeout):
 			s.hold.reap(s.giveBack)
+		case ended(dl) != nil:
+			return ended(dl)
 		case err != nil:
 			return fmt.Errorf("lock: futex wait: %w", err)
 		}
