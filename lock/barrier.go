@@ -63,21 +63,16 @@ type Barrier struct {
 	action   func() error
 }
 
-// NewBarrier allocates a Barrier for parties parties (1..MaxParties) in the default heap. action,
-// if not nil, runs in the process of the last party to arrive, before any party is released; if
-// it returns an error or panics the Barrier breaks.
-func NewBarrier(parties int, action func() error) (*Barrier, error) {
-	h, err := shm.Default()
-	if err != nil {
-		return nil, err
-	}
-	return NewBarrierIn(h, parties, action)
-}
-
-// NewBarrierIn allocates a Barrier in heap h; see NewBarrier.
-func NewBarrierIn(h *shm.Heap, parties int, action func() error) (*Barrier, error) {
+// NewBarrier allocates a Barrier for parties parties (1..MaxParties) in the default heap, or in
+// the heap that In names. action, if not nil, runs in the process of the last party to arrive,
+// before any party is released; if it returns an error or panics the Barrier breaks.
+func NewBarrier(parties int, action func() error, opts ...Option) (*Barrier, error) {
 	if parties < 1 || parties > MaxParties {
 		return nil, fmt.Errorf("%w: Barrier of %d parties (want 1..%d)", ErrBadArg, parties, MaxParties)
+	}
+	h, err := heapFor(opts)
+	if err != nil {
+		return nil, err
 	}
 	ref, err := h.Alloc(barPids+4*parties, barrierKind)
 	if err != nil {
@@ -94,6 +89,13 @@ func NewBarrierIn(h *shm.Heap, parties int, action func() error) (*Barrier, erro
 	}
 	bar.action = action
 	return bar, nil
+}
+
+// NewBarrierIn allocates a Barrier in heap h; see NewBarrier.
+//
+// Deprecated: use NewBarrier(parties, action, In(h)).
+func NewBarrierIn(h *shm.Heap, parties int, action func() error) (*Barrier, error) {
+	return NewBarrier(parties, action, In(h))
 }
 
 // OpenBarrier returns the Barrier that ref names, without an action (see SetAction).

@@ -2,7 +2,8 @@
 // multiprocessing offers them: Lock, RecursiveLock (Python's RLock), Event, Condition, Semaphore,
 // BoundedSemaphore and Barrier, plus a readers-writer RWLock. Each one lives in a block of a
 // shared heap (package shm) and reaches other processes as a Ref: pass it to proc.Start, or
-// rebuild it with its OpenX function.
+// rebuild it with its OpenX function. Constructors allocate in the process's default heap, which
+// children inherit, or in the heap that the option In names: NewLock(In(h)).
 //
 // # Cost
 //

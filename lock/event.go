@@ -42,23 +42,23 @@ type Event struct {
 	loc *local
 }
 
-// NewEvent allocates a clear Event in the process's default heap.
-func NewEvent() (*Event, error) {
-	h, err := shm.Default()
+// NewEvent allocates a clear Event in the process's default heap, or in the heap that In names.
+func NewEvent(opts ...Option) (*Event, error) {
+	h, err := heapFor(opts)
 	if err != nil {
 		return nil, err
 	}
-	return NewEventIn(h)
-}
-
-// NewEventIn allocates a clear Event in heap h.
-func NewEventIn(h *shm.Heap) (*Event, error) {
 	ref, err := h.Alloc(eventSize, eventKind)
 	if err != nil {
 		return nil, fmt.Errorf("lock: new Event: %w", err)
 	}
 	return OpenEvent(ref)
 }
+
+// NewEventIn allocates a clear Event in heap h.
+//
+// Deprecated: use NewEvent(In(h)).
+func NewEventIn(h *shm.Heap) (*Event, error) { return NewEvent(In(h)) }
 
 // OpenEvent returns the Event that ref names; shm.ErrBadRef for a Ref that is not a live
 // "lock.Event".

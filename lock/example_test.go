@@ -1,8 +1,10 @@
 package lock_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/shmkit/shmkit/internal/testutil"
@@ -186,4 +188,28 @@ func ExampleRWLock() {
 	// 2
 	// false
 	// <nil>
+}
+
+// In puts an object in a heap of the caller's choosing, here a segment of its own.
+func ExampleIn() {
+	seg, _ := shm.Create(1<<16, nil)
+	defer seg.Close()
+	h, _ := seg.Heap()
+	l, _ := lock.NewLock(lock.In(h))
+	defer l.Free()
+	fmt.Println(l.Ref().Seg == seg.ID())
+	// Output: true
+}
+
+// A Context form gives up when its context ends, without the lock.
+func ExampleLock_LockContext() {
+	l, _ := lock.NewLock()
+	defer l.Free()
+	l.Lock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	err := l.LockContext(ctx) // held by this process: waits until ctx ends
+	fmt.Println(err, l.Owner() == os.Getpid())
+	l.Unlock()
+	// Output: context deadline exceeded true
 }

@@ -51,23 +51,24 @@ type Lock struct {
 	m   mutex
 }
 
-// NewLock allocates an unlocked Lock in the process's default heap (inherited by children).
-func NewLock() (*Lock, error) {
-	h, err := shm.Default()
+// NewLock allocates an unlocked Lock in the process's default heap (inherited by children), or in
+// the heap that In names.
+func NewLock(opts ...Option) (*Lock, error) {
+	h, err := heapFor(opts)
 	if err != nil {
 		return nil, err
 	}
-	return NewLockIn(h)
-}
-
-// NewLockIn allocates an unlocked Lock in heap h.
-func NewLockIn(h *shm.Heap) (*Lock, error) {
 	ref, err := h.Alloc(lockSize, lockKind)
 	if err != nil {
 		return nil, fmt.Errorf("lock: new Lock: %w", err)
 	}
 	return OpenLock(ref)
 }
+
+// NewLockIn allocates an unlocked Lock in heap h.
+//
+// Deprecated: use NewLock(In(h)).
+func NewLockIn(h *shm.Heap) (*Lock, error) { return NewLock(In(h)) }
 
 // OpenLock returns the Lock that ref names, in this or any process that maps its segment. It
 // fails with shm.ErrBadRef for a Ref that is not a live "lock.Lock".
@@ -87,7 +88,7 @@ func (l *Lock) Lock() error {
 		raceAcquire(l.m.loc)
 		return nil
 	}
-	return acquired(l.m.lock(forever))
+	return l.m.lockForever()
 }
 
 // LockTimeout is Lock bounded by d: it returns an error matching ErrTimeout (naming the call and

@@ -175,6 +175,9 @@ func (m *mutex) lock(dl deadline) error {
 	}
 }
 
+// lockForever is the slow path of Lock: kept out of line so that the fast path inlines.
+func (m *mutex) lockForever() error { return acquired(m.lock(forever)) }
+
 // unlock releases one hold (one level of a RecursiveLock), waking one parked process when the word had
 // the waiters bit. Only the owning process may release.
 func (m *mutex) unlock() error {
@@ -236,7 +239,7 @@ func (m *mutex) unlockAll() (depth uint32, err error) {
 // relock takes the mutex again after unlockAll, without bound, and restores depth levels. It
 // fails, without the mutex, only with ErrCorrupt.
 func (m *mutex) relock(depth uint32) error {
-	if err := acquired(m.lock(forever)); err != nil {
+	if err := m.lockForever(); err != nil {
 		return err
 	}
 	if m.recursive && depth > 1 {

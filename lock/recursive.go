@@ -40,17 +40,13 @@ type RecursiveLock struct {
 	m   mutex
 }
 
-// NewRecursiveLock allocates an unlocked RecursiveLock in the process's default heap.
-func NewRecursiveLock() (*RecursiveLock, error) {
-	h, err := shm.Default()
+// NewRecursiveLock allocates an unlocked RecursiveLock in the process's default heap, or in the
+// heap that In names.
+func NewRecursiveLock(opts ...Option) (*RecursiveLock, error) {
+	h, err := heapFor(opts)
 	if err != nil {
 		return nil, err
 	}
-	return NewRecursiveLockIn(h)
-}
-
-// NewRecursiveLockIn allocates an unlocked RecursiveLock in heap h.
-func NewRecursiveLockIn(h *shm.Heap) (*RecursiveLock, error) {
 	ref, err := h.Alloc(lockSize, recursiveKind)
 	if err != nil {
 		return nil, fmt.Errorf("lock: new RecursiveLock: %w", err)
@@ -75,7 +71,7 @@ func (r *RecursiveLock) Lock() error {
 		raceAcquire(r.m.loc)
 		return nil
 	}
-	return acquired(r.m.lock(forever))
+	return r.m.lockForever()
 }
 
 // LockTimeout is Lock bounded by d (0: try once; Forever: no bound); an error matching ErrTimeout

@@ -75,23 +75,23 @@ type RWLock struct {
 	hold    holders
 }
 
-// NewRWLock allocates an unlocked RWLock in the default heap.
-func NewRWLock() (*RWLock, error) {
-	h, err := shm.Default()
+// NewRWLock allocates an unlocked RWLock in the default heap, or in the heap that In names.
+func NewRWLock(opts ...Option) (*RWLock, error) {
+	h, err := heapFor(opts)
 	if err != nil {
 		return nil, err
 	}
-	return NewRWLockIn(h)
-}
-
-// NewRWLockIn allocates an unlocked RWLock in heap h.
-func NewRWLockIn(h *shm.Heap) (*RWLock, error) {
 	ref, err := h.Alloc(rwSize, rwKind)
 	if err != nil {
 		return nil, fmt.Errorf("lock: new RWLock: %w", err)
 	}
 	return OpenRWLock(ref)
 }
+
+// NewRWLockIn allocates an unlocked RWLock in heap h.
+//
+// Deprecated: use NewRWLock(In(h)).
+func NewRWLockIn(h *shm.Heap) (*RWLock, error) { return NewRWLock(In(h)) }
 
 // OpenRWLock returns the RWLock that ref names; shm.ErrBadRef for a Ref that is not a live
 // "lock.RWLock".

@@ -68,46 +68,45 @@ type BoundedSemaphore struct {
 	Semaphore
 }
 
-// NewSemaphore allocates a Semaphore with the given initial value in the default heap.
-func NewSemaphore(value int) (*Semaphore, error) {
-	h, err := shm.Default()
-	if err != nil {
-		return nil, err
-	}
-	return NewSemaphoreIn(h, value)
-}
-
-// NewSemaphoreIn allocates a Semaphore with the given initial value (0..MaxSemaphore) in heap h.
-func NewSemaphoreIn(h *shm.Heap, value int) (*Semaphore, error) {
-	ref, err := newSemaphore(h, value, semKind, false)
+// NewSemaphore allocates a Semaphore with the given initial value (0..MaxSemaphore) in the default
+// heap, or in the heap that In names.
+func NewSemaphore(value int, opts ...Option) (*Semaphore, error) {
+	ref, err := newSemaphore(opts, value, semKind, false)
 	if err != nil {
 		return nil, err
 	}
 	return OpenSemaphore(ref)
 }
 
-// NewBoundedSemaphore allocates a BoundedSemaphore with the given initial value (1..MaxSemaphore)
-// in the default heap.
-func NewBoundedSemaphore(value int) (*BoundedSemaphore, error) {
-	h, err := shm.Default()
-	if err != nil {
-		return nil, err
-	}
-	return NewBoundedSemaphoreIn(h, value)
-}
+// NewSemaphoreIn allocates a Semaphore with the given initial value in heap h.
+//
+// Deprecated: use NewSemaphore(value, In(h)).
+func NewSemaphoreIn(h *shm.Heap, value int) (*Semaphore, error) { return NewSemaphore(value, In(h)) }
 
-// NewBoundedSemaphoreIn allocates a BoundedSemaphore in heap h.
-func NewBoundedSemaphoreIn(h *shm.Heap, value int) (*BoundedSemaphore, error) {
-	ref, err := newSemaphore(h, value, bsemKind, true)
+// NewBoundedSemaphore allocates a BoundedSemaphore with the given initial value (1..MaxSemaphore)
+// in the default heap, or in the heap that In names.
+func NewBoundedSemaphore(value int, opts ...Option) (*BoundedSemaphore, error) {
+	ref, err := newSemaphore(opts, value, bsemKind, true)
 	if err != nil {
 		return nil, err
 	}
 	return OpenBoundedSemaphore(ref)
 }
 
-func newSemaphore(h *shm.Heap, value int, kind shm.Kind, bounded bool) (shm.Ref, error) {
+// NewBoundedSemaphoreIn allocates a BoundedSemaphore in heap h.
+//
+// Deprecated: use NewBoundedSemaphore(value, In(h)).
+func NewBoundedSemaphoreIn(h *shm.Heap, value int) (*BoundedSemaphore, error) {
+	return NewBoundedSemaphore(value, In(h))
+}
+
+func newSemaphore(opts []Option, value int, kind shm.Kind, bounded bool) (shm.Ref, error) {
 	if value < 0 || value > MaxSemaphore || (bounded && value == 0) {
 		return shm.Ref{}, fmt.Errorf("%w: semaphore value %d", ErrBadArg, value)
+	}
+	h, err := heapFor(opts)
+	if err != nil {
+		return shm.Ref{}, err
 	}
 	ref, err := h.Alloc(semaphoreSz, kind)
 	if err != nil {

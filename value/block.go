@@ -130,14 +130,14 @@ func newBlock(h *shm.Heap, ti *typeInfo, kind shm.Kind, form, code byte, n int, 
 	var flags byte
 	if locked {
 		flags |= flagLocked
-		if blk.lk, err = lock.NewLockIn(h); err != nil {
+		if blk.lk, err = lock.NewLock(lock.In(h)); err != nil {
 			return fail(err)
 		}
 		putLock(b, hLock, hLockGen, blk.lk.Ref())
 	}
 	if double {
 		flags |= flagDouble
-		if blk.wl, err = lock.NewLockIn(h); err != nil {
+		if blk.wl, err = lock.NewLock(lock.In(h)); err != nil {
 			return fail(err)
 		}
 		putLock(b, hWLock, hWLockGen, blk.wl.Ref())
