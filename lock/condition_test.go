@@ -295,6 +295,8 @@ func TestConditionNotifyWakesEarlierWaiters(t *testing.T) {
 	require.NoError(t, c.Lock())
 	cl.Set(3, 2)
 	require.NoError(t, c.NotifyAll())
+	require.ErrorIs(t, c.WaitTimeout(20*time.Millisecond), lock.ErrTimeout,
+		"the notifier's own Wait after NotifyAll")
 	require.NoError(t, c.Unlock())
 	for _, p := range append(kids, late) {
 		joinOK(t, p)
