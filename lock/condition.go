@@ -42,8 +42,9 @@ func init() {
 }
 
 // A Condition lets goroutines of any process wait, holding a lock, until another notifies them:
-// Python's multiprocessing.Condition. Its lock is a Lock or a RecursiveLock (a RecursiveLock by
-// default, as in Python). It lives in its own heap block in the same segment as its lock, and
+// Python's multiprocessing.Condition. Its lock is a Lock (the default) or a RecursiveLock. A
+// RecursiveLock is held by a process, not a goroutine, so a Condition over one must be used by
+// one goroutine at a time in each process. It lives in its own heap block in the same segment as its lock, and
 // records where the lock is, so a child opened from the Condition's Ref finds both.
 //
 // Wait releases the lock (every level of a RecursiveLock), sleeps until notified (or the
@@ -113,15 +114,18 @@ func (r *RecursiveLock) word() *mutex {
 	return &r.m
 }
 
-// NewCondition allocates a Condition over l, in l's segment. A nil l makes a new RecursiveLock in
-// the default heap, as Python's Condition() makes an RLock.
+// NewCondition allocates a Condition over l, in l's segment. A nil l makes a new Lock in the
+// default heap. (Python's Condition() makes an RLock, which excludes other threads; a
+// RecursiveLock only excludes other processes, so goroutines of one process sharing a Condition
+// over it would all hold it at once, and one's Wait would release the others' levels: the default
+// is the lock that excludes every goroutine.)
 func NewCondition(l Locker) (*Condition, error) {
 	if l == nil || l.word() == nil {
-		r, err := NewRecursiveLock()
+		nl, err := NewLock()
 		if err != nil {
 			return nil, err
 		}
-		l = r
+		l = nl
 	}
 	kind := uint32(0)
 	if l.word().recursive {

@@ -363,12 +363,16 @@ func condSetAndNotify(c *lock.Condition, cl *cell) error {
 	return c.NotifyAll()
 }
 
-// A Condition's default lock is a RecursiveLock, as in Python; Wait releases every level this
-// process holds, so another process can take the lock, and restores them.
+// A Condition over a RecursiveLock (Python's default): Wait releases every level this process
+// holds, so another process can take the lock, and restores them. The default lock is a Lock.
 func TestConditionRecursiveLock(t *testing.T) {
-	c := newCondition(t)
-	r, ok := c.Locker().(*lock.RecursiveLock)
-	require.True(t, ok, "the default lock is a %T", c.Locker())
+	require.IsType(t, &lock.Lock{}, newCondition(t).Locker(), "the default lock")
+	r, err := lock.NewRecursiveLock()
+	require.NoError(t, err)
+	freeAtEnd(t, r)
+	c, err := lock.NewCondition(r)
+	require.NoError(t, err)
+	freeAtEnd(t, c)
 	d, err := lock.OpenCondition(c.Ref())
 	require.NoError(t, err)
 	require.IsType(t, r, d.Locker(), "a Condition opened from its Ref has the same kind of lock")

@@ -253,8 +253,7 @@ func runLock() error {
 	}
 	fmt.Printf("Semaphore(2): at most %d workers inside at once\n", most.Load())
 
-	// 7. Condition (over a RecursiveLock, Python's default): a consumer waits for items that the
-	// producer announces with notify_all.
+	// 7. Condition: a consumer waits for items that the producer announces with notify_all.
 	c, err := lock.NewCondition(nil)
 	if err != nil {
 		return err
