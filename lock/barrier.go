@@ -63,21 +63,16 @@ type Barrier struct {
 	action   func() error
 }
 
-// NewBarrier allocates a Barrier for parties parties (1..MaxParties) in the default heap. action,
-// if not nil, runs in the process of the last party to arrive, before any party is released; if
-// it returns an error or panics the Barrier breaks.
-func NewBarrier(parties int, action func() error) (*Barrier, error) {
-	h, err := shm.Default()
-	if err != nil {
-		return nil, err
-	}
-	return NewBarrierIn(h, parties, action)
-}
-
-// NewBarrierIn allocates a Barrier in heap h; see NewBarrier.
-func NewBarrierIn(h *shm.Heap, parties int, action func() error) (*Barrier, error) {
+// NewBarrier allocates a Barrier for parties parties (1..MaxParties) in the default heap, or in
+// the heap that In names. action, if not nil, runs in the process of the last party to arrive,
+// before any party is released; if it returns an error or panics the Barrier breaks.
+func NewBarrier(parties int, action func() error, opts ...Option) (*Barrier, error) {
 	if parties < 1 || parties > MaxParties {
 		return nil, fmt.Errorf("%w: Barrier of %d parties (want 1..%d)", ErrBadArg, parties, MaxParties)
+	}
+	h, err := heapFor(opts)
+	if err != nil {
+		return nil, err
 	}
 	ref, err := h.Alloc(barPids+4*parties, barrierKind)
 	if err != nil {
@@ -94,6 +89,13 @@ func NewBarrierIn(h *shm.Heap, parties int, action func() error) (*Barrier, erro
 	}
 	bar.action = action
 	return bar, nil
+}
+
+// NewBarrierIn allocates a Barrier in heap h; see NewBarrier.
+//
+// Deprecated: use NewBarrier(parties, action, In(h)).
+func NewBarrierIn(h *shm.Heap, parties int, action func() error) (*Barrier, error) {
+	return NewBarrier(parties, action, In(h))
 }
 
 // OpenBarrier returns the Barrier that ref names, without an action (see SetAction).
@@ -166,11 +168,17 @@ func (b *Barrier) Wait() (int, error) { return b.wait(forever) }
 // bound). When d passes the Barrier breaks (as in Python) and the error matches both ErrTimeout
 // and ErrBroken.
 func (b *Barrier) WaitTimeout(d time.Duration) (int, error) {
-	dl, err := deadlineFor(d)
+	dl, err := deadlineFor("lock: Barrier.Wait", d)
 	if err != nil {
 		return 0, err
 	}
 	return b.wait(dl)
+}
+
+// WaitContext is Wait bounded by ctx. When ctx ends first the Barrier breaks, as on a timeout,
+// and the error matches both ctx.Err() and ErrBroken.
+func (b *Barrier) WaitContext(ctx context.Context) (int, error) {
+	return b.wait(contextBound(ctx))
 }
 
 func (b *Barrier) wait(dl deadline) (int, error) {
@@ -252,11 +260,14 @@ func (b *Barrier) await(st, idx uint32, dl deadline) error {
 		if cur&barBroken != 0 {
 			return ErrBroken
 		}
-		d, ok := dl.slice(bo.next())
-		if !ok {
-			return b.breakIf(gen, ErrTimeout)
+		d, err := dl.Left(bo.next())
+		if err != nil {
+			return b.breakIf(gen, dl.Err("lock: Barrier.Wait", err))
 		}
-		err := b.loc.park(context.Background(), b.state, cur, d)
+		err = b.loc.park(dl.Context(), b.state, cur, d)
+		if ended(dl) != nil {
+			return b.breakIf(gen, ended(dl))
+		}
 		if errors.Is(err, ErrTimeout) {
 			n := min(atomic.LoadUint32(b.count), b.parties)
 			for i := range n {

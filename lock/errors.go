@@ -1,6 +1,7 @@
 package lock
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -17,10 +18,11 @@ var (
 	// ErrTimeout is returned when a bounded wait ran out of time. It is the value
 	// every shmkit package returns, and matches os.ErrDeadlineExceeded and context.DeadlineExceeded.
 	ErrTimeout = shdeadline.ErrTimeout
-	// ErrOwnerDead is returned, together with ownership, to the caller that acquires a Lock, RLock,
-	// RWLock (either side) or Semaphore unit that a process which died was holding. The caller
-	// holds the lock (or unit) exactly as after a clean acquisition: the data it protects may be
-	// half-updated and should be checked or repaired before the lock is released.
+	// ErrOwnerDead reports that a process died holding a lock. No method of this package returns it
+	// while the caller holds the lock (an acquisition that takes a dead owner's lock over returns
+	// nil, and the lock's Recovered method tells); it is returned by calls that have finished with
+	// the lock: value's Update, which applied its function and released the lock, and Barrier's
+	// internal lock, wrapped in ErrBroken.
 	ErrOwnerDead = errors.New("lock: previous owner died holding it")
 	// ErrNotOwner is returned when a process releases what it does not hold: an unlocked Lock, a
 	// Lock held by another process, a Condition used without its Lock.
@@ -67,50 +69,28 @@ func init() {
 // paths, after a waiter has waited a while.
 func alive(pid uint32) bool { return pid == self || pids.Alive(int(pid)) }
 
-// deadline is a wait's bound: none (forever), already passed (a try), or a point in time.
-type deadline struct {
-	at      time.Time
-	forever bool
+// deadline is a wait's bound: a context (nil for none) and no time limit, a try, or a point in
+// time; the project's one bound type. Left(limit) gives the next slice of a wait, or the reason
+// to stop (ErrTimeout, or the context's error); Err names the operation in a timeout.
+type deadline = shdeadline.D
+
+// forever is the bound of the calls that wait without limit or context.
+var forever deadline
+
+// deadlineFor is the bound of a Timeout form: Forever waits without bound, 0 tries once, any other
+// negative value is ErrBadTimeout (naming op).
+func deadlineFor(op string, d time.Duration) (deadline, error) { return shdeadline.New(op, nil, d) }
+
+// contextBound is the bound of a Context form.
+func contextBound(ctx context.Context) deadline { return shdeadline.Ctx(ctx) }
+
+// ended returns the error of dl's context when it has ended, nil otherwise.
+func ended(dl deadline) error {
+	if ctx := dl.Context(); ctx != nil {
+		return ctx.Err()
+	}
+	return nil
 }
-
-// deadlineFor turns a timeout argument into a deadline: Forever waits without bound, 0 tries
-// once, any other negative value is ErrBadTimeout.
-func deadlineFor(d time.Duration) (deadline, error) {
-	switch {
-	case d == Forever:
-		return deadline{forever: true}, nil
-	case d < 0:
-		return deadline{}, shdeadline.Check("lock", d)
-	case d == 0:
-		return deadline{}, nil // the zero time is in the past
-	}
-	return deadline{at: time.Now().Add(d)}, nil
-}
-
-var forever = deadline{forever: true}
-
-// slice returns how long the next park may last: at most max, and no later than the deadline;
-// ok is false when the deadline has passed.
-func (dl deadline) slice(max time.Duration) (d time.Duration, ok bool) {
-	if dl.forever {
-		return max, true
-	}
-	if dl.at.IsZero() {
-		return 0, false
-	}
-	left := time.Until(dl.at)
-	if left <= 0 {
-		return 0, false
-	}
-	if max > 0 && left > max {
-		left = max
-	}
-	return left, true
-}
-
-// remaining is the whole time left (Forever for an unbounded deadline), for waits that need no
-// slicing.
-func (dl deadline) remaining() (time.Duration, bool) { return dl.slice(Forever) }
 
 // corrupt builds an ErrCorrupt error naming the object and the impossible value.
 func corrupt(what string, v uint64) error {

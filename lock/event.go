@@ -42,23 +42,23 @@ type Event struct {
 	loc *local
 }
 
-// NewEvent allocates a clear Event in the process's default heap.
-func NewEvent() (*Event, error) {
-	h, err := shm.Default()
+// NewEvent allocates a clear Event in the process's default heap, or in the heap that In names.
+func NewEvent(opts ...Option) (*Event, error) {
+	h, err := heapFor(opts)
 	if err != nil {
 		return nil, err
 	}
-	return NewEventIn(h)
-}
-
-// NewEventIn allocates a clear Event in heap h.
-func NewEventIn(h *shm.Heap) (*Event, error) {
 	ref, err := h.Alloc(eventSize, eventKind)
 	if err != nil {
 		return nil, fmt.Errorf("lock: new Event: %w", err)
 	}
 	return OpenEvent(ref)
 }
+
+// NewEventIn allocates a clear Event in heap h.
+//
+// Deprecated: use NewEvent(In(h)).
+func NewEventIn(h *shm.Heap) (*Event, error) { return NewEvent(In(h)) }
 
 // OpenEvent returns the Event that ref names; shm.ErrBadRef for a Ref that is not a live
 // "lock.Event".
@@ -118,26 +118,26 @@ func (e *Event) Clear() error {
 func (e *Event) IsSet() bool { return atomic.LoadUint32(e.w)&evSet != 0 }
 
 // Wait waits until the flag is set, without bound. It returns nil, or ErrCorrupt.
-func (e *Event) Wait() error { return e.wait(context.Background(), forever) }
+func (e *Event) Wait() error { return e.wait(forever) }
 
 // WaitTimeout waits until the flag is set, at most d (0: just look; Forever: no bound); it
-// returns ErrTimeout when d passed with the flag clear.
+// returns an error matching ErrTimeout when d passed with the flag clear.
 func (e *Event) WaitTimeout(d time.Duration) error {
 	if atomic.LoadUint32(e.w) == evSet {
 		raceAcquire(e.loc)
 		return nil
 	}
-	dl, err := deadlineFor(d)
+	dl, err := deadlineFor("lock: Event.Wait", d)
 	if err != nil {
 		return err
 	}
-	return e.wait(context.Background(), dl)
+	return dl.Err("lock: Event.Wait", e.wait(dl))
 }
 
 // WaitContext waits until the flag is set or ctx is done (then ctx.Err()).
-func (e *Event) WaitContext(ctx context.Context) error { return e.wait(ctx, forever) }
+func (e *Event) WaitContext(ctx context.Context) error { return e.wait(contextBound(ctx)) }
 
-func (e *Event) wait(ctx context.Context, dl deadline) (err error) {
+func (e *Event) wait(dl deadline) (err error) {
 	defer func() {
 		if err == nil {
 			raceAcquire(e.loc)
@@ -146,8 +146,8 @@ func (e *Event) wait(ctx context.Context, dl deadline) (err error) {
 	if atomic.LoadUint32(e.w)&evSet != 0 {
 		return nil
 	}
-	if _, ok := dl.remaining(); !ok {
-		return ErrTimeout
+	if _, err := dl.Left(Forever); err != nil {
+		return err
 	}
 	if e.loc.spin(func() bool { return atomic.LoadUint32(e.w)&evSet != 0 }) {
 		return nil
@@ -166,11 +166,11 @@ func (e *Event) wait(ctx context.Context, dl deadline) (err error) {
 			}
 			v |= evWaiters
 		}
-		d, ok := dl.remaining()
-		if !ok {
-			return ErrTimeout
+		d, err := dl.Left(Forever)
+		if err != nil {
+			return err
 		}
-		if err := e.loc.park(ctx, e.w, v, d); err != nil && !errors.Is(err, ErrTimeout) {
+		if err := e.loc.park(dl.Context(), e.w, v, d); err != nil && !errors.Is(err, ErrTimeout) {
 			return err
 		}
 	}

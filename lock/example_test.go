@@ -1,8 +1,10 @@
 package lock_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/shmkit/shmkit/internal/testutil"
@@ -44,27 +46,55 @@ func ExampleLock() {
 	// Output: 2000
 }
 
-// A Lock whose holder died is handed to the next acquirer with ErrOwnerDead.
-func ExampleLock_ownerDead() {
+// The idiom for a Lock whose holder may die: Do runs the critical section and always releases
+// the Lock; ownerDied says the previous holder died inside its own critical section, so the state
+// may be half-updated and is repaired first.
+func ExampleLock_Do() {
 	l, _ := lock.NewLock()
 	defer l.Free()
 	ref, _ := allocCell()
 	defer shm.Free(ref)
 	c, _ := testutil.OpenCell(ref)
-	p, _ := proc.Start(lockHoldUntilKilled, l, c)
+	p, _ := proc.Start(lockHoldUntilKilled, l, c) // takes the Lock, sets word 1, sleeps
 	for c.Get(1) == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	p.Kill()
-	err := l.LockTimeout(5 * time.Second)
-	fmt.Println(errors.Is(err, lock.ErrOwnerDead))
-	l.Unlock()
+	p.Kill() // dies holding the Lock, word 1 still set: a half-done update
 	p.Join(proc.Forever)
-	// Output: true
+	err := l.Do(func(ownerDied bool) error {
+		if ownerDied {
+			fmt.Println("previous owner died; repairing")
+			c.Set(1, 0)
+		}
+		return nil
+	})
+	fmt.Println(err, l.Locked(), c.Get(1))
+	// Output:
+	// previous owner died; repairing
+	// <nil> false 0
 }
 
-func ExampleRLock() {
-	r, _ := lock.NewRLock()
+// Lock returns an error only when it did not take the Lock, so the usual Go pattern is right; a
+// takeover from a dead holder is reported by Recovered while the Lock is held.
+func ExampleLock_Recovered() {
+	l, _ := lock.NewLock()
+	defer l.Free()
+	update := func() error {
+		if err := l.Lock(); err != nil {
+			return err // not held: nothing to release
+		}
+		defer l.Unlock()
+		if l.Recovered() {
+			// repair what the dead holder left half-done
+		}
+		return nil
+	}
+	fmt.Println(update(), l.Locked())
+	// Output: <nil> false
+}
+
+func ExampleRecursiveLock() {
+	r, _ := lock.NewRecursiveLock()
 	defer r.Free()
 	r.Lock()
 	r.Lock() // the owning process may enter again
@@ -87,7 +117,7 @@ func ExampleEvent() {
 	fmt.Println(e.WaitTimeout(time.Millisecond))
 	// Output:
 	// <nil> true
-	// shmkit: timeout
+	// lock: Event.Wait: timed out after 1ms
 }
 
 func ExampleSemaphore() {
@@ -158,4 +188,28 @@ func ExampleRWLock() {
 	// 2
 	// false
 	// <nil>
+}
+
+// In puts an object in a heap of the caller's choosing, here a segment of its own.
+func ExampleIn() {
+	seg, _ := shm.Create(1<<16, nil)
+	defer seg.Close()
+	h, _ := seg.Heap()
+	l, _ := lock.NewLock(lock.In(h))
+	defer l.Free()
+	fmt.Println(l.Ref().Seg == seg.ID())
+	// Output: true
+}
+
+// A Context form gives up when its context ends, without the lock.
+func ExampleLock_LockContext() {
+	l, _ := lock.NewLock()
+	defer l.Free()
+	l.Lock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	err := l.LockContext(ctx) // held by this process: waits until ctx ends
+	fmt.Println(err, l.Owner() == os.Getpid())
+	l.Unlock()
+	// Output: context deadline exceeded true
 }

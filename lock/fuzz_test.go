@@ -10,7 +10,7 @@ import (
 	"github.com/shmkit/shmkit/shm"
 )
 
-// FuzzLockWord writes arbitrary values into the shared words of a Lock, an RLock and an Event,
+// FuzzLockWord writes arbitrary values into the shared words of a Lock, a RecursiveLock and an Event,
 // as a hostile or buggy peer could, and requires every operation to return (no hang, no panic)
 // with a result or one of the package's errors.
 func FuzzLockWord(f *testing.F) {
@@ -21,7 +21,7 @@ func FuzzLockWord(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	r, err := lock.NewRLock()
+	r, err := lock.NewRecursiveLock()
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -21,6 +21,7 @@ type local struct {
 	//lint:ignore U1000 touched only in -race builds (race.go)
 	race   uint32       // touched only under the race detector (race.go)
 	budget atomic.Int64 // spin budget in nanoseconds, 0: spinStart (see spin)
+	probed atomic.Int64 // Condition: when this process last probed for dead waiters (unix ns)
 }
 
 // locals maps a shared word's address to its local state, so that every object of this process
@@ -37,16 +38,16 @@ func localFor(w *uint32) *local {
 	return v.(*local)
 }
 
-// enter takes the turnstile, waiting at most until dl; false when the time ran out.
-func (l *local) enter(dl deadline) bool {
-	d := Forever
-	if !dl.forever {
-		var ok bool
-		if d, ok = dl.remaining(); !ok {
-			d = 0 // passed: only a free turn is taken
-		}
+// enter takes the turnstile, waiting at most until dl; ErrTimeout or the context's error when
+// it could not.
+func (l *local) enter(dl deadline) error {
+	d, err := dl.Left(Forever)
+	if err == ErrTimeout {
+		d = 0 // passed (or a try): only a free turn is taken
+	} else if err != nil {
+		return err
 	}
-	return l.turn.Take(context.Background(), d) == nil
+	return l.turn.Take(dl.Context(), d)
 }
 
 func (l *local) leave() { l.turn.Give() }

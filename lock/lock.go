@@ -1,10 +1,12 @@
 package lock
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 	"time"
 
+	shdeadline "github.com/shmkit/shmkit/internal/deadline"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -24,7 +26,7 @@ func init() {
 // The owner is a process, not a goroutine: any goroutine of the process that holds the Lock may
 // release it (as Python lets any thread release a Lock), and a goroutine that calls Lock while
 // another goroutine of its own process holds it waits like any other caller (a Lock is not
-// re-entrant; see RLock).
+// re-entrant; see RecursiveLock).
 //
 // Acquiring an unheld Lock is one compare-and-swap, releasing it one more; a futex syscall happens
 // only when a waiter is parked. Waiters spin briefly, then park; the goroutines of one process
@@ -35,8 +37,13 @@ func init() {
 // Lock returns next (the word is only accessed with sequentially consistent atomics).
 //
 // If the owning process dies holding the Lock, a waiter notices within about 100 ms (by probing
-// the owner's pid) and takes the Lock over: its Lock returns ErrOwnerDead, and it holds the Lock.
-// See alive for the limits of pid probing (pid reuse, pid namespaces).
+// the owner's pid) and takes the Lock over: its Lock returns nil, as for any acquisition, and
+// Recovered reports true until the Unlock, since what the Lock guards may be half-updated. Do
+// hands that fact to the function it runs. See alive for the limits of pid probing (pid reuse,
+// pid namespaces).
+//
+// Every acquiring method returns an error only when the caller does not hold the Lock, so the
+// reflex "if err != nil { return err }" never leaves it held.
 //
 // A Lock is safe for concurrent use by any number of goroutines and processes.
 type Lock struct {
@@ -44,23 +51,24 @@ type Lock struct {
 	m   mutex
 }
 
-// NewLock allocates an unlocked Lock in the process's default heap (inherited by children).
-func NewLock() (*Lock, error) {
-	h, err := shm.Default()
+// NewLock allocates an unlocked Lock in the process's default heap (inherited by children), or in
+// the heap that In names.
+func NewLock(opts ...Option) (*Lock, error) {
+	h, err := heapFor(opts)
 	if err != nil {
 		return nil, err
 	}
-	return NewLockIn(h)
-}
-
-// NewLockIn allocates an unlocked Lock in heap h.
-func NewLockIn(h *shm.Heap) (*Lock, error) {
 	ref, err := h.Alloc(lockSize, lockKind)
 	if err != nil {
 		return nil, fmt.Errorf("lock: new Lock: %w", err)
 	}
 	return OpenLock(ref)
 }
+
+// NewLockIn allocates an unlocked Lock in heap h.
+//
+// Deprecated: use NewLock(In(h)).
+func NewLockIn(h *shm.Heap) (*Lock, error) { return NewLock(In(h)) }
 
 // OpenLock returns the Lock that ref names, in this or any process that maps its segment. It
 // fails with shm.ErrBadRef for a Ref that is not a live "lock.Lock".
@@ -72,43 +80,69 @@ func OpenLock(ref shm.Ref) (*Lock, error) {
 	return &Lock{ref: ref, m: newMutex(shm.Word64(b, 0), shm.Word32(b, 0), false, "Lock")}, nil
 }
 
-// Lock acquires the Lock, waiting as long as it takes. It returns nil, or ErrOwnerDead when it
-// took the Lock over from a process that died holding it: in both cases the caller holds it. It
-// fails (without the Lock) only with ErrCorrupt.
+// Lock acquires the Lock, waiting as long as it takes. It returns nil holding the Lock, also when
+// it took the Lock over from a process that died holding it (then Recovered is true). It fails,
+// without the Lock, only with ErrCorrupt.
 func (l *Lock) Lock() error {
 	if atomic.CompareAndSwapUint64(l.m.w, 0, uint64(self)) {
 		raceAcquire(l.m.loc)
 		return nil
 	}
-	return l.m.lock(forever)
+	return l.m.lockForever()
 }
 
-// LockTimeout is Lock bounded by d: it returns ErrTimeout, without the Lock, when d passes first.
-// d == 0 tries once (as TryLock, with an error); d == Forever waits without bound; any other
-// negative d is ErrBadTimeout.
+// LockTimeout is Lock bounded by d: it returns an error matching ErrTimeout (naming the call and
+// d), without the Lock, when d passes first. d == 0 tries once (as TryLock, with an error);
+// d == Forever waits without bound; any other negative d is ErrBadTimeout.
 func (l *Lock) LockTimeout(d time.Duration) error {
 	if d < 0 && d != Forever {
-		return fmt.Errorf("%w: %v", ErrBadTimeout, d)
+		return shdeadline.Check("lock: Lock", d)
 	}
 	if atomic.CompareAndSwapUint64(l.m.w, 0, uint64(self)) {
 		raceAcquire(l.m.loc)
 		return nil
 	}
-	dl, err := deadlineFor(d)
+	dl, err := deadlineFor("lock: Lock", d)
 	if err != nil {
 		return err
 	}
-	return l.m.lock(dl)
+	return dl.Err("lock: Lock", acquired(l.m.lock(dl)))
 }
 
-// TryLock acquires the Lock if it is free, or if its owner has died (then with ErrOwnerDead), and
-// never blocks. It reports whether the caller now holds the Lock.
+// LockContext is Lock bounded by ctx: it returns ctx.Err(), without the Lock, when ctx ends
+// first.
+func (l *Lock) LockContext(ctx context.Context) error {
+	if atomic.CompareAndSwapUint64(l.m.w, 0, uint64(self)) {
+		raceAcquire(l.m.loc)
+		return nil
+	}
+	return acquired(l.m.lock(contextBound(ctx)))
+}
+
+// TryLock acquires the Lock if it is free, or if its owner has died (then Recovered is true), and
+// never blocks. It reports whether the caller now holds the Lock; an error (ErrCorrupt) comes
+// with false.
 func (l *Lock) TryLock() (bool, error) {
 	if atomic.CompareAndSwapUint64(l.m.w, 0, uint64(self)) {
 		raceAcquire(l.m.loc)
 		return true, nil
 	}
-	return l.m.tryOnce(true)
+	return tried(l.m.tryOnce(true))
+}
+
+// Recovered reports whether this process holds the Lock and took it over from a process that died
+// holding it: the state the Lock guards may be half-updated, and should be checked or repaired
+// before Unlock, which clears the mark. It reads the shared word, so any goroutine of the holding
+// process sees the same answer; it is false in every other process.
+func (l *Lock) Recovered() bool { return l.m.recovered() }
+
+// Do runs fn holding the Lock, and releases the Lock when fn returns or panics: the form of Lock
+// that cannot be mishandled. ownerDied is Recovered: the Lock was taken over from a process that
+// died holding it, so fn should check or repair what it guards first. Do returns the error that
+// kept it from taking the Lock (then fn did not run), or fn's error, joined with Unlock's if that
+// failed (fn released the Lock itself).
+func (l *Lock) Do(fn func(ownerDied bool) error) error {
+	return do(l.Lock, l.Unlock, l.Recovered, fn)
 }
 
 // Unlock releases the Lock. It returns ErrNotOwner when the Lock is free or held by another

@@ -206,7 +206,7 @@ func TestLockOwnerDies(t *testing.T) {
 	require.NoError(t, err)
 	freeAtEnd(t, l)
 	c := newCell(t)
-	killWhileWaiting(t, c, 100, func() error { return l.LockTimeout(deadBound) }, func() {
+	killWhileWaiting(t, c, 100, func() error { return l.LockTimeout(deadBound) }, l.Recovered, func() {
 		require.Equal(t, os.Getpid(), l.Owner())
 		require.NoError(t, l.Unlock())
 	}, lockHoldUntilKilled, l, c)

@@ -1,6 +1,7 @@
 package lock
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit/futex"
+	shdeadline "github.com/shmkit/shmkit/internal/deadline"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -20,10 +22,13 @@ import (
 //	            parked waiting for the readers to leave); bit 30 always 0
 //	    12    4 reader gate: bits 0..30 a sequence bumped at every writer release, bit 31 readers
 //	            parked; the futex word readers sleep on
+//	    16    4 recovered: 1 from the takeover of a writer that died holding the write lock until a
+//	            writer's Unlock, 0 otherwise (any other value counts as 1)
 //	    64  128 holders table: read locks held per process (holders.go)
 const (
 	rwReaders   = 8
 	rwGate      = 12
+	rwDirty     = 16
 	rwHolders   = 64
 	rwSize      = rwHolders + holdersSize
 	rwCountMask = 1<<30 - 1
@@ -51,38 +56,42 @@ func init() {
 // concurrent with a write.
 //
 // When a process dies: a dead writer (holding or waiting for the write lock) is detected by the
-// next writer or by a waiting reader, whose Lock or RLock returns ErrOwnerDead with the lock. The
-// read locks of each process are counted in a table in the block (up to 16 processes at once);
-// a writer waiting for readers gives back those of dead processes and its Lock returns
-// ErrOwnerDead. A reader that dies within a few instructions of RLock, or one beyond the 16
-// tracked processes, leaves its read lock held: writers then wait until their timeout.
+// next writer or by a waiting reader, which takes its place and gets the lock (its Lock or RLock
+// returns nil); from then until a writer's Unlock, Recovered reports true to readers and writers,
+// since what the dead writer was writing may be half-done. The read locks of each process are
+// counted in a table in the block (up to 16 processes at once); a writer waiting for readers gives
+// back those of dead processes (a reader changes nothing, so this is not reported). A reader that
+// dies within a few instructions of RLock, or one beyond the 16 tracked processes, leaves its read
+// lock held: writers then wait until their timeout. As for Lock, every acquiring method returns
+// an error only when the caller does not hold what it asked for.
 type RWLock struct {
 	ref     shm.Ref
 	m       mutex
 	readers *uint32
 	gate    *uint32
+	dirty   *uint32
 	rloc    *local // for the readers word (the writer waits on it)
 	gloc    *local // for the reader gate (readers wait on it)
 	hold    holders
 }
 
-// NewRWLock allocates an unlocked RWLock in the default heap.
-func NewRWLock() (*RWLock, error) {
-	h, err := shm.Default()
+// NewRWLock allocates an unlocked RWLock in the default heap, or in the heap that In names.
+func NewRWLock(opts ...Option) (*RWLock, error) {
+	h, err := heapFor(opts)
 	if err != nil {
 		return nil, err
 	}
-	return NewRWLockIn(h)
-}
-
-// NewRWLockIn allocates an unlocked RWLock in heap h.
-func NewRWLockIn(h *shm.Heap) (*RWLock, error) {
 	ref, err := h.Alloc(rwSize, rwKind)
 	if err != nil {
 		return nil, fmt.Errorf("lock: new RWLock: %w", err)
 	}
 	return OpenRWLock(ref)
 }
+
+// NewRWLockIn allocates an unlocked RWLock in heap h.
+//
+// Deprecated: use NewRWLock(In(h)).
+func NewRWLockIn(h *shm.Heap) (*RWLock, error) { return NewRWLock(In(h)) }
 
 // OpenRWLock returns the RWLock that ref names; shm.ErrBadRef for a Ref that is not a live
 // "lock.RWLock".
@@ -92,7 +101,7 @@ func OpenRWLock(ref shm.Ref) (*RWLock, error) {
 		return nil, err
 	}
 	rw := &RWLock{ref: ref, m: newMutex(shm.Word64(b, 0), shm.Word32(b, 0), false, "RWLock"),
-		readers: shm.Word32(b, rwReaders), gate: shm.Word32(b, rwGate)}
+		readers: shm.Word32(b, rwReaders), gate: shm.Word32(b, rwGate), dirty: shm.Word32(b, rwDirty)}
 	rw.rloc, rw.gloc = localFor(rw.readers), localFor(rw.gate)
 	rw.hold.init(func(i int) *uint64 { return shm.Word64(b, rwHolders+8*i) })
 	return rw, nil
@@ -106,36 +115,60 @@ func (rw *RWLock) loadReaders() (uint32, error) {
 	return r, nil
 }
 
-// Lock acquires the write lock, waiting as long as it takes. It returns nil or ErrOwnerDead (a
-// writer or reader process died holding the lock; the caller holds the write lock in both cases),
-// or ErrCorrupt.
+// Lock acquires the write lock, waiting as long as it takes. It returns nil holding it (see
+// Recovered for a writer that died), or ErrCorrupt without it.
 func (rw *RWLock) Lock() error { return rw.lock(forever) }
 
-// LockTimeout is Lock bounded by d (0: try once; Forever: no bound); ErrTimeout, without the lock.
+// LockTimeout is Lock bounded by d (0: try once; Forever: no bound); an error matching
+// ErrTimeout, without the lock, when d passes.
 func (rw *RWLock) LockTimeout(d time.Duration) error {
-	dl, err := deadlineFor(d)
+	dl, err := deadlineFor("lock: RWLock.Lock", d)
 	if err != nil {
 		return err
 	}
-	return rw.lock(dl)
+	return dl.Err("lock: RWLock.Lock", rw.lock(dl))
 }
 
-// TryLock takes the write lock if nobody holds the lock (or its writer died: ErrOwnerDead), and
-// never blocks; it reports whether the caller now holds it.
+// LockContext is Lock bounded by ctx: ctx.Err(), without the lock, when ctx ends first.
+func (rw *RWLock) LockContext(ctx context.Context) error { return rw.lock(contextBound(ctx)) }
+
+// TryLock takes the write lock if nobody holds the lock (or its writer died), and never blocks;
+// it reports whether the caller now holds it.
 func (rw *RWLock) TryLock() (bool, error) {
-	err := rw.lock(deadline{})
+	err := rw.lock(shdeadline.Try())
 	if errors.Is(err, ErrTimeout) {
 		return false, nil
 	}
-	return err == nil || errors.Is(err, ErrOwnerDead), err
+	return err == nil, err
 }
 
+// Recovered reports whether a writer died holding the write lock and no writer has released it
+// since (a snapshot): what the dead writer was writing may be half-done. Readers can check it; the
+// writer that holds the lock should repair the data, and its Unlock clears the mark.
+func (rw *RWLock) Recovered() bool { return atomic.LoadUint32(rw.dirty) != 0 }
+
+// Do runs fn holding the write lock and releases it when fn returns or panics; ownerDied is
+// Recovered. See Lock.Do.
+func (rw *RWLock) Do(fn func(ownerDied bool) error) error {
+	return do(rw.Lock, rw.Unlock, rw.Recovered, fn)
+}
+
+// RDo runs fn holding a read lock and releases it when fn returns or panics; ownerDied is
+// Recovered (fn reads data a dead writer may have left half-written). See Lock.Do.
+func (rw *RWLock) RDo(fn func(ownerDied bool) error) error {
+	return do(rw.RLock, rw.RUnlock, rw.Recovered, fn)
+}
+
+// markDead records that a writer died holding the write lock.
+func (rw *RWLock) markDead() { atomic.StoreUint32(rw.dirty, 1) }
+
 func (rw *RWLock) lock(dl deadline) error {
-	var dead error
 	if !atomic.CompareAndSwapUint64(rw.m.w, 0, uint64(self)) {
-		dead = rw.m.lock(dl)
-		if dead != nil && !errors.Is(dead, ErrOwnerDead) {
-			return dead
+		err := rw.m.lock(dl)
+		if errors.Is(err, ErrOwnerDead) {
+			rw.markDead()
+		} else if err != nil {
+			return err
 		}
 	}
 	// Writer mutex held: no new reader gets in; wait for those inside to leave.
@@ -151,7 +184,7 @@ func (rw *RWLock) lock(dl deadline) error {
 				atomic.AndUint32(rw.readers, ^uint32(rwDrain))
 			}
 			raceAcquire(rw.rloc)
-			return dead
+			return nil
 		}
 		if r&rwDrain == 0 {
 			if !atomic.CompareAndSwapUint32(rw.readers, r, r|rwDrain) {
@@ -159,21 +192,22 @@ func (rw *RWLock) lock(dl deadline) error {
 			}
 			r |= rwDrain
 		}
-		d, ok := dl.slice(bo.next())
-		if !ok {
-			atomic.AndUint32(rw.readers, ^uint32(rwDrain)) // no writer waits for the readers now
-			rw.releaseWriter()
-			return ErrTimeout
-		}
-		err = rw.rloc.park(context.Background(), rw.readers, r, d)
-		switch {
-		case errors.Is(err, ErrTimeout):
-			if n := rw.hold.reap(rw.dropReaders); n > 0 {
-				dead = fmt.Errorf("%w: %d RWLock read locks of a dead process released", ErrOwnerDead, n)
+		d, err := dl.Left(bo.next())
+		if err == nil {
+			err = rw.rloc.park(dl.Context(), rw.readers, r, d)
+			if errors.Is(err, ErrTimeout) {
+				rw.hold.reap(rw.dropReaders)
+				continue
 			}
-		case err != nil:
+			if err != nil && ended(dl) == nil {
+				err = fmt.Errorf("lock: futex wait: %w", err)
+			}
+		}
+		if err != nil {
+			// Out of time or context, or a failed wait: no writer waits for the readers now.
+			atomic.AndUint32(rw.readers, ^uint32(rwDrain))
 			rw.releaseWriter()
-			return fmt.Errorf("lock: futex wait: %w", err)
+			return cmp.Or(ended(dl), err)
 		}
 	}
 }
@@ -209,8 +243,14 @@ func (rw *RWLock) releaseWriter() error {
 	}
 }
 
-// Unlock releases the write lock; ErrNotOwner when this process does not hold it.
-func (rw *RWLock) Unlock() error { return rw.releaseWriter() }
+// Unlock releases the write lock, and clears Recovered: the writer has left the data whole.
+// ErrNotOwner when this process does not hold it.
+func (rw *RWLock) Unlock() error {
+	if rw.m.owner() == self {
+		atomic.StoreUint32(rw.dirty, 0)
+	}
+	return rw.releaseWriter()
+}
 
 // tryRead makes one attempt at a read lock.
 func (rw *RWLock) tryRead() (bool, error) {
@@ -245,19 +285,22 @@ func (rw *RWLock) leaveReader() {
 	}
 }
 
-// RLock acquires a read lock, waiting as long as it takes. It returns nil, or ErrOwnerDead when
-// it found the writer dead and cleared it (the caller holds a read lock in both cases).
+// RLock acquires a read lock, waiting as long as it takes. It returns nil holding it (when it
+// found the writer dead and took its place, Recovered is true), or ErrCorrupt without it.
 func (rw *RWLock) RLock() error { return rw.rlock(forever) }
 
-// RLockTimeout is RLock bounded by d (0: try once; Forever: no bound); ErrTimeout, without a
-// read lock.
+// RLockTimeout is RLock bounded by d (0: try once; Forever: no bound); an error matching
+// ErrTimeout, without a read lock, when d passes.
 func (rw *RWLock) RLockTimeout(d time.Duration) error {
-	dl, err := deadlineFor(d)
+	dl, err := deadlineFor("lock: RWLock.RLock", d)
 	if err != nil {
 		return err
 	}
-	return rw.rlock(dl)
+	return dl.Err("lock: RWLock.RLock", rw.rlock(dl))
 }
+
+// RLockContext is RLock bounded by ctx: ctx.Err(), without a read lock, when ctx ends first.
+func (rw *RWLock) RLockContext(ctx context.Context) error { return rw.rlock(contextBound(ctx)) }
 
 // TryRLock takes a read lock if no writer holds or waits for the lock, and never blocks.
 func (rw *RWLock) TryRLock() (bool, error) { return rw.tryRead() }
@@ -266,8 +309,8 @@ func (rw *RWLock) rlock(dl deadline) error {
 	if ok, err := rw.tryRead(); ok || err != nil {
 		return err
 	}
-	if _, ok := dl.remaining(); !ok {
-		return ErrTimeout
+	if _, err := dl.Left(Forever); err != nil {
+		return err
 	}
 	var err error
 	if rw.gloc.spin(func() bool {
@@ -281,12 +324,9 @@ func (rw *RWLock) rlock(dl deadline) error {
 		return err
 	}
 	var bo backoff
-	var dead error
 	for {
-		if ok, err := rw.tryRead(); err != nil {
+		if ok, err := rw.tryRead(); ok || err != nil {
 			return err
-		} else if ok {
-			return dead
 		}
 		g := atomic.LoadUint32(rw.gate)
 		if g&rwParked == 0 {
@@ -299,16 +339,16 @@ func (rw *RWLock) rlock(dl deadline) error {
 		if owner == 0 {
 			continue
 		}
-		d, ok := dl.slice(bo.next())
-		if !ok {
-			return ErrTimeout
+		d, err := dl.Left(bo.next())
+		if err != nil {
+			return err
 		}
-		err := rw.gloc.park(context.Background(), rw.gate, g, d)
+		err = rw.gloc.park(dl.Context(), rw.gate, g, d)
 		switch {
 		case errors.Is(err, ErrTimeout):
 			if owner != self && !alive(owner) {
 				if ok, err := rw.m.tryOnce(true); ok && errors.Is(err, ErrOwnerDead) {
-					dead = err
+					rw.markDead()
 					if err := rw.releaseWriter(); err != nil {
 						return err
 					}
@@ -318,6 +358,8 @@ func (rw *RWLock) rlock(dl deadline) error {
 					return err
 				}
 			}
+		case ended(dl) != nil:
+			return ended(dl)
 		case err != nil:
 			return fmt.Errorf("lock: futex wait: %w", err)
 		}

@@ -45,8 +45,9 @@ func init() {
 //
 // When a process dies: the block records how many units each process holds (acquired and not yet
 // released by that same process; up to 16 processes at once, later ones are not tracked). A waiter
-// that has waited a while looks for entries of dead processes, gives their units back, and its
-// Acquire returns ErrOwnerDead with one of them. The limits: a death within a few instructions of
+// that has waited a while looks for entries of dead processes and gives their units back; a unit
+// so recovered is a unit like any other, and the Acquire that takes it returns nil. As for Lock,
+// every acquiring method returns an error only when the caller did not get a unit. The limits: a death within a few instructions of
 // an Acquire or Release may lose one unit (never create one); and the recovery assumes lock-like
 // use, where a process releases what it acquired. A Semaphore used to count events (one process
 // releases, another acquires) should not rely on it: a dead consumer's acquisitions would come
@@ -67,46 +68,45 @@ type BoundedSemaphore struct {
 	Semaphore
 }
 
-// NewSemaphore allocates a Semaphore with the given initial value in the default heap.
-func NewSemaphore(value int) (*Semaphore, error) {
-	h, err := shm.Default()
-	if err != nil {
-		return nil, err
-	}
-	return NewSemaphoreIn(h, value)
-}
-
-// NewSemaphoreIn allocates a Semaphore with the given initial value (0..MaxSemaphore) in heap h.
-func NewSemaphoreIn(h *shm.Heap, value int) (*Semaphore, error) {
-	ref, err := newSemaphore(h, value, semKind, false)
+// NewSemaphore allocates a Semaphore with the given initial value (0..MaxSemaphore) in the default
+// heap, or in the heap that In names.
+func NewSemaphore(value int, opts ...Option) (*Semaphore, error) {
+	ref, err := newSemaphore(opts, value, semKind, false)
 	if err != nil {
 		return nil, err
 	}
 	return OpenSemaphore(ref)
 }
 
-// NewBoundedSemaphore allocates a BoundedSemaphore with the given initial value (1..MaxSemaphore)
-// in the default heap.
-func NewBoundedSemaphore(value int) (*BoundedSemaphore, error) {
-	h, err := shm.Default()
-	if err != nil {
-		return nil, err
-	}
-	return NewBoundedSemaphoreIn(h, value)
-}
+// NewSemaphoreIn allocates a Semaphore with the given initial value in heap h.
+//
+// Deprecated: use NewSemaphore(value, In(h)).
+func NewSemaphoreIn(h *shm.Heap, value int) (*Semaphore, error) { return NewSemaphore(value, In(h)) }
 
-// NewBoundedSemaphoreIn allocates a BoundedSemaphore in heap h.
-func NewBoundedSemaphoreIn(h *shm.Heap, value int) (*BoundedSemaphore, error) {
-	ref, err := newSemaphore(h, value, bsemKind, true)
+// NewBoundedSemaphore allocates a BoundedSemaphore with the given initial value (1..MaxSemaphore)
+// in the default heap, or in the heap that In names.
+func NewBoundedSemaphore(value int, opts ...Option) (*BoundedSemaphore, error) {
+	ref, err := newSemaphore(opts, value, bsemKind, true)
 	if err != nil {
 		return nil, err
 	}
 	return OpenBoundedSemaphore(ref)
 }
 
-func newSemaphore(h *shm.Heap, value int, kind shm.Kind, bounded bool) (shm.Ref, error) {
+// NewBoundedSemaphoreIn allocates a BoundedSemaphore in heap h.
+//
+// Deprecated: use NewBoundedSemaphore(value, In(h)).
+func NewBoundedSemaphoreIn(h *shm.Heap, value int) (*BoundedSemaphore, error) {
+	return NewBoundedSemaphore(value, In(h))
+}
+
+func newSemaphore(opts []Option, value int, kind shm.Kind, bounded bool) (shm.Ref, error) {
 	if value < 0 || value > MaxSemaphore || (bounded && value == 0) {
 		return shm.Ref{}, fmt.Errorf("%w: semaphore value %d", ErrBadArg, value)
+	}
+	h, err := heapFor(opts)
+	if err != nil {
+		return shm.Ref{}, err
 	}
 	ref, err := h.Alloc(semaphoreSz, kind)
 	if err != nil {
@@ -205,19 +205,24 @@ func (s *Semaphore) giveBack(n uint32) {
 	}
 }
 
-// Acquire takes one unit, waiting as long as it takes. It returns nil, or ErrOwnerDead when it
-// gave back the units of a dead process and took one of them (the caller holds a unit in both
-// cases), or ErrCorrupt.
+// Acquire takes one unit, waiting as long as it takes (giving back the units of dead processes
+// meanwhile, see Semaphore). It returns nil holding a unit, or ErrCorrupt without one.
 func (s *Semaphore) Acquire() error { return s.acquire(forever) }
 
-// AcquireTimeout is Acquire bounded by d (0: try once; Forever: no bound); ErrTimeout, without a
-// unit, when d passes.
+// AcquireTimeout is Acquire bounded by d (0: try once; Forever: no bound); an error matching
+// ErrTimeout, without a unit, when d passes.
 func (s *Semaphore) AcquireTimeout(d time.Duration) error {
-	dl, err := deadlineFor(d)
+	op := "lock: " + s.what + ".Acquire"
+	dl, err := deadlineFor(op, d)
 	if err != nil {
 		return err
 	}
-	return s.acquire(dl)
+	return dl.Err(op, s.acquire(dl))
+}
+
+// AcquireContext is Acquire bounded by ctx: ctx.Err(), without a unit, when ctx ends first.
+func (s *Semaphore) AcquireContext(ctx context.Context) error {
+	return s.acquire(contextBound(ctx))
 }
 
 // TryAcquire takes a unit if one is free, and never blocks; it reports whether it took one.
@@ -227,8 +232,8 @@ func (s *Semaphore) acquire(dl deadline) error {
 	if ok, err := s.take(); ok || err != nil {
 		return err
 	}
-	if _, ok := dl.remaining(); !ok {
-		return ErrTimeout
+	if _, err := dl.Left(Forever); err != nil {
+		return err
 	}
 	var err error
 	if s.loc.spin(func() bool {
@@ -241,19 +246,14 @@ func (s *Semaphore) acquire(dl deadline) error {
 	}) {
 		return err
 	}
-	if !s.loc.enter(dl) {
-		return ErrTimeout
+	if err := s.loc.enter(dl); err != nil {
+		return err
 	}
 	defer s.loc.leave()
 	var b backoff
-	var dead error
 	for {
-		ok, err := s.take()
-		if err != nil {
+		if ok, err := s.take(); ok || err != nil {
 			return err
-		}
-		if ok {
-			return dead
 		}
 		v := atomic.LoadUint32(s.w)
 		if v&semMask != 0 {
@@ -265,16 +265,16 @@ func (s *Semaphore) acquire(dl deadline) error {
 			}
 			v |= semWaiters
 		}
-		d, ok := dl.slice(b.next())
-		if !ok {
-			return ErrTimeout
+		d, err := dl.Left(b.next())
+		if err != nil {
+			return err
 		}
-		err = s.loc.park(context.Background(), s.w, v, d)
+		err = s.loc.park(dl.Context(), s.w, v, d)
 		switch {
 		case errors.Is(err, ErrTimeout):
-			if n := s.hold.reap(s.giveBack); n > 0 {
-				dead = fmt.Errorf("%w: %d %s units recovered from a dead process", ErrOwnerDead, n, s.what)
-			}
+			s.hold.reap(s.giveBack)
+		case ended(dl) != nil:
+			return ended(dl)
 		case err != nil:
 			return fmt.Errorf("lock: futex wait: %w", err)
 		}

@@ -185,7 +185,7 @@ func copyWords(dst, src []byte, size int) {
 // (every Python typecode) with one sequentially consistent atomic operation, so it is never torn
 // and a Set happens before the At that reads its value. Larger elements, and elements of 3, 5, 6
 // or 7 bytes, are copied with plain memory accesses and can be torn by a concurrent Set: guard
-// them with the lock (GetLock or Update). An index out of range panics, exactly as indexing a Go
+// them with the lock (Locker or Update). An index out of range panics, exactly as indexing a Go
 // slice does.
 //
 // Slice gives the elements as an ordinary Go slice over the shared memory, with no copy and no
@@ -194,7 +194,7 @@ func copyWords(dst, src []byte, size int) {
 // value in a register across a loop; use At for a value another process is changing, or
 // synchronise with the lock or another shmkit primitive).
 //
-// The lock (GetLock, held by Update) is the user's, as in Python; no method takes it by itself.
+// The lock (Locker, held by Update) is the user's, as in Python; no method takes it by itself.
 // A process that dies in the middle of CopyFrom, Fill or an Update leaves the elements it had not
 // reached unchanged and each element it wrote whole (for 1-, 2-, 4- and 8-byte elements); if it
 // held the lock, the next Update gets lock.ErrOwnerDead and can repair them.
@@ -301,7 +301,7 @@ func (a *Array[T]) CopyFrom(src []T) int { return a.e.copyIn(src) }
 func (a *Array[T]) Fill(x T) { a.e.fill(x) }
 
 // Update calls fn with the elements (the Slice view) while holding the Array's lock: Python's
-// "with arr.get_lock(): ...". fn must not lock GetLock (it is not re-entrant) nor keep the slice.
+// "with arr.get_lock(): ...". fn must not take the lock (Locker: it is not re-entrant) nor keep the slice.
 // If a process died holding the lock, Update takes it over, still calls fn, and returns an error
 // wrapping lock.ErrOwnerDead: the elements may be half-updated by the dead process, and fn is the
 // place to repair them. It fails without calling fn only when the lock's shared word is corrupt.
@@ -321,9 +321,9 @@ func (a *Array[T]) Update(fn func([]T)) error {
 	return nil
 }
 
-// GetLock returns the Array's lock, Python's get_lock(). Holding it excludes Update and every
-// other holder; element access does not take it.
-func (a *Array[T]) GetLock() *lock.Lock { return a.e.blk.lk }
+// Locker returns the Array's lock, Python's get_lock(); see Value.Locker. Holding it excludes
+// Update and every other holder; element access does not take it.
+func (a *Array[T]) Locker() *lock.Lock { return a.e.blk.lk }
 
 // Typecode returns the Python typecode recorded in the Array's header, or 0.
 func (a *Array[T]) Typecode() byte { return a.e.blk.code }

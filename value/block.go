@@ -130,14 +130,14 @@ func newBlock(h *shm.Heap, ti *typeInfo, kind shm.Kind, form, code byte, n int, 
 	var flags byte
 	if locked {
 		flags |= flagLocked
-		if blk.lk, err = lock.NewLockIn(h); err != nil {
+		if blk.lk, err = lock.NewLock(lock.In(h)); err != nil {
 			return fail(err)
 		}
 		putLock(b, hLock, hLockGen, blk.lk.Ref())
 	}
 	if double {
 		flags |= flagDouble
-		if blk.wl, err = lock.NewLockIn(h); err != nil {
+		if blk.wl, err = lock.NewLock(lock.In(h)); err != nil {
 			return fail(err)
 		}
 		putLock(b, hWLock, hWLockGen, blk.wl.Ref())
@@ -287,12 +287,15 @@ func (blk *block) closeNamed() error {
 	return blk.named.Close()
 }
 
-// lockHeld takes l, treating lock.ErrOwnerDead as success: the caller's data stays consistent
-// (see Value). It returns the ErrOwnerDead error too, for callers that report it.
+// lockHeld takes l. When l was taken over from a process that died holding it, the caller's data
+// stays consistent (see Value), so that is a success too; dead then reports it (wrapping
+// lock.ErrOwnerDead), for callers that pass it on after releasing l.
 func lockHeld(l *lock.Lock) (dead error, err error) {
-	err = l.Lock()
-	if errors.Is(err, lock.ErrOwnerDead) {
-		return err, nil
+	if err := l.Lock(); err != nil {
+		return nil, err
 	}
-	return nil, err
+	if l.Recovered() {
+		return lock.ErrOwnerDead, nil
+	}
+	return nil, nil
 }

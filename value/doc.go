@@ -12,7 +12,7 @@
 // structs of those. A T holding a pointer, slice, string, map, interface, channel or func is
 // refused at construction with an error (ErrType) that names the offending field.
 //
-// Value[T] and Array[T] carry a lock (Python's lock=True): GetLock returns it, Update holds it.
+// Value[T] and Array[T] carry a lock (Python's lock=True): Locker returns it, Update holds it.
 // RawValue[T] and RawArray[T] have none. Python takes the lock for every access; here atomic
 // operations make that unnecessary, and the lock is left to the user:
 //
@@ -103,5 +103,5 @@
 //     At; through Slice it is a byte the Go compiler assumes is 0 or 1.
 //   - Free a Value or Array once, when no process uses it; using it afterwards is undefined (the
 //     memory may hold another object). A Ref to a freed object is refused (shm.ErrBadRef).
-//   - The lock is not re-entrant: fn given to Update must not lock GetLock.
+//   - The lock is not re-entrant: fn given to Update must not take the lock (Locker).
 package value

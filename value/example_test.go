@@ -80,6 +80,21 @@ func ExampleValue_Update() {
 	// Output: {X:2 Y:1}
 }
 
+// Locker is Python's get_lock(): "with v.get_lock(): v.value += 1" is the lock's Do around a
+// Load and a Store. ownerDied is true when a process died holding the lock.
+func ExampleValue_Locker() {
+	v, err := value.NewValue[int64](41)
+	if err != nil {
+		panic(err)
+	}
+	defer v.Free()
+	err = v.Locker().Do(func(ownerDied bool) error {
+		return v.Store(v.Load() + 1)
+	})
+	fmt.Println(v.Load(), err, v.Locker().Locked())
+	// Output: 42 <nil> false
+}
+
 // A named Array is found by name, by Go or by Python's multiprocessing.shared_memory (see the
 // package documentation for the Python side). Its data starts at FirstDataOffset.
 func ExampleNewNamedArray() {

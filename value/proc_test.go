@@ -85,7 +85,7 @@ func watchQuads(v *value.Value[quad], stop *value.RawValue[int32], seen, changes
 }
 
 func holdLockForever(v *value.Value[int64], ready *value.RawValue[int32]) error {
-	if err := v.GetLock().Lock(); err != nil {
+	if err := v.Locker().Lock(); err != nil {
 		return err
 	}
 	if err := v.Store(41); err != nil {
@@ -268,7 +268,7 @@ func seedChildNamed(arr *value.Array[float64]) {
 var _ = proc.Register(holdArrayLockForever)
 
 func holdArrayLockForever(arr *value.Array[int32], ready *value.RawValue[int32]) error {
-	if err := arr.GetLock().Lock(); err != nil {
+	if err := arr.Locker().Lock(); err != nil {
 		return err
 	}
 	arr.Slice()[0] = 99 // half of a two-element invariant

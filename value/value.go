@@ -26,7 +26,7 @@ import (
 //     copy. A writer killed mid-write leaves the current slot whole, so a Value never shows a
 //     half-written T, even after a crash.
 //
-// The lock (GetLock, held by Update) is the user's, as in Python: it is not taken by Load, Store,
+// The lock (Locker, held by Update) is the user's, as in Python: it is not taken by Load, Store,
 // Swap or CompareAndSwap, so a program may hold it around several of them (Python's
 // "with v.get_lock(): v.value += 1" is l.Lock(); v.Store(v.Load()+1); l.Unlock()).
 //
@@ -190,12 +190,12 @@ func (v *Value[T]) write(w func(g uint64) (bool, error)) (bool, error) {
 // left in it. It is atomic with respect to every other operation on the Value: should a Store,
 // Swap, CompareAndSwap or Add (which do not take the lock) change the value between the copy and
 // the store, fn is called again with the new value, so fn must only compute from its argument.
-// fn must not call Update or lock GetLock, and Update must not be called by a process holding
-// GetLock: the lock is not re-entrant, that would deadlock. The other methods are allowed in fn.
+// fn must not call Update or take the lock (Locker), and Update must not be called by a process
+// holding it: the lock is not re-entrant, that would deadlock. The other methods are allowed in fn.
 //
 // If a process died holding the lock, Update takes it over, still applies fn to the last whole
 // value, and returns an error wrapping lock.ErrOwnerDead, so that state the program guards with
-// GetLock beyond this Value can be checked. It fails without calling fn only when the lock's
+// the lock (Locker) beyond this Value can be checked. It fails without calling fn only when the lock's
 // shared word is corrupt.
 func (v *Value[T]) Update(fn func(*T)) error {
 	blk := v.blk
@@ -241,9 +241,11 @@ func (v *Value[T]) update(fn func(*T)) error {
 	}
 }
 
-// GetLock returns the Value's lock, Python's get_lock(). Holding it excludes Update and every
-// other holder; it does not stop Load, Store, Swap, CompareAndSwap or Add.
-func (v *Value[T]) GetLock() *lock.Lock { return v.blk.lk }
+// Locker returns the Value's lock, Python's get_lock() (named without Get, as Go names
+// accessors). Holding it excludes Update and every other holder; it does not stop Load, Store,
+// Swap, CompareAndSwap or Add. Its Do method holds it around a function, always releases it, and
+// tells the function whether a previous holder died (see package lock).
+func (v *Value[T]) Locker() *lock.Lock { return v.blk.lk }
 
 // Ref returns the Value's Ref, by which another process opens it (package proc passes it to
 // children).
@@ -259,7 +261,7 @@ func (v *Value[T]) Free() error { return v.blk.release() }
 func (v *Value[T]) Close() error { return v.blk.closeNamed() }
 
 // A RawValue is one T in shared memory without a lock: Python's multiprocessing.RawValue. For T
-// of at most 8 bytes it is exactly a Value without GetLock and Update: every operation is one
+// of at most 8 bytes it is exactly a Value without Locker and Update: every operation is one
 // atomic instruction. A larger T is stored once and copied 8 bytes at a time; a Load concurrent
 // with a Store may then see part of each (torn), as in Python, and Swap and CompareAndSwap fail
 // with ErrNotAtomic. Use a Value, or a lock of your own, to make such a T consistent.

@@ -335,9 +335,9 @@ func TestRefsReopen(t *testing.T) {
 	require.NoError(t, err)
 	b.Set(0, 50)
 	require.Equal(t, int32(50), a.At(0))
-	require.NoError(t, b.GetLock().Lock())
-	require.True(t, a.GetLock().Locked())
-	require.NoError(t, a.GetLock().Unlock())
+	require.NoError(t, b.Locker().Lock())
+	require.True(t, a.Locker().Locked())
+	require.NoError(t, a.Locker().Unlock())
 
 	// The wrong type, or the wrong form, is refused by kind.
 	_, err = value.OpenArray[uint32](a.Ref())

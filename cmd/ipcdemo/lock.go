@@ -1,66 +1,22 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"runtime"
-	"sync/atomic"
 	"time"
 
 	"github.com/shmkit/shmkit/lock"
 	"github.com/shmkit/shmkit/proc"
-	"github.com/shmkit/shmkit/shm"
+	"github.com/shmkit/shmkit/value"
 )
 
 func init() {
-	register(50, "lock", "Lock keeps a shared balance at 0; RLock, Event, Semaphore, Condition, Barrier; a dead holder", runLock)
+	register(50, "lock", "Lock keeps a shared balance at 0; RecursiveLock, Event, Semaphore, Condition, Barrier; a dead holder", runLock)
 }
-
-// board is a block of the shared heap holding a few raw words: the balance (word 0), flags and
-// counters. Without a lock, nothing guards it: that is the point of the first demo.
-type board struct {
-	ref shm.Ref
-	b   []byte
-}
-
-var boardKind shm.Kind
-
-func init() {
-	boardKind = shm.RegisterKind("ipcdemo.board", func(r shm.Ref) (any, error) { return openBoard(r) })
-}
-
-func openBoard(r shm.Ref) (*board, error) {
-	_, b, err := shm.Resolve(r, boardKind)
-	if err != nil {
-		return nil, err
-	}
-	return &board{r, b}, nil
-}
-
-func newBoard() (*board, error) {
-	ref, err := shm.Alloc(256, boardKind)
-	if err != nil {
-		return nil, err
-	}
-	return openBoard(ref)
-}
-
-func (b *board) Ref() shm.Ref        { return b.ref }
-func (b *board) free()               { shm.Free(b.ref) }
-func (b *board) word(i int) *uint32  { return shm.Word32(b.b, 64+4*i) }
-func (b *board) load() int64         { return int64(atomic.LoadUint64(shm.Word64(b.b, 0))) }
-func (b *board) store(v int64)       { atomic.StoreUint64(shm.Word64(b.b, 0), uint64(v)) }
-func (b *board) ready() *uint32      { return b.word(0) }
-func (b *board) start() *uint32      { return b.word(1) }
-func (b *board) inside() *uint32     { return b.word(2) }
-func (b *board) mostInside() *uint32 { return b.word(3) }
-func (b *board) stock() *uint32      { return b.word(4) }
 
 // Child targets, registered at package level.
 var (
 	_ = proc.Register(changeBalance)
-	_ = proc.Register(changeBalanceLocked)
 	_ = proc.Register(enterRoom)
 	_ = proc.Register(signalReady)
 	_ = proc.Register(useResource)
@@ -69,88 +25,80 @@ var (
 	_ = proc.Register(holdAndDie)
 )
 
-const rounds = 100_000
-
-// racyRounds is longer: lost updates need the two processes on two CPUs at the same moment, and a
-// run of 100,000 rounds lasts well under a millisecond.
+// racyRounds is long: lost updates need the two processes on two CPUs at the same moment.
 const racyRounds = 2_000_000
 
-// waitStart counts this process as ready and spins until the parent says go, so that both
-// workers really run at the same time.
-func waitStart(bd *board) {
-	atomic.AddUint32(bd.ready(), 1)
-	for atomic.LoadUint32(bd.start()) == 0 {
-		runtime.Gosched()
+// changeBalance is the tutorial's change_it: balance = balance + n, then balance = balance - n,
+// each a separate read and write of shared memory; with l (when not nil) around each change.
+// Both workers and the parent meet at go first, so that the workers really run together.
+func changeBalance(balance *value.RawValue[int64], l *lock.Lock, start *lock.Barrier, n int64) error {
+	if _, err := start.WaitTimeout(10 * time.Second); err != nil {
+		return err
 	}
-}
-
-// changeBalance is the tutorial's change_it without a lock: balance = balance + n, then
-// balance = balance - n, each a separate read and write of shared memory.
-func changeBalance(bd *board, n int64) {
-	waitStart(bd)
-	for range racyRounds {
-		bd.store(bd.load() + n)
-		bd.store(bd.load() - n)
-	}
-}
-
-// changeBalanceLocked is the same with lock.acquire() / lock.release() around each change.
-func changeBalanceLocked(bd *board, l *lock.Lock, n int64) error {
-	waitStart(bd)
-	for range rounds {
-		if err := l.Lock(); err != nil {
-			return err
+	if l == nil {
+		for range racyRounds {
+			balance.Store(balance.Load() + n)
+			balance.Store(balance.Load() - n)
 		}
-		bd.store(bd.load() + n)
-		bd.store(bd.load() - n)
-		if err := l.Unlock(); err != nil {
+		return nil
+	}
+	change := func(bool) error {
+		balance.Store(balance.Load() + n)
+		return balance.Store(balance.Load() - n)
+	}
+	for range racyRounds {
+		if err := l.Do(change); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// runTwo starts target(bd, extra..., 5) and target(bd, extra..., 8), lets them go together and
-// joins them.
-func runTwo(bd *board, target any, extra ...any) error {
+// runBalance runs changeBalance in two processes, with l or without a lock, and returns the
+// balance.
+func runBalance(l *lock.Lock) (int64, error) {
+	balance, err := value.NewRawValue[int64](0)
+	if err != nil {
+		return 0, err
+	}
+	defer balance.Free()
+	start, err := lock.NewBarrier(3, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer start.Free()
 	var ps []*proc.Process
 	for _, n := range []int64{5, 8} {
-		p, err := proc.Start(target, append(append([]any{bd}, extra...), n)...)
-		if err != nil {
-			return err
-		}
-		ps = append(ps, p)
+		ps = append(ps, mustStart(changeBalance, balance, l, start, n))
 	}
-	for atomic.LoadUint32(bd.ready()) < 2 {
-		time.Sleep(100 * time.Microsecond)
+	if _, err := start.WaitTimeout(10 * time.Second); err != nil {
+		return 0, err
 	}
-	atomic.StoreUint32(bd.start(), 1)
-	return joinAll(ps)
+	if err := joinAll(ps...); err != nil {
+		return 0, err
+	}
+	return balance.Load(), nil
 }
 
-func joinAll(ps []*proc.Process) error {
+func joinAll(ps ...*proc.Process) error {
 	for _, p := range ps {
-		if err := p.Join(proc.Forever); err != nil {
+		if err := joinCode(p, 0); err != nil {
 			return err
-		}
-		if code, _ := p.ExitCode(); code != 0 {
-			return fmt.Errorf("%v exited %d", p, code)
 		}
 	}
 	return nil
 }
 
-// enterRoom is "two tasks must not be in the room at once": each takes the lock, is alone in the
-// room for a moment, and leaves.
+// enterRoom is "two tasks must not be in the room at once".
 func enterRoom(l *lock.Lock, task string, times int) error {
 	for range times {
-		if err := l.Lock(); err != nil {
-			return err
-		}
-		fmt.Printf("  %s enters the room (pid %d)\n", task, os.Getpid())
-		time.Sleep(5 * time.Millisecond)
-		fmt.Printf("  %s leaves the room\n", task)
-		if err := l.Unlock(); err != nil {
+		err := l.Do(func(bool) error {
+			fmt.Printf("  %s enters the room (pid %d)\n", task, os.Getpid())
+			time.Sleep(5 * time.Millisecond)
+			fmt.Printf("  %s leaves the room\n", task)
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 		time.Sleep(5 * time.Millisecond) // give the other task its turn
@@ -166,35 +114,34 @@ func signalReady(e *lock.Event) error {
 
 // useResource holds one of the semaphore's units for a moment, and records how many processes
 // were inside at once.
-func useResource(s *lock.Semaphore, bd *board, id int) error {
+func useResource(s *lock.Semaphore, inside, most *value.RawValue[int32], id int) error {
 	if err := s.Acquire(); err != nil {
 		return err
 	}
-	in := atomic.AddUint32(bd.inside(), 1)
-	for {
-		m := atomic.LoadUint32(bd.mostInside())
-		if in <= m || atomic.CompareAndSwapUint32(bd.mostInside(), m, in) {
+	defer s.Release()
+	in := value.Add(inside, 1)
+	for m := most.Load(); in > m; m = most.Load() {
+		if ok, _ := most.CompareAndSwap(m, in); ok {
 			break
 		}
 	}
 	fmt.Printf("  worker %d uses the resource (%d inside)\n", id, in)
 	time.Sleep(30 * time.Millisecond)
-	atomic.AddUint32(bd.inside(), ^uint32(0))
-	return s.Release()
+	value.Add(inside, -1)
+	return nil
 }
 
 // consumeItems waits on the condition for n items, one at a time.
-func consumeItems(c *lock.Condition, bd *board, n int) error {
+func consumeItems(c *lock.Condition, stock *value.RawValue[int32], n int) error {
 	if err := c.Lock(); err != nil {
 		return err
 	}
 	defer c.Unlock()
 	for range n {
-		if err := c.WaitFor(func() bool { return atomic.LoadUint32(bd.stock()) > 0 }, 10*time.Second); err != nil {
+		if err := c.WaitFor(func() bool { return stock.Load() > 0 }, 10*time.Second); err != nil {
 			return err
 		}
-		left := atomic.AddUint32(bd.stock(), ^uint32(0))
-		fmt.Printf("  consumer %d: took an item (%d left)\n", os.Getpid(), left)
+		fmt.Printf("  consumer %d: took an item (%d left)\n", os.Getpid(), value.Add(stock, -1))
 	}
 	return nil
 }
@@ -216,73 +163,57 @@ func barrierAction() error {
 	return nil
 }
 
-func holdAndDie(l *lock.Lock, bd *board) {
-	if l.Lock() != nil {
-		return
+// holdAndDie takes the lock, starts a change it will never finish, and is killed.
+func holdAndDie(l *lock.Lock, balance *value.RawValue[int64], holding *lock.Event) error {
+	if err := l.Lock(); err != nil {
+		return err
 	}
-	fmt.Printf("  child %d: holding the lock... and crashing\n", os.Getpid())
-	atomic.StoreUint32(bd.ready(), 1)
+	balance.Store(balance.Load() + 5) // the first half of change_it
+	fmt.Printf("  child %d: holding the lock, balance %d... and crashing\n", os.Getpid(), balance.Load())
+	holding.Set()
 	time.Sleep(time.Hour) // killed here
+	return nil
 }
 
 func runLock() error {
-	// 1. The race: two processes change a shared balance without a lock.
-	bd, err := newBoard()
+	// 1. The race: two processes change a shared balance without a lock; 2. the same with a Lock.
+	b, err := runBalance(nil)
 	if err != nil {
 		return err
 	}
-	defer bd.free()
-	if err := runTwo(bd, changeBalance); err != nil {
-		return err
-	}
-	if b := bd.load(); b != 0 {
+	if b != 0 {
 		fmt.Printf("without a lock: balance = %d after 2 × %d changes: updates were lost (it should be 0)\n", b, racyRounds)
 	} else {
-		fmt.Printf("without a lock: balance = 0 after 2 × %d changes: no collision this time (the two processes did not run at the same moment)\n", racyRounds)
+		fmt.Printf("without a lock: balance = 0 after 2 × %d changes: no update happened to be lost this time (the two processes did not interleave between a read and its write)\n", racyRounds)
 	}
-
-	// 2. The same with a Lock: exactly 0.
 	l, err := lock.NewLock()
 	if err != nil {
 		return err
 	}
 	defer l.Free()
-	bd2, err := newBoard()
-	if err != nil {
+	if b, err = runBalance(l); err != nil {
 		return err
 	}
-	defer bd2.free()
-	if err := runTwo(bd2, changeBalanceLocked, l); err != nil {
-		return err
-	}
-	fmt.Printf("with lock.Lock: balance = %d\n", bd2.load())
-	if bd2.load() != 0 {
+	fmt.Printf("with lock.Lock: balance = %d\n", b)
+	if b != 0 {
 		return fmt.Errorf("the lock did not keep the balance at 0")
 	}
 
 	// 3. Two tasks in the room, never together.
 	fmt.Println("two tasks, one room:")
-	a, err := proc.Start(enterRoom, l, "task A", 2)
-	if err != nil {
-		return err
-	}
-	b, err := proc.Start(enterRoom, l, "task B", 2)
-	if err != nil {
-		return err
-	}
-	if err := joinAll([]*proc.Process{a, b}); err != nil {
+	if err := joinAll(mustStart(enterRoom, l, "task A", 2), mustStart(enterRoom, l, "task B", 2)); err != nil {
 		return err
 	}
 
-	// 4. RLock: the owning process may take it again.
-	r, err := lock.NewRLock()
+	// 4. RecursiveLock (Python's RLock): the owning process may take it again.
+	r, err := lock.NewRecursiveLock()
 	if err != nil {
 		return err
 	}
 	defer r.Free()
 	r.Lock()
 	r.Lock()
-	fmt.Printf("RLock taken twice by this process: depth %d\n", r.Depth())
+	fmt.Printf("RecursiveLock taken twice by this process: depth %d\n", r.Depth())
 	r.Unlock()
 	r.Unlock()
 
@@ -293,18 +224,13 @@ func runLock() error {
 	}
 	defer e.Free()
 	fmt.Printf("event.is_set() = %v; waiting for the child...\n", e.IsSet())
-	p, err := proc.Start(signalReady, e)
-	if err != nil {
-		return err
-	}
-	t0 := time.Now()
+	p := mustStart(signalReady, e)
 	if err := e.WaitTimeout(5 * time.Second); err != nil {
 		return err
 	}
-	fmt.Printf("event set after %v; is_set() = %v\n", time.Since(t0).Round(time.Millisecond), e.IsSet())
 	e.Clear()
-	fmt.Printf("after clear(): wait(10ms) -> %v\n", e.WaitTimeout(10*time.Millisecond))
-	if err := joinAll([]*proc.Process{p}); err != nil {
+	fmt.Printf("event set; after clear(): wait(10ms) -> %v\n", e.WaitTimeout(10*time.Millisecond))
+	if err := joinAll(p); err != nil {
 		return err
 	}
 
@@ -314,23 +240,18 @@ func runLock() error {
 		return err
 	}
 	defer s.Free()
-	bd3, err := newBoard()
-	if err != nil {
-		return err
-	}
-	defer bd3.free()
+	inside, _ := value.NewRawValue[int32](0)
+	defer inside.Free()
+	most, _ := value.NewRawValue[int32](0)
+	defer most.Free()
 	var ws []*proc.Process
 	for i := range 4 {
-		p, err := proc.Start(useResource, s, bd3, i)
-		if err != nil {
-			return err
-		}
-		ws = append(ws, p)
+		ws = append(ws, mustStart(useResource, s, inside, most, i))
 	}
-	if err := joinAll(ws); err != nil {
+	if err := joinAll(ws...); err != nil {
 		return err
 	}
-	fmt.Printf("Semaphore(2): at most %d workers inside at once\n", atomic.LoadUint32(bd3.mostInside()))
+	fmt.Printf("Semaphore(2): at most %d workers inside at once\n", most.Load())
 
 	// 7. Condition: a consumer waits for items that the producer announces with notify_all.
 	c, err := lock.NewCondition(nil)
@@ -339,19 +260,18 @@ func runLock() error {
 	}
 	defer c.Locker().Free()
 	defer c.Free()
-	cons, err := proc.Start(consumeItems, c, bd3, 3)
-	if err != nil {
-		return err
-	}
+	stock, _ := value.NewRawValue[int32](0)
+	defer stock.Free()
+	cons := mustStart(consumeItems, c, stock, 3)
 	for i := range 3 {
 		time.Sleep(10 * time.Millisecond)
 		c.Lock()
-		atomic.AddUint32(bd3.stock(), 1)
+		value.Add(stock, 1)
 		fmt.Printf("  producer: made item %d, notify_all()\n", i+1)
 		c.NotifyAll()
 		c.Unlock()
 	}
-	if err := joinAll([]*proc.Process{cons}); err != nil {
+	if err := joinAll(cons); err != nil {
 		return err
 	}
 
@@ -361,41 +281,32 @@ func runLock() error {
 		return err
 	}
 	defer bar.Free()
-	var ms []*proc.Process
-	for _, name := range []string{"child 1", "child 2"} {
-		p, err := proc.Start(meetAtBarrier, bar, name)
-		if err != nil {
-			return err
-		}
-		ms = append(ms, p)
-	}
+	ms := []*proc.Process{mustStart(meetAtBarrier, bar, "child 1"), mustStart(meetAtBarrier, bar, "child 2")}
 	if err := meetAtBarrier(bar, "parent"); err != nil {
 		return err
 	}
-	if err := joinAll(ms); err != nil {
+	if err := joinAll(ms...); err != nil {
 		return err
 	}
 
-	// 9. What Python cannot do: a holder that dies does not leave the lock held forever.
-	bd4, err := newBoard()
-	if err != nil {
+	// 9. What Python cannot do: a holder that dies does not leave the lock held forever, and the
+	// next holder learns that it must repair what the dead one left half-done.
+	balance, _ := value.NewRawValue[int64](0)
+	defer balance.Free()
+	e.Clear()
+	d := mustStart(holdAndDie, l, balance, e)
+	if err := e.WaitTimeout(10 * time.Second); err != nil {
 		return err
-	}
-	defer bd4.free()
-	d, err := proc.Start(holdAndDie, l, bd4)
-	if err != nil {
-		return err
-	}
-	for atomic.LoadUint32(bd4.ready()) == 0 {
-		time.Sleep(time.Millisecond)
 	}
 	d.Kill()
 	d.Join(proc.Forever)
-	t0 = time.Now()
-	err = l.LockTimeout(5 * time.Second)
-	if !errors.Is(err, lock.ErrOwnerDead) {
-		return fmt.Errorf("after the holder died: %v", err)
-	}
-	fmt.Printf("holder killed; the next acquirer got the lock after %v with: %v\n", time.Since(t0).Round(10*time.Microsecond), err)
-	return l.Unlock()
+	return l.Do(func(ownerDied bool) error {
+		if !ownerDied {
+			return fmt.Errorf("after the holder died: the lock was not recovered")
+		}
+		fmt.Printf("holder killed; the next holder is told that the owner died, and repairs balance %d", balance.Load())
+		balance.Store(0)
+		fmt.Printf(" -> %d\n", balance.Load())
+		return nil
+	})
 }

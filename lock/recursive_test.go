@@ -14,12 +14,12 @@ import (
 )
 
 var (
-	_ = proc.Register(rlockIncrement)
-	_ = proc.Register(rlockHoldUntilKilled)
+	_ = proc.Register(recursiveIncrement)
+	_ = proc.Register(recursiveHoldUntilKilled)
 )
 
-// rlockIncrement adds 1 to word 0 n times, each under two levels of r.
-func rlockIncrement(r *lock.RLock, c *cell, n int) error {
+// recursiveIncrement adds 1 to word 0 n times, each under two levels of r.
+func recursiveIncrement(r *lock.RecursiveLock, c *cell, n int) error {
 	awaitStart(c)
 	for range n {
 		if err := r.Lock(); err != nil {
@@ -39,8 +39,8 @@ func rlockIncrement(r *lock.RLock, c *cell, n int) error {
 	return nil
 }
 
-// rlockHoldUntilKilled takes r three levels deep, sets word 1, and sleeps until killed.
-func rlockHoldUntilKilled(r *lock.RLock, c *cell) error {
+// recursiveHoldUntilKilled takes r three levels deep, sets word 1, and sleeps until killed.
+func recursiveHoldUntilKilled(r *lock.RecursiveLock, c *cell) error {
 	for range 3 {
 		if err := r.Lock(); err != nil {
 			return err
@@ -51,23 +51,23 @@ func rlockHoldUntilKilled(r *lock.RLock, c *cell) error {
 	return nil
 }
 
-func TestRLockMutualExclusion(t *testing.T) {
-	r, err := lock.NewRLock()
+func TestRecursiveLockMutualExclusion(t *testing.T) {
+	r, err := lock.NewRecursiveLock()
 	require.NoError(t, err)
 	freeAtEnd(t, r)
 	c := newCell(t)
 	const n = 100_000
-	p := start(t, rlockIncrement, r, c, n)
+	p := start(t, recursiveIncrement, r, c, n)
 	c.WaitFor(t, 5, 1)
 	c.Set(3, 1)
-	require.NoError(t, rlockIncrement(r, c, n))
+	require.NoError(t, recursiveIncrement(r, c, n))
 	joinOK(t, p)
 	require.Equal(t, uint32(2*n), c.Get(0))
 	require.Equal(t, 0, r.Owner())
 }
 
-func TestRLockReentrancy(t *testing.T) {
-	r, err := lock.NewRLock()
+func TestRecursiveLockReentrancy(t *testing.T) {
+	r, err := lock.NewRecursiveLock()
 	require.NoError(t, err)
 	freeAtEnd(t, r)
 	require.ErrorIs(t, r.Unlock(), lock.ErrNotOwner)
@@ -90,12 +90,12 @@ func TestRLockReentrancy(t *testing.T) {
 	require.ErrorIs(t, r.LockTimeout(-7), lock.ErrBadTimeout)
 }
 
-func TestRLockOtherProcessWaits(t *testing.T) {
-	r, err := lock.NewRLock()
+func TestRecursiveLockOtherProcessWaits(t *testing.T) {
+	r, err := lock.NewRecursiveLock()
 	require.NoError(t, err)
 	freeAtEnd(t, r)
 	c := newCell(t)
-	p := start(t, rlockHoldUntilKilled, r, c)
+	p := start(t, recursiveHoldUntilKilled, r, c)
 	c.WaitFor(t, 1, 1)
 	ok, err := r.TryLock()
 	require.NoError(t, err)
@@ -103,13 +103,14 @@ func TestRLockOtherProcessWaits(t *testing.T) {
 	require.ErrorIs(t, r.LockTimeout(20*time.Millisecond), lock.ErrTimeout)
 	require.ErrorIs(t, r.Unlock(), lock.ErrNotOwner)
 	killJoin(t, p)
-	require.ErrorIs(t, r.Lock(), lock.ErrOwnerDead)
+	require.NoError(t, r.Lock())
+	require.True(t, r.Recovered())
 	require.Equal(t, 1, r.Depth())
 	require.NoError(t, r.Unlock())
 }
 
-func TestRLockCorrupt(t *testing.T) {
-	r, err := lock.NewRLock()
+func TestRecursiveLockCorrupt(t *testing.T) {
+	r, err := lock.NewRecursiveLock()
 	require.NoError(t, err)
 	freeAtEnd(t, r)
 	w := shm.Word64(raw(t, r), 0)
@@ -121,13 +122,13 @@ func TestRLockCorrupt(t *testing.T) {
 	atomic.StoreUint64(w, 0)
 }
 
-func TestRLockOwnerDies(t *testing.T) {
-	r, err := lock.NewRLock()
+func TestRecursiveLockOwnerDies(t *testing.T) {
+	r, err := lock.NewRecursiveLock()
 	require.NoError(t, err)
 	freeAtEnd(t, r)
 	c := newCell(t)
-	killWhileWaiting(t, c, 100, func() error { return r.LockTimeout(deadBound) }, func() {
+	killWhileWaiting(t, c, 100, func() error { return r.LockTimeout(deadBound) }, r.Recovered, func() {
 		require.Equal(t, 1, r.Depth())
 		require.NoError(t, r.Unlock())
-	}, rlockHoldUntilKilled, r, c)
+	}, recursiveHoldUntilKilled, r, c)
 }
