@@ -91,13 +91,6 @@ func NewBarrier(parties int, action func() error, opts ...Option) (*Barrier, err
 	return bar, nil
 }
 
-// NewBarrierIn allocates a Barrier in heap h; see NewBarrier.
-//
-// Deprecated: use NewBarrier(parties, action, In(h)).
-func NewBarrierIn(h *shm.Heap, parties int, action func() error) (*Barrier, error) {
-	return NewBarrier(parties, action, In(h))
-}
-
 // OpenBarrier returns the Barrier that ref names, without an action (see SetAction).
 func OpenBarrier(ref shm.Ref) (*Barrier, error) {
 	b, err := openBlock(ref, barrierKind, barPids, "Barrier")

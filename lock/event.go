@@ -55,11 +55,6 @@ func NewEvent(opts ...Option) (*Event, error) {
 	return OpenEvent(ref)
 }
 
-// NewEventIn allocates a clear Event in heap h.
-//
-// Deprecated: use NewEvent(In(h)).
-func NewEventIn(h *shm.Heap) (*Event, error) { return NewEvent(In(h)) }
-
 // OpenEvent returns the Event that ref names; shm.ErrBadRef for a Ref that is not a live
 // "lock.Event".
 func OpenEvent(ref shm.Ref) (*Event, error) {

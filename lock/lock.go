@@ -65,11 +65,6 @@ func NewLock(opts ...Option) (*Lock, error) {
 	return OpenLock(ref)
 }
 
-// NewLockIn allocates an unlocked Lock in heap h.
-//
-// Deprecated: use NewLock(In(h)).
-func NewLockIn(h *shm.Heap) (*Lock, error) { return NewLock(In(h)) }
-
 // OpenLock returns the Lock that ref names, in this or any process that maps its segment. It
 // fails with shm.ErrBadRef for a Ref that is not a live "lock.Lock".
 func OpenLock(ref shm.Ref) (*Lock, error) {

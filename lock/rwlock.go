@@ -88,11 +88,6 @@ func NewRWLock(opts ...Option) (*RWLock, error) {
 	return OpenRWLock(ref)
 }
 
-// NewRWLockIn allocates an unlocked RWLock in heap h.
-//
-// Deprecated: use NewRWLock(In(h)).
-func NewRWLockIn(h *shm.Heap) (*RWLock, error) { return NewRWLock(In(h)) }
-
 // OpenRWLock returns the RWLock that ref names; shm.ErrBadRef for a Ref that is not a live
 // "lock.RWLock".
 func OpenRWLock(ref shm.Ref) (*RWLock, error) {

@@ -78,11 +78,6 @@ func NewSemaphore(value int, opts ...Option) (*Semaphore, error) {
 	return OpenSemaphore(ref)
 }
 
-// NewSemaphoreIn allocates a Semaphore with the given initial value in heap h.
-//
-// Deprecated: use NewSemaphore(value, In(h)).
-func NewSemaphoreIn(h *shm.Heap, value int) (*Semaphore, error) { return NewSemaphore(value, In(h)) }
-
 // NewBoundedSemaphore allocates a BoundedSemaphore with the given initial value (1..MaxSemaphore)
 // in the default heap, or in the heap that In names.
 func NewBoundedSemaphore(value int, opts ...Option) (*BoundedSemaphore, error) {
@@ -91,13 +86,6 @@ func NewBoundedSemaphore(value int, opts ...Option) (*BoundedSemaphore, error) {
 		return nil, err
 	}
 	return OpenBoundedSemaphore(ref)
-}
-
-// NewBoundedSemaphoreIn allocates a BoundedSemaphore in heap h.
-//
-// Deprecated: use NewBoundedSemaphore(value, In(h)).
-func NewBoundedSemaphoreIn(h *shm.Heap, value int) (*BoundedSemaphore, error) {
-	return NewBoundedSemaphore(value, In(h))
 }
 
 func newSemaphore(opts []Option, value int, kind shm.Kind, bounded bool) (shm.Ref, error) {

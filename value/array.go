@@ -205,48 +205,34 @@ type Array[T any] struct {
 	e elems[T]
 }
 
-// NewArray allocates an Array of n zero elements, with its lock, in the process's default heap.
-// It fails with ErrType for a T that holds pointers.
-func NewArray[T any](n int) (*Array[T], error) {
-	h, err := shm.Default()
-	if err != nil {
-		return nil, err
-	}
-	return NewArrayIn[T](h, n)
+// NewArray allocates an Array of n zero elements, with its lock, in the process's default heap
+// (or the heap In names). It fails with ErrType for a T that holds pointers.
+func NewArray[T any](n int, opts ...Option) (*Array[T], error) {
+	return newArray[T](opts, infoOf[T]().code, n, nil)
 }
 
-// NewArrayIn allocates an Array of n zero elements, with its lock, in heap h.
-func NewArrayIn[T any](h *shm.Heap, n int) (*Array[T], error) {
-	ti := infoOf[T]()
-	return newArray[T](h, ti, ti.code, n, nil)
-}
-
-// NewArrayFrom allocates an Array holding a copy of src, with its lock, in the default heap:
-// Python's Array('i', range(10)).
-func NewArrayFrom[T any](src []T) (*Array[T], error) {
-	h, err := shm.Default()
-	if err != nil {
-		return nil, err
-	}
-	ti := infoOf[T]()
-	return newArray(h, ti, ti.code, len(src), src)
+// NewArrayFrom allocates an Array holding a copy of src, with its lock: Python's
+// Array('i', range(10)).
+func NewArrayFrom[T any](src []T, opts ...Option) (*Array[T], error) {
+	return newArray(opts, infoOf[T]().code, len(src), src)
 }
 
 // NewArrayCode allocates an Array of n zero elements described by a Python typecode ('i' for
-// int32, see Typecode), with its lock, in the default heap: Python's Array('i', n). It fails with
-// ErrMismatch when code does not describe T; the code is recorded in the header.
-func NewArrayCode[T any](code byte, n int) (*Array[T], error) {
+// int32, see Typecode), with its lock: Python's Array('i', n). It fails with ErrMismatch when
+// code does not describe T; the code is recorded in the header.
+func NewArrayCode[T any](code byte, n int, opts ...Option) (*Array[T], error) {
 	if err := CheckTypecode[T](code); err != nil {
 		return nil, err
 	}
-	h, err := shm.Default()
+	return newArray[T](opts, code, n, nil)
+}
+
+func newArray[T any](opts []Option, code byte, n int, src []T) (*Array[T], error) {
+	ti := infoOf[T]()
+	h, err := heapFor(opts)
 	if err != nil {
 		return nil, err
 	}
-	return newArray[T](h, infoOf[T](), code, n, nil)
-}
-
-func newArray[T any](h *shm.Heap, ti *typeInfo, code byte, n int, src []T) (*Array[T], error) {
 	blk, err := newBlock(h, ti, ti.kinds.array, formArray, code, n, true, initArray(src))
 	if err != nil {
 		return nil, fmt.Errorf("value: new Array[%v]: %w", ti.t, err)
@@ -347,31 +333,23 @@ type RawArray[T any] struct {
 	e elems[T]
 }
 
-// NewRawArray allocates a RawArray of n zero elements in the process's default heap.
-func NewRawArray[T any](n int) (*RawArray[T], error) {
-	h, err := shm.Default()
-	if err != nil {
-		return nil, err
-	}
-	return NewRawArrayIn[T](h, n)
+// NewRawArray allocates a RawArray of n zero elements in the process's default heap (or the heap
+// In names).
+func NewRawArray[T any](n int, opts ...Option) (*RawArray[T], error) {
+	return newRawArray[T](opts, n, nil)
 }
 
-// NewRawArrayIn allocates a RawArray of n zero elements in heap h.
-func NewRawArrayIn[T any](h *shm.Heap, n int) (*RawArray[T], error) {
-	return newRawArray[T](h, n, nil)
+// NewRawArrayFrom allocates a RawArray holding a copy of src.
+func NewRawArrayFrom[T any](src []T, opts ...Option) (*RawArray[T], error) {
+	return newRawArray(opts, len(src), src)
 }
 
-// NewRawArrayFrom allocates a RawArray holding a copy of src in the default heap.
-func NewRawArrayFrom[T any](src []T) (*RawArray[T], error) {
-	h, err := shm.Default()
-	if err != nil {
-		return nil, err
-	}
-	return newRawArray(h, len(src), src)
-}
-
-func newRawArray[T any](h *shm.Heap, n int, src []T) (*RawArray[T], error) {
+func newRawArray[T any](opts []Option, n int, src []T) (*RawArray[T], error) {
 	ti := infoOf[T]()
+	h, err := heapFor(opts)
+	if err != nil {
+		return nil, err
+	}
 	blk, err := newBlock(h, ti, ti.kinds.rawArray, formArray, ti.code, n, false, initArray(src))
 	if err != nil {
 		return nil, fmt.Errorf("value: new RawArray[%v]: %w", ti.t, err)

@@ -42,37 +42,27 @@ type Value[T any] struct {
 }
 
 // NewValue allocates a Value holding init, with its lock, in the process's default heap
-// (inherited by children started afterwards). It fails with ErrType for a T that holds pointers.
-func NewValue[T any](init T) (*Value[T], error) {
-	h, err := shm.Default()
-	if err != nil {
-		return nil, err
-	}
-	return NewValueIn(h, init)
-}
-
-// NewValueIn allocates a Value holding init, with its lock, in heap h.
-func NewValueIn[T any](h *shm.Heap, init T) (*Value[T], error) {
-	blk, err := newValueBlock(h, infoOf[T]().code, true, init)
+// (inherited by children started afterwards), or in the heap In names. It fails with ErrType for
+// a T that holds pointers.
+func NewValue[T any](init T, opts ...Option) (*Value[T], error) {
+	blk, err := newValueBlock(opts, infoOf[T]().code, true, init)
 	if err != nil {
 		return nil, err
 	}
 	return &Value[T]{blk: blk}, nil
 }
 
-// newValueBlock allocates the block of a Value (locked) or a RawValue in h, recording code, and
-// stores init in it (the callers have checked code against T); a nil h is the default heap.
-func newValueBlock[T any](h *shm.Heap, code byte, locked bool, init T) (*block, error) {
+// newValueBlock allocates the block of a Value (locked) or a RawValue in the heap opts name,
+// recording code (the callers have checked it against T), and stores init in it.
+func newValueBlock[T any](opts []Option, code byte, locked bool, init T) (*block, error) {
 	ti := infoOf[T]()
 	kind, what := ti.kinds.raw, "RawValue"
 	if locked {
 		kind, what = ti.kinds.value, "Value"
 	}
-	if h == nil {
-		var err error
-		if h, err = shm.Default(); err != nil {
-			return nil, err
-		}
+	h, err := heapFor(opts)
+	if err != nil {
+		return nil, err
 	}
 	blk, err := newBlock(h, ti, kind, formValue, code, 1, locked, initValue(init))
 	if err != nil {
@@ -84,11 +74,11 @@ func newValueBlock[T any](h *shm.Heap, code byte, locked bool, init T) (*block, 
 // NewValueCode is NewValue with a Python typecode ('d' for float64, see Typecode): Python's
 // Value('d', 0.0). It fails with ErrMismatch when code does not describe T; the code is recorded
 // in the header.
-func NewValueCode[T any](code byte, init T) (*Value[T], error) {
+func NewValueCode[T any](code byte, init T, opts ...Option) (*Value[T], error) {
 	if err := CheckTypecode[T](code); err != nil {
 		return nil, err
 	}
-	blk, err := newValueBlock(nil, code, true, init)
+	blk, err := newValueBlock(opts, code, true, init)
 	if err != nil {
 		return nil, err
 	}
@@ -273,18 +263,10 @@ type RawValue[T any] struct {
 	blk *block
 }
 
-// NewRawValue allocates a RawValue holding init in the process's default heap.
-func NewRawValue[T any](init T) (*RawValue[T], error) {
-	h, err := shm.Default()
-	if err != nil {
-		return nil, err
-	}
-	return NewRawValueIn(h, init)
-}
-
-// NewRawValueIn allocates a RawValue holding init in heap h.
-func NewRawValueIn[T any](h *shm.Heap, init T) (*RawValue[T], error) {
-	blk, err := newValueBlock(h, infoOf[T]().code, false, init)
+// NewRawValue allocates a RawValue holding init in the process's default heap, or in the heap
+// In names.
+func NewRawValue[T any](init T, opts ...Option) (*RawValue[T], error) {
+	blk, err := newValueBlock(opts, infoOf[T]().code, false, init)
 	if err != nil {
 		return nil, err
 	}
@@ -294,11 +276,11 @@ func NewRawValueIn[T any](h *shm.Heap, init T) (*RawValue[T], error) {
 // NewRawValueCode is NewRawValue with a Python typecode ('i' for int32, see Typecode): Python's
 // RawValue('i', 0). It fails with ErrMismatch when code does not describe T; the code is recorded
 // in the header.
-func NewRawValueCode[T any](code byte, init T) (*RawValue[T], error) {
+func NewRawValueCode[T any](code byte, init T, opts ...Option) (*RawValue[T], error) {
 	if err := CheckTypecode[T](code); err != nil {
 		return nil, err
 	}
-	blk, err := newValueBlock(nil, code, false, init)
+	blk, err := newValueBlock(opts, code, false, init)
 	if err != nil {
 		return nil, err
 	}
