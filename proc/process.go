@@ -211,8 +211,8 @@ type spec struct {
 	Segments []uint64 // ids of the segments at descriptors 5, 6, ...
 	LogLevel *int     // logging switched on programmatically in the parent
 
-	segments []*shm.Segment
-	files    []*os.File // *os.File arguments, handed over as descriptors after the segments
+	segments []*shm.Segment `cbor:"-"`
+	files    []*os.File     `cbor:"-"` // *os.File arguments, handed over as descriptors after the segments
 }
 
 // arg is one start argument: a shared object's Ref, a descriptor passed along (the index of the

@@ -47,6 +47,9 @@ func init() {
 // Unmarshal would refuse for its length, depth or element counts, and it fails for values
 // CBOR cannot hold (chans, funcs, complex numbers, uintptr).
 func Marshal(v any) ([]byte, error) {
+	if err := checkEncodable(reflect.ValueOf(v), reflect.TypeOf(v)); err != nil {
+		return nil, err
+	}
 	b, err := encMode.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("codec: encode %T: %w", v, err)
@@ -161,6 +164,9 @@ func decodeCBOR(data []byte, v any, t reflect.Type) error {
 		return fmt.Errorf("%w: decode %s: %d bytes, more than MaxMessage (%d)", ErrLimit, t, len(data), MaxMessage)
 	}
 	if err := decMode.Unmarshal(data, v); err != nil {
+		if m := cborMismatch(err, data, t); m != nil {
+			return m
+		}
 		return fmt.Errorf("%w: decode %s: %w", classify(err), t, err)
 	}
 	return nil

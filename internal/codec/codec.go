@@ -88,6 +88,9 @@ func (c *Codec[T]) Append(dst []byte, v *T) ([]byte, error) {
 	if c.raw {
 		return append(dst, bytesOf(v, c.size)...), nil
 	}
+	if err := checkEncodable(reflect.ValueOf(v).Elem(), c.typ); err != nil {
+		return dst, err
+	}
 	n := len(dst)
 	buf := bufPool.Get().(*bytes.Buffer)
 	*buf = *bytes.NewBuffer(dst) // write after dst's bytes, into its spare capacity
@@ -118,7 +121,7 @@ func (c *Codec[T]) Decode(src []byte, v *T) error {
 		return decodeCBOR(src, v, c.typ)
 	}
 	if len(src) != c.size {
-		return fmt.Errorf("%w: decode %s: %d bytes, want %d", ErrDecode, c.typ, len(src), c.size)
+		return rawMismatch(src, c.typ, c.size)
 	}
 	for w, m := range c.bools {
 		for ; m != 0; m &= m - 1 {
