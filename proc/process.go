@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"reflect"
@@ -53,9 +54,10 @@ const Forever = deadline.Forever
 // runs the target from Main and exits. Set Name, Daemon, Stdout, Stderr and Env before Start.
 //
 // A child inherits every anonymous shared segment this process has open when it starts (the
-// default heap among them), so shared objects passed as arguments work in it as they do here.
-// Plain arguments are encoded (package internal/codec): the child gets copies, as with Python's
-// pickling; changes it makes to them are not seen here.
+// default heap among them), so shared objects passed as arguments, or held in their fields or in
+// a Runner target's, work in it as they do here. Plain values are encoded (package
+// internal/codec): the child gets copies, as with Python's pickling; changes it makes to them are
+// not seen here.
 //
 // The methods of a started Process are safe for concurrent use. The child is reaped as soon as it
 // exits, so it never lingers as a zombie, whether or not Join is called.
@@ -83,6 +85,7 @@ type Process struct {
 	done    chan struct{} // closed once the child is reaped
 	state   *os.ProcessState
 	waitErr error
+	tail    *tailWriter // the end of the child's stderr, when it passes through a pipe
 }
 
 // New returns a Process that will run target(args...) in a child when started. target must have
@@ -104,8 +107,9 @@ func Start(target any, args ...any) (*Process, error) {
 
 // Start starts the child. It returns once the child process exists (it has not necessarily
 // begun to run the target). It fails, with nothing started, when the target is not registered or
-// is a closure, when the arguments do not fit its parameters or cannot be encoded, in a daemon
-// process, or when the process was started before.
+// is a closure, when the arguments do not fit its parameters or cannot cross whole (ErrBadArgs,
+// naming the argument and the field), in a daemon process, or when the process was started
+// before.
 func (p *Process) Start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -124,7 +128,7 @@ func (p *Process) Start() error {
 	if p.tgErr != nil {
 		return p.tgErr
 	}
-	sp, err := p.buildSpec()
+	sp, segments, files, err := p.buildSpec()
 	if err != nil {
 		return err
 	}
@@ -152,12 +156,16 @@ func (p *Process) Start() error {
 	}
 	if cmd.Stderr == nil {
 		cmd.Stderr = os.Stderr
+	} else if _, ok := cmd.Stderr.(*os.File); !ok {
+		// exec copies what the child writes through a pipe: keep its end for ExitError.
+		p.tail = &tailWriter{w: cmd.Stderr}
+		cmd.Stderr = p.tail
 	}
 	cmd.ExtraFiles = []*os.File{specR, life}
-	for _, s := range sp.segments {
+	for _, s := range segments {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, s.File())
 	}
-	cmd.ExtraFiles = append(cmd.ExtraFiles, sp.files...)
+	cmd.ExtraFiles = append(cmd.ExtraFiles, files...)
 	if err := cmd.Start(); err != nil {
 		specW.Close()
 		return fmt.Errorf("proc: start %s: %w", p.Name, err)
@@ -173,8 +181,8 @@ func (p *Process) Start() error {
 		cmd.Wait()
 		return fmt.Errorf("proc: send start arguments to %s: %w", p.Name, werr)
 	}
-	runtime.KeepAlive(sp.segments)
-	runtime.KeepAlive(sp.files)
+	runtime.KeepAlive(segments)
+	runtime.KeepAlive(files)
 	p.started, p.cmd, p.pid = true, cmd, cmd.Process.Pid
 	children.add(p)
 	logx.Debug("proc: started", "name", p.Name, "child", p.pid, "target", p.tg.name, "daemon", p.Daemon)
@@ -200,32 +208,31 @@ func (p *Process) reap() {
 
 // spec is what a child reads at start-up, from descriptor 3.
 type spec struct {
-	Target   string
-	Name     string
-	Daemon   bool
-	Ident    string // dotted identity: "3" for the third child of the main process, "3:1" below it
-	Parent   int
-	PName    string
-	Self     []byte // a Runner target's value
-	Args     []arg
-	Segments []uint64 // ids of the segments at descriptors 5, 6, ...
-	LogLevel *int     // logging switched on programmatically in the parent
-
-	segments []*shm.Segment `cbor:"-"`
-	files    []*os.File     `cbor:"-"` // *os.File arguments, handed over as descriptors after the segments
+	Target    string
+	Name      string
+	Daemon    bool
+	Ident     string // dotted identity: "3" for the third child of the main process, "3:1" below it
+	Parent    int
+	PName     string
+	Self      []byte // a Runner target's value, its shared objects and files zeroed
+	SelfSlots []slot // the Runner target's shared objects and files
+	Args      []arg
+	Segments  []uint64 // ids of the segments at descriptors 5, 6, ...
+	LogLevel  *int     // logging switched on programmatically in the parent
 }
 
-// arg is one start argument: a shared object's Ref, a descriptor passed along (the index of the
-// file after the inherited segments), or an encoded plain value.
+// arg is one start argument: its encoded value (none for a nil one), with the shared objects and
+// files it holds zeroed, and those apart.
 type arg struct {
-	Ref  *shm.Ref `cbor:",omitempty"`
-	File *int     `cbor:",omitempty"`
-	Data []byte   `cbor:",omitempty"`
+	Data  []byte `cbor:",omitempty"`
+	Slots []slot `cbor:",omitempty"`
 }
 
 var sharedType = reflect.TypeFor[shm.Shared]()
 
-func (p *Process) buildSpec() (*spec, error) {
+// buildSpec makes the child's spec, and returns it with the segments the child inherits and the
+// files it is handed, in the order of the spec's descriptors.
+func (p *Process) buildSpec() (*spec, []*shm.Segment, []*os.File, error) {
 	tg := p.tg
 	n := nextChild.Add(1)
 	sp := &spec{Target: tg.name, Daemon: p.Daemon, Parent: os.Getpid(), PName: self.name}
@@ -238,73 +245,86 @@ func (p *Process) buildSpec() (*spec, error) {
 		p.Name = "Process-" + sp.Ident
 	}
 	sp.Name = p.Name
+	var st stripper
 	if tg.typ != nil {
 		if len(p.args) != 0 {
-			return nil, fmt.Errorf("%w: a Runner target (%s) takes no arguments; put them in its fields", ErrBadArgs, tg.name)
+			return nil, nil, nil, fmt.Errorf("%w: a Runner target (%s) takes no arguments; put them in its fields", ErrBadArgs, tg.name)
 		}
-		b, err := codec.Marshal(p.tval)
+		rv := reflect.ValueOf(p.tval)
+		if rv.Kind() == reflect.Pointer {
+			if rv.IsNil() {
+				rv = reflect.New(tg.typ)
+			}
+			rv = rv.Elem()
+		}
+		v, slots, err := st.value(rv)
 		if err != nil {
-			return nil, fmt.Errorf("%w: encode %s: %v", ErrBadArgs, tg.name, err)
+			return nil, nil, nil, fmt.Errorf("%w: %s: %w", ErrBadArgs, tg.name, err)
 		}
-		sp.Self = b
+		b, err := codec.Marshal(v.Interface())
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("%w: %s: %w", ErrBadArgs, tg.name, err)
+		}
+		sp.Self, sp.SelfSlots = b, slots
 	} else {
 		ft := tg.fn.Type()
 		if len(p.args) != ft.NumIn() {
-			return nil, fmt.Errorf("%w: %s takes %d arguments, got %d", ErrBadArgs, tg.name, ft.NumIn(), len(p.args))
+			return nil, nil, nil, fmt.Errorf("%w: %s takes %d arguments, got %d", ErrBadArgs, tg.name, ft.NumIn(), len(p.args))
 		}
 		for i, a := range p.args {
-			pt := ft.In(i)
-			if rv := reflect.ValueOf(a); a == nil || (rv.Kind() == reflect.Pointer || rv.Kind() == reflect.Map || rv.Kind() == reflect.Slice) && rv.IsNil() {
-				if a != nil && !reflect.TypeOf(a).AssignableTo(pt) {
-					return nil, fmt.Errorf("%w: argument %d of %s is a nil %v, parameter is %v", ErrBadArgs, i, tg.name, reflect.TypeOf(a), pt)
-				}
-				switch pt.Kind() {
-				case reflect.Pointer, reflect.Interface, reflect.Slice, reflect.Map:
-					sp.Args = append(sp.Args, arg{})
-					continue
-				}
-				return nil, fmt.Errorf("%w: argument %d of %s is nil, parameter is %v", ErrBadArgs, i, tg.name, pt)
-			}
-			at := reflect.TypeOf(a)
-			if f, ok := a.(*os.File); ok && at.AssignableTo(pt) {
-				k := len(sp.files)
-				sp.files = append(sp.files, f)
-				sp.Args = append(sp.Args, arg{File: &k})
-				continue
-			}
-			if sh, ok := a.(shm.Shared); ok && (at.AssignableTo(pt) || pt.Kind() == reflect.Interface && at.Implements(pt)) {
-				ref := sh.Ref()
-				// Rebuild it here as the child will, so a Ref the child could not turn into
-				// the parameter's type (a stale one; a BoundedSemaphore's embedded *Semaphore,
-				// whose Ref rebuilds a *BoundedSemaphore) fails Start, not the child.
-				if _, err := rebuildAs(ref, pt); err != nil {
-					return nil, fmt.Errorf("%w: argument %d of %s: %v", ErrBadArgs, i, tg.name, err)
-				}
-				sp.Args = append(sp.Args, arg{Ref: &ref})
-				continue
-			}
-			if !at.AssignableTo(pt) && !(numeric(at) && numeric(pt)) {
-				return nil, fmt.Errorf("%w: argument %d of %s is a %v, parameter is %v", ErrBadArgs, i, tg.name, at, pt)
-			}
-			if pt.Implements(sharedType) && pt.Kind() != reflect.Interface {
-				return nil, fmt.Errorf("%w: argument %d of %s: %v is a shared type but the value gives no Ref", ErrBadArgs, i, tg.name, pt)
-			}
-			b, err := codec.Marshal(a)
+			ag, err := st.arg(a, ft.In(i))
 			if err != nil {
-				return nil, fmt.Errorf("%w: encode argument %d of %s: %v", ErrBadArgs, i, tg.name, err)
+				return nil, nil, nil, fmt.Errorf("%w: argument %d of %s: %w", ErrBadArgs, i, tg.name, err)
 			}
-			sp.Args = append(sp.Args, arg{Data: b})
+			sp.Args = append(sp.Args, ag)
 		}
 	}
-	sp.segments = shm.Inheritable()
-	for _, s := range sp.segments {
+	segments := shm.Inheritable()
+	for _, s := range segments {
 		sp.Segments = append(sp.Segments, s.ID())
 	}
 	if lv := programmaticLevel.Load(); lv != nil {
 		v := int(*lv)
 		sp.LogLevel = &v
 	}
-	return sp, nil
+	return sp, segments, st.files, nil
+}
+
+// arg checks that a fits a parameter of type pt and encodes it, its shared objects and files
+// apart.
+func (st *stripper) arg(a any, pt reflect.Type) (arg, error) {
+	if rv := reflect.ValueOf(a); a == nil || (rv.Kind() == reflect.Pointer || rv.Kind() == reflect.Map || rv.Kind() == reflect.Slice) && rv.IsNil() {
+		if a != nil && !reflect.TypeOf(a).AssignableTo(pt) {
+			return arg{}, fmt.Errorf("a nil %v, parameter is %v", reflect.TypeOf(a), pt)
+		}
+		switch pt.Kind() {
+		case reflect.Pointer, reflect.Interface, reflect.Slice, reflect.Map:
+			return arg{}, nil
+		}
+		return arg{}, fmt.Errorf("nil, parameter is %v", pt)
+	}
+	v := reflect.New(pt).Elem()
+	switch at := reflect.TypeOf(a); {
+	case at.AssignableTo(pt):
+		v.Set(reflect.ValueOf(a))
+	case numeric(at) && numeric(pt):
+		cv, err := convertNumber(reflect.ValueOf(a), pt)
+		if err != nil {
+			return arg{}, err
+		}
+		v.Set(cv)
+	default:
+		return arg{}, fmt.Errorf("a %v, parameter is %v", at, pt)
+	}
+	v, slots, err := st.value(v)
+	if err != nil {
+		return arg{}, err
+	}
+	b, err := codec.Marshal(v.Interface())
+	if err != nil {
+		return arg{}, err
+	}
+	return arg{Data: b, Slots: slots}, nil
 }
 
 var nextChild atomic.Int64
@@ -481,3 +501,55 @@ func numeric(t reflect.Type) bool {
 	k := t.Kind()
 	return k >= reflect.Int && k <= reflect.Float64
 }
+
+// convertNumber converts v, a number, to the number type pt, or says why it cannot exactly: a
+// fraction or an out-of-range value for an integer type, a negative number for an unsigned one,
+// an integer a float cannot hold exactly, a float beyond float32's range. A float64 given for a
+// float32 is rounded, as Go rounds a constant.
+func convertNumber(v reflect.Value, pt reflect.Type) (reflect.Value, error) {
+	to := reflect.New(pt).Elem()
+	bad := func(why string) (reflect.Value, error) {
+		return reflect.Value{}, fmt.Errorf("%v (a %v) does not fit a %v parameter: %s", v, v.Type(), pt, why)
+	}
+	switch k := v.Kind(); {
+	case k >= reflect.Int && k <= reflect.Int64:
+		i := v.Int()
+		switch {
+		case isInt(pt) && to.OverflowInt(i), isUint(pt) && i >= 0 && to.OverflowUint(uint64(i)):
+			return bad("out of range")
+		case isUint(pt) && i < 0:
+			return bad("negative")
+		case isFloat(pt):
+			if g := v.Convert(pt).Float(); g < -(1<<63) || g >= 1<<63 || int64(g) != i {
+				return bad("not exactly representable")
+			}
+		}
+	case k >= reflect.Uint && k <= reflect.Uintptr:
+		u := v.Uint()
+		switch {
+		case isInt(pt) && (u > math.MaxInt64 || to.OverflowInt(int64(u))), isUint(pt) && to.OverflowUint(u):
+			return bad("out of range")
+		case isFloat(pt) && (v.Convert(pt).Float() >= 1<<64 || uint64(v.Convert(pt).Float()) != u):
+			return bad("not exactly representable")
+		}
+	default: // a float
+		f := v.Float()
+		switch {
+		case (isInt(pt) || isUint(pt)) && f != math.Trunc(f):
+			return bad("not an integer")
+		case isInt(pt) && (f < -(1<<63) || f >= 1<<63 || to.OverflowInt(int64(f))):
+			return bad("out of range")
+		case isUint(pt) && f < 0:
+			return bad("negative")
+		case isUint(pt) && (f >= 1<<64 || to.OverflowUint(uint64(f))):
+			return bad("out of range")
+		case pt.Kind() == reflect.Float32 && !math.IsInf(f, 0) && math.Abs(f) > math.MaxFloat32:
+			return bad("out of range")
+		}
+	}
+	return v.Convert(pt), nil
+}
+
+func isInt(t reflect.Type) bool   { return t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64 }
+func isUint(t reflect.Type) bool  { return t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uintptr }
+func isFloat(t reflect.Type) bool { return t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64 }

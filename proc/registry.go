@@ -35,8 +35,9 @@ var (
 //
 //   - a top-level function (not a closure or method value), with any parameters whose values the
 //     codec can carry or that are shmkit shared objects, and no result or a single error; or
-//   - a value of a type with a Run() or Run() error method on it or on its pointer, whose exported
-//     fields are sent to the child (Python's Process subclass with run()).
+//   - a value of a type with a Run() or Run() error method on it or on its pointer, whose fields
+//     are sent to the child (Python's Process subclass with run()): shared objects and files in
+//     them as themselves, the rest encoded; see the package documentation.
 //
 // A child is this same binary, re-executed: it must have registered the same targets before it
 // calls Main. So register from a package-level variable or an init function:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,18 +90,17 @@ func checkTypeIn(t reflect.Type, path string, seen map[reflect.Type]bool) typeCh
 		return typeCheck{path: path, bad: true, why: fmt.Sprintf("is a %v, which CBOR cannot carry", t)}
 	case reflect.Interface:
 		return typeCheck{dynamic: true}
-	case reflect.Pointer:
-		return checkTypeIn(t.Elem(), path, seen)
-	case reflect.Slice, reflect.Array:
-		return checkTypeIn(t.Elem(), path+"[*]", seen)
-	case reflect.Map:
-		k := checkTypeIn(t.Key(), path+"[key]", seen)
-		if k.bad {
-			return k
+	case reflect.Pointer, reflect.Slice, reflect.Map:
+		// A nil pointer, an empty slice or map loses nothing: what they point to or hold is
+		// checked in the values, when there is some.
+		c := checkTypeIn(t.Elem(), path, seen)
+		if t.Kind() == reflect.Map {
+			k := checkTypeIn(t.Key(), path, seen)
+			c.bad, c.dynamic = c.bad || k.bad, c.dynamic || k.dynamic
 		}
-		v := checkTypeIn(t.Elem(), path+"[*]", seen)
-		v.dynamic = v.dynamic || k.dynamic
-		return v
+		return typeCheck{dynamic: c.bad || c.dynamic}
+	case reflect.Array:
+		return checkTypeIn(t.Elem(), path+"[*]", seen)
 	case reflect.Struct:
 		seen[t] = true
 		defer delete(seen, t)
@@ -111,7 +111,7 @@ func checkTypeIn(t reflect.Type, path string, seen map[reflect.Type]bool) typeCh
 			if path != "" {
 				p = path + "." + f.Name
 			}
-			if f.Name == "_" || fieldTag(f) == "-" {
+			if LeftBehind(f) {
 				continue
 			}
 			if !f.IsExported() {
@@ -141,24 +141,25 @@ func checkTypeIn(t reflect.Type, path string, seen map[reflect.Type]bool) typeCh
 	return typeCheck{}
 }
 
-// fieldTag returns the name part of a field's cbor tag, or of its json tag when it has no cbor
-// tag, as the CBOR library reads them.
-func fieldTag(f reflect.StructField) string {
+// LeftBehind reports whether the CBOR encoding leaves struct field f behind on purpose: a blank
+// `_` field, or one tagged `cbor:"-"` (or `json:"-"` when it has no cbor tag), as the CBOR
+// library reads tags.
+func LeftBehind(f reflect.StructField) bool {
+	if f.Name == "_" {
+		return true
+	}
 	tag, ok := f.Tag.Lookup("cbor")
 	if !ok || tag == "" {
 		tag = f.Tag.Get("json")
 	}
-	for i := range len(tag) {
-		if tag[i] == ',' {
-			return tag[:i]
-		}
-	}
-	return tag
+	name, _, _ := strings.Cut(tag, ",")
+	return name == "-"
 }
 
 // checkEncodable returns an error matching errors.ErrUnsupported when v (of type t) holds a part
-// that the CBOR encoding cannot carry whole, naming the first such part. Only values whose type
-// may hold interfaces are walked, and then only down to the interfaces.
+// that the CBOR encoding cannot carry whole, naming the first such part. The type is checked
+// once; a value is walked only where its type cannot say alone: behind interfaces, and behind
+// pointers, slices and maps to parts that cannot be encoded (a nil pointer loses nothing).
 func checkEncodable(v reflect.Value, t reflect.Type) error {
 	if !v.IsValid() {
 		return nil
@@ -176,28 +177,23 @@ func checkEncodable(v reflect.Value, t reflect.Type) error {
 	return nil
 }
 
-// walkDynamic looks into the interfaces that v holds and checks their dynamic types. depth bounds
-// the walk as the encoder's MaxDepth bounds the message.
+// walkDynamic looks into what v holds behind interfaces, pointers, slices and maps, where its
+// type alone does not say whether it can be encoded. depth bounds the walk as the encoder's
+// MaxDepth bounds the message.
 func walkDynamic(v reflect.Value, path string, depth int) (string, string, bool) {
-	if depth > MaxDepth {
-		return "", "", false // the limit check refuses such a message with its own error
-	}
 	t := v.Type()
-	if special[t] || !checkType(t).dynamic && t.Kind() != reflect.Interface {
+	c := checkType(t)
+	if c.bad {
+		return join(path, c.path), c.why, true
+	}
+	if !c.dynamic || depth > MaxDepth { // past MaxDepth the limit check refuses the message
 		return "", "", false
 	}
 	switch t.Kind() {
 	case reflect.Interface, reflect.Pointer:
-		if v.IsNil() {
-			return "", "", false
+		if !v.IsNil() {
+			return walkDynamic(v.Elem(), path, depth)
 		}
-		e := v.Elem()
-		if t.Kind() == reflect.Interface {
-			if c := checkType(e.Type()); c.bad {
-				return join(path, c.path), c.why, true
-			}
-		}
-		return walkDynamic(e, path, depth)
 	case reflect.Slice, reflect.Array:
 		for i := range v.Len() {
 			if p, why, bad := walkDynamic(v.Index(i), fmt.Sprintf("%s[%d]", path, i), depth+1); bad {
@@ -216,11 +212,10 @@ func walkDynamic(v reflect.Value, path string, depth int) (string, string, bool)
 		}
 	case reflect.Struct:
 		for i := range t.NumField() {
-			f := t.Field(i)
-			if f.Name == "_" || fieldTag(f) == "-" || !f.IsExported() && !f.Anonymous {
+			if f := t.Field(i); LeftBehind(f) || !f.IsExported() && !f.Anonymous {
 				continue
 			}
-			if p, why, bad := walkDynamic(v.Field(i), join(path, f.Name), depth+1); bad {
+			if p, why, bad := walkDynamic(v.Field(i), join(path, t.Field(i).Name), depth+1); bad {
 				return p, why, true
 			}
 		}

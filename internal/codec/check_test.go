@@ -82,9 +82,14 @@ func TestUnexportedFieldsRefused(t *testing.T) {
 	_, err = codec.Marshal(ws)
 	hasAll(t, err, errors.ErrUnsupported, "field secret is unexported")
 	_, err = codec.Marshal(nested{Items: []withString{ws}})
-	hasAll(t, err, errors.ErrUnsupported, "field Items[*].secret is unexported")
+	hasAll(t, err, errors.ErrUnsupported, "field Items[0].secret is unexported")
 	_, err = codec.Marshal(map[string]any{"k": ws})
 	hasAll(t, err, errors.ErrUnsupported, "element [k].secret is unexported")
+	_, err = codec.Marshal(&ws)
+	hasAll(t, err, errors.ErrUnsupported, "field secret is unexported")
+	// A nil pointer to such a type, or an empty slice of it, loses nothing.
+	noErr(t, errOf(codec.Marshal((*withString)(nil))))
+	noErr(t, errOf(codec.Marshal(nested{Items: []withString{}})))
 	// Marshal always writes CBOR, even for a type For would copy raw: refused there too.
 	_, err = codec.Marshal(numbersOnly{1, 2})
 	hasAll(t, err, errors.ErrUnsupported, "field secret is unexported")
@@ -111,3 +116,5 @@ func TestUnexportedFieldsRefused(t *testing.T) {
 	_, err = codec.Marshal(struct{ F func() }{})
 	hasAll(t, err, errors.ErrUnsupported, "field F is a func()")
 }
+
+func errOf(_ []byte, err error) error { return err }
