@@ -509,7 +509,7 @@ func numeric(t reflect.Type) bool {
 func convertNumber(v reflect.Value, pt reflect.Type) (reflect.Value, error) {
 	to := reflect.New(pt).Elem()
 	bad := func(why string) (reflect.Value, error) {
-		return reflect.Value{}, fmt.Errorf("%v (a %v) does not fit a %v parameter: %s", v, v.Type(), pt, why)
+		return reflect.Value{}, fmt.Errorf("%v (%v) does not fit a parameter of type %v: %s", v, v.Type(), pt, why)
 	}
 	switch k := v.Kind(); {
 	case k >= reflect.Int && k <= reflect.Int64:
