@@ -68,6 +68,18 @@ func Main() {
 	os.Exit(runChild())
 }
 
+// strayChild ends a process that Process.Start re-executed to run a target but whose main did
+// not call Main first: it is running the program's own main instead, and would start a copy of
+// itself, which would do the same, without end. As Python's spawn refuses to start a process
+// from a child still bootstrapping, it stops here, at its first Start, saying what to do.
+func strayChild() {
+	fmt.Fprintf(os.Stderr, "proc: process %d was started by proc.Start to run a target, but its main did not call proc.Main() first, "+
+		"so it is running the program's own main instead; it stops here rather than start a copy of itself. "+
+		"Call proc.Main() as the first statement of main (in a test binary, in TestMain: "+
+		"func TestMain(m *testing.M) { proc.Main(); os.Exit(m.Run()) })\n", os.Getpid())
+	os.Exit(ExitCodeStartFailed)
+}
+
 // IsChild reports whether this process was started by Process.Start.
 func IsChild() bool { return self.isChild }
 
@@ -75,6 +87,9 @@ func runChild() int {
 	os.Unsetenv(envChild) // our own children get theirs anew; plain exec'd programs get none
 	self.isChild = true
 	specFile := os.NewFile(fdSpec, "shmkit-spec")
+	// Tell the parent this child went through Main (a child that did not is running the
+	// program's own main instead); it reads the byte once the child has ended.
+	specFile.Write([]byte{1})
 	blob, err := io.ReadAll(io.LimitReader(specFile, maxSpec+1))
 	specFile.Close()
 	if err != nil || len(blob) > maxSpec {

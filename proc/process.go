@@ -86,6 +86,9 @@ type Process struct {
 	state   *os.ProcessState
 	waitErr error
 	tail    *tailWriter // the end of the child's stderr, when it passes through a pipe
+	spec    *os.File    // this end of the start channel, until the child is reaped
+	// skippedMain: the child exited without saying it went through Main.
+	skippedMain bool
 }
 
 // New returns a Process that will run target(args...) in a child when started. target must have
@@ -122,6 +125,9 @@ func (p *Process) Start() error {
 	if !supported {
 		return ErrUnsupported
 	}
+	if os.Getenv(envChild) != "" && !self.isChild {
+		strayChild()
+	}
 	if self.daemon {
 		return ErrDaemonic
 	}
@@ -140,11 +146,10 @@ func (p *Process) Start() error {
 	if err != nil {
 		return err
 	}
-	specR, specW, err := os.Pipe()
+	specW, specR, err := specChannel()
 	if err != nil {
-		return fmt.Errorf("proc: start pipe: %w", err)
+		return err
 	}
-	defer specR.Close()
 
 	cmd := exec.Command("/proc/self/exe")
 	cmd.Args = []string{os.Args[0]}
@@ -166,24 +171,28 @@ func (p *Process) Start() error {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, s.File())
 	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, files...)
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	specR.Close() // the child's end: only the child holds it now, so its exit is seen here
+	if err != nil {
 		specW.Close()
 		return fmt.Errorf("proc: start %s: %w", p.Name, err)
 	}
-	// Written before Start returns, so the caller may exit right away. A spec that fits the pipe's
-	// buffer (64 KiB) is written at once; a larger one as the child reads it.
+	// Written before Start returns, so the caller may exit right away. A spec that fits the
+	// socket's buffer is written at once; a larger one as the child reads it. A child that exits
+	// without reading it fails the write, rather than leave it waiting.
 	_, werr := specW.Write(blob)
-	if cerr := specW.Close(); werr == nil {
-		werr = cerr
+	if werr == nil {
+		werr = shutWrite(specW)
 	}
 	if werr != nil {
+		specW.Close()
 		cmd.Process.Kill()
 		cmd.Wait()
 		return fmt.Errorf("proc: send start arguments to %s: %w", p.Name, werr)
 	}
 	runtime.KeepAlive(segments)
 	runtime.KeepAlive(files)
-	p.started, p.cmd, p.pid = true, cmd, cmd.Process.Pid
+	p.started, p.cmd, p.pid, p.spec = true, cmd, cmd.Process.Pid, specW
 	children.add(p)
 	logx.Debug("proc: started", "name", p.Name, "child", p.pid, "target", p.tg.name, "daemon", p.Daemon)
 	go p.reap()
@@ -193,8 +202,13 @@ func (p *Process) Start() error {
 // reap waits for the child, records how it ended, and wakes Join.
 func (p *Process) reap() {
 	err := p.cmd.Wait()
+	skipped := !acked(p.spec)
+	p.spec.Close()
 	p.mu.Lock()
 	p.state = p.cmd.ProcessState
+	if ws, ok := p.state.Sys().(syscall.WaitStatus); ok && ws.Exited() {
+		p.skippedMain = skipped // a child killed before it could answer did not skip it
+	}
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		p.waitErr = err

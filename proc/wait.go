@@ -27,6 +27,10 @@ type ExitError struct {
 	// when Process.Stderr was set to a writer other than an *os.File: proc then sees what
 	// passes to it. Empty otherwise (the child then writes straight to the file).
 	Stderr string
+	// SkippedMain: the child ran the program's own main instead of its target, since main does
+	// not call Main first. It then stops at its first Start, with ExitCodeStartFailed, or ends
+	// as the program does (even with code 0): either way its target never ran.
+	SkippedMain bool
 }
 
 func (e *ExitError) Error() string {
@@ -43,6 +47,10 @@ func (e *ExitError) Error() string {
 	case e.Code == ExitCodeParentGone:
 		how += " (a daemon whose parent died)"
 	}
+	if e.SkippedMain {
+		how += " without running its target: the program's main does not call proc.Main() first " +
+			"(call it as the first statement of main, or of TestMain)"
+	}
 	msg := fmt.Sprintf("proc: %s (pid %d) %s", e.Name, e.Pid, how)
 	if e.Stderr != "" {
 		msg += "; its stderr ends:\n" + strings.TrimRight(e.Stderr, "\n")
@@ -51,7 +59,8 @@ func (e *ExitError) Error() string {
 }
 
 // Wait waits for the child to end and returns nil when its target returned nil (exit status
-// 0), an *ExitError saying how it ended otherwise, ErrNotStarted before Start. A child that
+// 0), an *ExitError saying how it ended otherwise (a child that exited 0 without running its
+// target, because the program's main does not call Main, included), ErrNotStarted before Start. A child that
 // dies, however it dies, is seen as ended: Wait never hangs on a dead child.
 func (p *Process) Wait() error { return p.WaitTimeout(Forever) }
 
@@ -75,10 +84,13 @@ func (p *Process) WaitContext(ctx context.Context) error {
 // exitErr returns nil for a child that exited 0, an *ExitError for any other end.
 func (p *Process) exitErr() error {
 	code, ok := p.ExitCode()
-	if !ok || code == 0 {
+	p.mu.Lock()
+	skipped := p.skippedMain
+	p.mu.Unlock()
+	if !ok || code == 0 && !skipped {
 		return nil
 	}
-	e := &ExitError{Name: p.Name, Pid: p.Pid(), Code: code}
+	e := &ExitError{Name: p.Name, Pid: p.Pid(), Code: code, SkippedMain: skipped}
 	if code < 0 {
 		e.Signal = syscall.Signal(-code)
 	}
