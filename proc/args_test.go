@@ -1,6 +1,7 @@
 package proc_test
 
 import (
+	"errors"
 	"math"
 	"sync/atomic"
 	"testing"
@@ -57,3 +58,21 @@ func TestNumberArguments(t *testing.T) {
 		})
 	}
 }
+
+// TestNotSupportedMatchesErrUnsupported: every "not supported" error of proc matches
+// errors.ErrUnsupported.
+func TestNotSupportedMatchesErrUnsupported(t *testing.T) {
+	require.ErrorIs(t, proc.ErrUnsupported, errors.ErrUnsupported)
+	for _, target := range []any{variadicTarget, chanTarget} {
+		func() {
+			defer func() {
+				err, _ := recover().(error)
+				require.ErrorIs(t, err, errors.ErrUnsupported)
+			}()
+			proc.Register(target)
+		}()
+	}
+}
+
+func variadicTarget(xs ...int) {}
+func chanTarget(c chan int)    {}

@@ -87,10 +87,12 @@ func runChild() int {
 	os.Unsetenv(envChild) // our own children get theirs anew; plain exec'd programs get none
 	self.isChild = true
 	specFile := os.NewFile(fdSpec, "shmkit-spec")
-	// Tell the parent this child went through Main (a child that did not is running the
-	// program's own main instead); it reads the byte once the child has ended.
-	specFile.Write([]byte{1})
 	blob, err := io.ReadAll(io.LimitReader(specFile, maxSpec+1))
+	// Tell the parent this child went through Main (a child that did not is running the
+	// program's own main instead); it reads the byte once the child has ended. Only after
+	// reading the spec: a parent that exits while its socket holds an unread byte would reset
+	// the connection under a child still reading.
+	specFile.Write([]byte{1})
 	specFile.Close()
 	if err != nil || len(blob) > maxSpec {
 		return startFailed("read start spec: %v (%d bytes)", err, len(blob))

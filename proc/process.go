@@ -32,8 +32,9 @@ var (
 	// ErrDaemonic is returned by Start in a daemon process: a daemon may not have children (as in
 	// Python), since it is killed with its parent and would orphan them.
 	ErrDaemonic = errors.New("proc: a daemonic process is not allowed to have children")
-	// ErrUnsupported is returned by Start on platforms other than Linux.
-	ErrUnsupported = errors.New("proc: not supported on this platform")
+	// ErrUnsupported is returned by Start on platforms other than Linux. It matches
+	// errors.ErrUnsupported, as every "not supported" error of this package does.
+	ErrUnsupported = fmt.Errorf("proc: not supported on this platform: %w", errors.ErrUnsupported)
 	// ErrStarted is returned by Start on a process started before.
 	ErrStarted = errors.New("proc: process already started")
 	// ErrNotStarted is returned by Join, Terminate and Kill on a process never started.

@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -181,7 +182,7 @@ func shortName(full string) string {
 // function parameters.
 func checkSignature(ft reflect.Type) error {
 	if ft.IsVariadic() {
-		return fmt.Errorf("variadic functions are not supported as targets")
+		return fmt.Errorf("variadic functions are not supported as targets: %w", errors.ErrUnsupported)
 	}
 	switch {
 	case ft.NumOut() == 0:
@@ -192,7 +193,7 @@ func checkSignature(ft reflect.Type) error {
 	for i := range ft.NumIn() {
 		switch ft.In(i).Kind() {
 		case reflect.Chan, reflect.Func, reflect.UnsafePointer:
-			return fmt.Errorf("parameter %d is a %v, which cannot cross processes", i, ft.In(i))
+			return fmt.Errorf("parameter %d is a %v, which cannot cross processes: %w", i, ft.In(i), errors.ErrUnsupported)
 		}
 	}
 	return nil

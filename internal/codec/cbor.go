@@ -52,7 +52,7 @@ func Marshal(v any) ([]byte, error) {
 	}
 	b, err := encMode.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("codec: encode %T: %w", v, err)
+		return nil, encodeError(reflect.TypeOf(v), err)
 	}
 	if err := checkEncoded(b, reflect.TypeOf(v)); err != nil {
 		return nil, err
@@ -184,4 +184,15 @@ func classify(err error) error {
 		return ErrLimit
 	}
 	return ErrDecode
+}
+
+// encodeError wraps an error of the CBOR library's encoder for a value of type t; one saying
+// that a type or value is not supported matches errors.ErrUnsupported too.
+func encodeError(t reflect.Type, err error) error {
+	var ut *cbor.UnsupportedTypeError
+	var uv *cbor.UnsupportedValueError
+	if errors.As(err, &ut) || errors.As(err, &uv) {
+		return fmt.Errorf("codec: encode %v: %w (%w)", t, err, errors.ErrUnsupported)
+	}
+	return fmt.Errorf("codec: encode %v: %w", t, err)
 }

@@ -99,7 +99,7 @@ func (c *Codec[T]) Append(dst []byte, v *T) ([]byte, error) {
 	*buf = bytes.Buffer{} // keep no reference to the caller's memory
 	bufPool.Put(buf)
 	if err != nil {
-		return dst, fmt.Errorf("codec: encode %s: %w", c.typ, err)
+		return dst, encodeError(c.typ, err)
 	}
 	if err := checkEncoded(out[n:], c.typ); err != nil {
 		return dst, err
