@@ -5,7 +5,13 @@
 // descriptors which registered target to run with which arguments. So
 //
 //   - proc.Main() is the first statement of main (and of TestMain): in a child it runs the target
-//     and exits; in the parent it returns at once;
+//     and exits; in the parent it returns at once. A child whose main does not call it runs the
+//     program's own main instead: it stops at its first Start (exit status ExitCodeStartFailed,
+//     with a message saying to call Main) rather than start a copy of itself, and the parent's
+//     Wait reports it (ExitError.SkippedMain), even when it exited 0;
+//   - main should end with Shutdown (deferred, before any os.Exit), as Python joins its
+//     children at exit: it waits, with a bound, for the non-daemon children, then ends what is
+//     left, so that no child outlives the program unnoticed;
 //   - targets are registered (Register) from package-level variables or init functions, so the
 //     child has them registered too before it reaches Main; closures are refused, since what they
 //     capture cannot follow them;

@@ -161,7 +161,7 @@ func ExampleProcess_Terminate() {
 
 // A daemon child ends with its parent, however the parent ends, and may not start children of its
 // own. Shutdown, at the end of main, terminates daemons at once and waits (here at most a
-// second) for the other children.
+// minute) for the other children.
 func ExampleProcess_daemon() {
 	d := proc.New(nap, time.Hour)
 	d.Daemon = true
@@ -173,7 +173,7 @@ func ExampleProcess_daemon() {
 	if err != nil {
 		panic(err)
 	}
-	if err := proc.Shutdown(time.Second); err != nil {
+	if err := proc.Shutdown(time.Minute); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
 	code, _ := d.ExitCode()

@@ -33,7 +33,9 @@ const reapBound = 10 * time.Second
 // errors.Join of: an error wrapping ErrLeftRunning for each child it had to terminate or kill
 // (naming it, its pid and what it did), and the *ExitError of each non-daemon child that ended
 // on its own but failed. A negative timeout other than Forever returns ErrBadTimeout and ends
-// nothing. Children started while Shutdown runs are not waited for.
+// nothing. Children started while Shutdown runs are not waited for. A process killed before
+// it calls Shutdown leaves its daemon children ending anyway (they watch its lifeline) and its
+// non-daemon ones running, as orphans that see ParentAlive turn false.
 func Shutdown(timeout time.Duration) error {
 	if err := deadline.Check("proc: Shutdown", timeout); err != nil {
 		return err
