@@ -27,7 +27,11 @@ var (
 	// ErrNotRegistered is returned by Start for a target that was not registered (or cannot be:
 	// a closure).
 	ErrNotRegistered = errors.New("proc: target not registered")
-	// ErrBadArgs is returned by Start when the arguments do not fit the target's parameters.
+	// ErrBadArgs is returned by Start when the arguments do not fit the target's parameters or
+	// cannot cross to the child whole. The message names the place, then the reason:
+	// "proc: arguments do not fit the target: argument 1 of main.work: field Tasks[2]: ..." (for a
+	// Run type: "...: main.Worker: field Done: ..."; for the count: "...: main.work: takes 2
+	// arguments, got 3").
 	ErrBadArgs = errors.New("proc: arguments do not fit the target")
 	// ErrDaemonic is returned by Start in a daemon process: a daemon may not have children (as in
 	// Python), since it is killed with its parent and would orphan them.
@@ -263,7 +267,7 @@ func (p *Process) buildSpec() (*spec, []*shm.Segment, []*os.File, error) {
 	var st stripper
 	if tg.typ != nil {
 		if len(p.args) != 0 {
-			return nil, nil, nil, fmt.Errorf("%w: a Runner target (%s) takes no arguments; put them in its fields", ErrBadArgs, tg.name)
+			return nil, nil, nil, fmt.Errorf("%w: %s: a Runner target takes no arguments; put them in its fields", ErrBadArgs, tg.name)
 		}
 		rv := reflect.ValueOf(p.tval)
 		if rv.Kind() == reflect.Pointer {
@@ -284,7 +288,7 @@ func (p *Process) buildSpec() (*spec, []*shm.Segment, []*os.File, error) {
 	} else {
 		ft := tg.fn.Type()
 		if len(p.args) != ft.NumIn() {
-			return nil, nil, nil, fmt.Errorf("%w: %s takes %d arguments, got %d", ErrBadArgs, tg.name, ft.NumIn(), len(p.args))
+			return nil, nil, nil, fmt.Errorf("%w: %s: takes %d arguments, got %d", ErrBadArgs, tg.name, ft.NumIn(), len(p.args))
 		}
 		for i, a := range p.args {
 			ag, err := st.arg(a, ft.In(i))

@@ -245,6 +245,9 @@ func (s *stripper) mapValues(v reflect.Value) (reflect.Value, bool, error) {
 // not the child.
 func (s *stripper) shared(sh shm.Shared, t reflect.Type) (reflect.Value, bool, error) {
 	ref := sh.Ref()
+	if ref.IsZero() {
+		return reflect.Value{}, false, s.errorf("a %T with a zero Ref, so not made by its package's New or Open function, cannot be sent", sh)
+	}
 	if _, err := rebuildAs(ref, t); err != nil {
 		return reflect.Value{}, false, s.errorf("%v", err)
 	}

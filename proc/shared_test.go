@@ -232,6 +232,8 @@ func TestStartRefusesWhatCannotCross(t *testing.T) {
 		{"shared object behind an interface", proc.New(withInterfaceHolder{Box: results{Queue: q}}),
 			[]string{"field Box", "give it its concrete type"}},
 		{"shared object by value", proc.New(withEventValue{}), []string{"field E", "*lock.Event"}},
+		{"shared object never made", proc.New(workOn, jobs{Steps: []*lock.Event{e, {}}}, [2]jobs{}),
+			[]string{"argument 0 of", "field Steps[1]", "zero Ref"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.p.Start()
