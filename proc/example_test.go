@@ -4,6 +4,7 @@ package proc_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -198,4 +199,23 @@ func ExampleShutdown() {
 	// Output:
 	// true true
 	// exit code: -15
+}
+
+// WaitContext waits until the child ends or the context is done; WaitTimeout takes a duration
+// instead. Neither ends the child: that is Terminate's or Kill's job.
+func ExampleProcess_WaitContext() {
+	p, err := proc.Start(nap, time.Hour)
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	err = p.WaitContext(ctx)
+	fmt.Println("still running:", errors.Is(err, context.DeadlineExceeded), p.IsAlive())
+	p.Kill()
+	var ee *proc.ExitError
+	fmt.Println("killed:", errors.As(p.Wait(), &ee) && ee.Signal == syscall.SIGKILL)
+	// Output:
+	// still running: true true
+	// killed: true
 }

@@ -33,6 +33,8 @@ type ExitError struct {
 	SkippedMain bool
 }
 
+// Error says which child ended how, why when proc knows (the exit codes it sets), and ends with
+// the tail of the child's stderr when it has one.
 func (e *ExitError) Error() string {
 	how := fmt.Sprintf("exited with code %d", e.Code)
 	switch {
