@@ -121,6 +121,11 @@ func (s *stripper) strip(v reflect.Value) (reflect.Value, bool, error) {
 			if e.Type() == fileType {
 				return s.file(e.Interface().(*os.File), t)
 			}
+			if e.Type().Implements(attacherType) {
+				// Such a type is rebuilt by attaching a zero value of it, which an interface
+				// does not name; its kind may not be registered in the child.
+				return v, false, s.errorf("a %v in an interface (%v) cannot be rebuilt by the child: give it its concrete type", e.Type(), t)
+			}
 			return s.shared(e.Interface().(shm.Shared), t)
 		}
 		if _, changed, err := s.strip(e); err != nil {

@@ -220,6 +220,9 @@ func TestStartRefusesWhatCannotCross(t *testing.T) {
 	e, err := lock.NewEvent()
 	require.NoError(t, err)
 	defer e.Free()
+	counts, err := value.NewArray[int64](1)
+	require.NoError(t, err)
+	defer counts.Free()
 	for _, tc := range []struct {
 		name string
 		p    *proc.Process
@@ -232,6 +235,8 @@ func TestStartRefusesWhatCannotCross(t *testing.T) {
 		{"shared object behind an interface", proc.New(withInterfaceHolder{Box: results{Queue: q}}),
 			[]string{"field Box", "give it its concrete type"}},
 		{"shared object by value", proc.New(withEventValue{}), []string{"field E", "*lock.Event"}},
+		{"generic shared object in an interface", proc.New(withInterfaceHolder{Box: counts}),
+			[]string{"field Box", "*value.Array[int64] in an interface"}},
 		{"shared object never made", proc.New(workOn, jobs{Steps: []*lock.Event{e, {}}}, [2]jobs{}),
 			[]string{"argument 0 of", "field Steps[1]", "zero Ref"}},
 	} {
