@@ -31,12 +31,16 @@ const (
 	maxSpec    = codec.MaxMessage
 )
 
-// Exit codes of a child whose target failed.
+// Exit codes of a child that did not run its target to a nil end; Process.ExitCode and
+// ExitError.Code report them.
 const (
-	ExitError = 1 // the target returned an error; it is printed on stderr
-	ExitPanic = 2 // the target panicked; the message and stack are printed on stderr
-	// ExitStartFailed: the child could not set itself up (a broken spec, an unregistered target).
-	ExitStartFailed = 3
+	ExitCodeError = 1 // the target returned an error; it is printed on stderr
+	ExitCodePanic = 2 // the target panicked; the message and stack are printed on stderr
+	// ExitCodeStartFailed: the child could not set itself up (a broken spec, an unregistered
+	// target, a child that did not go through Main).
+	ExitCodeStartFailed = 3
+	// ExitCodeParentGone: a daemon child exits with it when its parent dies.
+	ExitCodeParentGone = 4
 )
 
 // self describes this process.
@@ -64,6 +68,18 @@ func Main() {
 	os.Exit(runChild())
 }
 
+// strayChild ends a process that Process.Start re-executed to run a target but whose main did
+// not call Main first: it is running the program's own main instead, and would start a copy of
+// itself, which would do the same, without end. As Python's spawn refuses to start a process
+// from a child still bootstrapping, it stops here, at its first Start, saying what to do.
+func strayChild() {
+	fmt.Fprintf(os.Stderr, "proc: process %d was started by proc.Start to run a target, but its main did not call proc.Main() first, "+
+		"so it is running the program's own main instead; it stops here rather than start a copy of itself. "+
+		"Call proc.Main() as the first statement of main (in a test binary, in TestMain: "+
+		"func TestMain(m *testing.M) { proc.Main(); os.Exit(m.Run()) })\n", os.Getpid())
+	os.Exit(ExitCodeStartFailed)
+}
+
 // IsChild reports whether this process was started by Process.Start.
 func IsChild() bool { return self.isChild }
 
@@ -72,6 +88,11 @@ func runChild() int {
 	self.isChild = true
 	specFile := os.NewFile(fdSpec, "shmkit-spec")
 	blob, err := io.ReadAll(io.LimitReader(specFile, maxSpec+1))
+	// Tell the parent this child went through Main (a child that did not is running the
+	// program's own main instead); it reads the byte once the child has ended. Only after
+	// reading the spec: a parent that exits while its socket holds an unread byte would reset
+	// the connection under a child still reading.
+	specFile.Write([]byte{1})
 	specFile.Close()
 	if err != nil || len(blob) > maxSpec {
 		return startFailed("read start spec: %v (%d bytes)", err, len(blob))
@@ -147,10 +168,14 @@ func rebuildAs(ref shm.Ref, pt reflect.Type) (reflect.Value, error) {
 
 // prepare decodes the spec's arguments into a call of the target.
 func prepare(tg *target, sp *spec) (func() error, error) {
+	pl := &placer{sp: sp}
 	if tg.typ != nil {
 		ptr := reflect.New(tg.typ)
 		if err := codec.Unmarshal(sp.Self, ptr.Interface()); err != nil {
 			return nil, fmt.Errorf("decode %s: %v", tg.name, err)
+		}
+		if err := pl.place(ptr.Elem(), sp.SelfSlots); err != nil {
+			return nil, fmt.Errorf("%s: %v", tg.name, err)
 		}
 		f, _ := runMethod(ptr)
 		return f, nil
@@ -162,30 +187,16 @@ func prepare(tg *target, sp *spec) (func() error, error) {
 	in := make([]reflect.Value, len(sp.Args))
 	for i, a := range sp.Args {
 		pt := ft.In(i)
-		switch {
-		case a.File != nil:
-			k := *a.File
-			if k < 0 || k >= maxFiles || !fileType.AssignableTo(pt) {
-				return nil, fmt.Errorf("argument %d: descriptor %d for a %v", i, k, pt)
-			}
-			fd := fdSegments + len(sp.Segments) + k
-			closeOnExec(fd)
-			in[i] = reflect.ValueOf(os.NewFile(uintptr(fd), fmt.Sprintf("shmkit-arg-%d", i)))
-		case a.Ref != nil:
-			v, err := rebuildAs(*a.Ref, pt)
-			if err != nil {
-				return nil, fmt.Errorf("argument %d: %v", i, err)
-			}
-			in[i] = v
-		case a.Data == nil:
-			in[i] = reflect.Zero(pt)
-		default:
-			v := reflect.New(pt)
+		v := reflect.New(pt)
+		if a.Data != nil {
 			if err := codec.Unmarshal(a.Data, v.Interface()); err != nil {
 				return nil, fmt.Errorf("argument %d (%v): %v", i, pt, err)
 			}
-			in[i] = v.Elem()
 		}
+		if err := pl.place(v.Elem(), a.Slots); err != nil {
+			return nil, fmt.Errorf("argument %d (%v): %v", i, pt, err)
+		}
+		in[i] = v.Elem()
 	}
 	return func() error {
 		out := tg.fn.Call(in)
@@ -201,19 +212,19 @@ func run(call func() error) (code int) {
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(os.Stderr, "panic: %v [recovered in %s, pid %d]\n\n%s", r, self.name, os.Getpid(), debug.Stack())
-			code = ExitPanic
+			code = ExitCodePanic
 		}
 	}()
 	if err := call(); err != nil {
 		fmt.Fprintf(os.Stderr, "proc: %s (pid %d): %v\n", self.name, os.Getpid(), err)
-		return ExitError
+		return ExitCodeError
 	}
 	return 0
 }
 
 func startFailed(format string, args ...any) int {
 	fmt.Fprintf(os.Stderr, "proc: child %d could not start: %s\n", os.Getpid(), fmt.Sprintf(format, args...))
-	return ExitStartFailed
+	return ExitCodeStartFailed
 }
 
 // watchLifeline blocks reading the lifeline; the parent never writes to it, so the read returns
@@ -230,12 +241,9 @@ func watchLifeline(f *os.File) {
 	self.orphaned.Store(true)
 	if self.daemon {
 		logx.Debug("proc: parent gone, daemon exiting", "name", self.name)
-		os.Exit(ExitParentGone)
+		os.Exit(ExitCodeParentGone)
 	}
 }
-
-// ExitParentGone is the exit status of a daemon child whose parent died.
-const ExitParentGone = 4
 
 // lifeline is this process's end of the pipe its children watch: the write end stays open (and
 // unwritten) for as long as the process lives; the read end is handed to every child.

@@ -3,6 +3,7 @@ package proc_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +23,13 @@ import (
 	"github.com/shmkit/shmkit/shm"
 )
 
-func TestMain(m *testing.M) { testutil.Main(m) }
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(noMainEnv); mode != "" {
+		programWithoutMain(mode) // a program whose main forgot proc.Main
+		return
+	}
+	testutil.Main(m)
+}
 
 // cell is the tests' shared bookkeeping: 32-bit words from 0, 64-bit words from byte 128.
 type cell = testutil.Cell
@@ -219,19 +226,16 @@ func plainArgs(c *cell, s string, xs []int, m map[string]float64, p point, pp *p
 	return nil
 }
 
-func startJoin(t *testing.T, p *proc.Process) int {
+// run starts p and requires that its target returns nil.
+func run(t *testing.T, p *proc.Process) {
 	t.Helper()
 	require.NoError(t, p.Start())
-	require.NoError(t, p.Join(30*time.Second))
-	code, ok := p.ExitCode()
-	require.True(t, ok)
-	return code
+	testutil.WaitOK(t, p)
 }
 
 func TestChildWritesSharedMemory(t *testing.T) {
 	c := newCell(t)
-	code := startJoin(t, proc.New(writeCell, c, uint32(0xC0FFEE)))
-	require.Equal(t, 0, code)
+	run(t, proc.New(writeCell, c, uint32(0xC0FFEE)))
 	require.Equal(t, uint32(0xC0FFEE), atomic.LoadUint32(c.W32(0)))
 }
 
@@ -246,13 +250,13 @@ func TestChildWritesNamedSegment(t *testing.T) {
 	require.NoError(t, err)
 	c, err := testutil.OpenCell(ref)
 	require.NoError(t, err)
-	require.Equal(t, 0, startJoin(t, proc.New(writeCell, c, uint32(42))))
+	run(t, proc.New(writeCell, c, uint32(42)))
 	require.Equal(t, uint32(42), atomic.LoadUint32(c.W32(0)))
 }
 
 func TestChildAllocatesFromSharedHeap(t *testing.T) {
 	c := newCell(t)
-	require.Equal(t, 0, startJoin(t, proc.New(allocInChild, c, 1000)))
+	run(t, proc.New(allocInChild, c, 1000))
 	ref := shm.Ref{Seg: atomic.LoadUint64(dword(c, 1)), Off: atomic.LoadUint64(dword(c, 0)), Kind: testutil.CellKind,
 		Gen: uint32(atomic.LoadUint64(dword(c, 2)))}
 	obj, err := testutil.OpenCell(ref)
@@ -275,9 +279,7 @@ func TestFutexWakeAcrossProcesses(t *testing.T) {
 	atomic.StoreUint32(c.W32(0), 1)
 	_, err = futex.Wake(c.W32(0), 1)
 	require.NoError(t, err)
-	require.NoError(t, p.Join(10*time.Second))
-	code, _ := p.ExitCode()
-	require.Equal(t, 0, code)
+	testutil.WaitOK(t, p)
 	require.Equal(t, uint32(1), atomic.LoadUint32(c.W32(2)))
 }
 
@@ -288,26 +290,38 @@ func TestExitCodes(t *testing.T) {
 		stderr []string
 	}{
 		{"ok", 0, nil},
-		{"error", proc.ExitError, []string{"the target failed on purpose"}},
-		{"panic", proc.ExitPanic, []string{"panic: the target panicked on purpose", "proc_test.exitWith", "goroutine"}},
+		{"error", proc.ExitCodeError, []string{"the target failed on purpose"}},
+		{"panic", proc.ExitCodePanic, []string{"panic: the target panicked on purpose", "proc_test.exitWith", "goroutine"}},
 	} {
 		t.Run(tc.how, func(t *testing.T) {
 			var stderr bytes.Buffer
 			p := proc.New(exitWith, tc.how)
 			p.Stderr = &stderr
-			require.Equal(t, tc.code, startJoin(t, p))
+			require.NoError(t, p.Start())
+			err := p.Wait()
+			code, ok := p.ExitCode()
+			require.True(t, ok)
+			require.Equal(t, tc.code, code)
+			if tc.code == 0 {
+				require.NoError(t, err)
+				return
+			}
+			var ee *proc.ExitError
+			require.ErrorAs(t, err, &ee)
+			require.Equal(t, proc.ExitError{Name: p.Name, Pid: p.Pid(), Code: tc.code, Stderr: stderr.String()}, *ee)
 			for _, want := range tc.stderr {
 				require.Contains(t, stderr.String(), want)
+				require.Contains(t, err.Error(), want, "the error carries the end of the child's stderr")
 			}
 		})
 	}
 	for _, tc := range []struct {
 		name string
 		sig  func(*proc.Process) error
-		code int
+		num  syscall.Signal
 	}{
-		{"SIGTERM", (*proc.Process).Terminate, -int(syscall.SIGTERM)},
-		{"SIGKILL", (*proc.Process).Kill, -int(syscall.SIGKILL)},
+		{"SIGTERM", (*proc.Process).Terminate, syscall.SIGTERM},
+		{"SIGKILL", (*proc.Process).Kill, syscall.SIGKILL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := proc.Start(sleepFor, time.Hour)
@@ -315,15 +329,44 @@ func TestExitCodes(t *testing.T) {
 			require.True(t, p.IsAlive())
 			_, done := p.ExitCode()
 			require.False(t, done)
+			require.ErrorIs(t, p.WaitTimeout(0), proc.ErrTimeout)
 			require.NoError(t, tc.sig(p))
-			require.NoError(t, p.Join(10*time.Second))
+			err = p.WaitTimeout(10 * time.Second)
+			var ee *proc.ExitError
+			require.ErrorAs(t, err, &ee)
+			require.Equal(t, proc.ExitError{Name: p.Name, Pid: p.Pid(), Code: -int(tc.num), Signal: tc.num}, *ee)
+			require.Contains(t, err.Error(), "killed by signal")
 			require.False(t, p.IsAlive())
 			code, ok := p.ExitCode()
 			require.True(t, ok)
-			require.Equal(t, tc.code, code)
+			require.Equal(t, -int(tc.num), code)
 			require.NoError(t, tc.sig(p), "signalling an ended process is a no-op")
 		})
 	}
+}
+
+func TestWaitForms(t *testing.T) {
+	require.ErrorIs(t, proc.New(sleepFor, time.Hour).Wait(), proc.ErrNotStarted)
+	p := testutil.Start(t, sleepFor, time.Hour)
+	require.ErrorIs(t, p.WaitTimeout(20*time.Millisecond), proc.ErrTimeout)
+	require.ErrorIs(t, p.WaitTimeout(-5*time.Second), proc.ErrBadTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, p.WaitContext(ctx), context.DeadlineExceeded)
+	require.NoError(t, p.Kill())
+	var ee *proc.ExitError
+	require.ErrorAs(t, p.WaitContext(context.Background()), &ee)
+	require.Equal(t, syscall.SIGKILL, ee.Signal)
+
+	ok := testutil.Start(t, exitWith, "ok")
+	require.NoError(t, ok.Wait())
+	require.NoError(t, ok.Wait(), "Wait again: the same answer")
+	// Without a Stderr writer of its own, the child writes straight to this process's stderr:
+	// the ExitError has no tail to show.
+	failed := testutil.Start(t, exitWith, "bad")
+	require.ErrorAs(t, failed.Wait(), &ee)
+	require.Equal(t, proc.ExitCodeError, ee.Code)
+	require.Empty(t, ee.Stderr)
 }
 
 func TestJoinTimeout(t *testing.T) {
@@ -342,7 +385,7 @@ func TestJoinTimeout(t *testing.T) {
 func TestIdentity(t *testing.T) {
 	p := proc.New(checkIdentity, "worker-7", os.Getpid())
 	p.Name = "worker-7"
-	require.Equal(t, 0, startJoin(t, p))
+	run(t, p)
 	q := proc.New(checkIdentity, "", 0)
 	require.NoError(t, q.Start())
 	require.True(t, strings.HasPrefix(q.Name, "Process-"), q.Name)
@@ -356,14 +399,14 @@ func TestIdentity(t *testing.T) {
 
 func TestRunnerTarget(t *testing.T) {
 	c := newCell(t)
-	require.Equal(t, 0, startJoin(t, proc.New(&counter{N: 12, Ref: c.Ref()})))
+	run(t, proc.New(&counter{N: 12, Ref: c.Ref()}))
 	require.Equal(t, uint32(144), atomic.LoadUint32(c.W32(0)))
 }
 
 func TestPlainArguments(t *testing.T) {
 	c := newCell(t)
 	p := proc.New(plainArgs, c, "héllo", []int{1, 2, 3}, map[string]float64{"pi": 3.14}, point{1, 2, "p"}, nil)
-	require.Equal(t, 0, startJoin(t, p))
+	run(t, p)
 	require.Equal(t, uint32(77), atomic.LoadUint32(c.W32(0)))
 }
 
@@ -415,7 +458,7 @@ func TestStartRefusals(t *testing.T) {
 func TestDaemonMayNotStartChildren(t *testing.T) {
 	p := proc.New(daemonTriesToSpawn)
 	p.Daemon = true
-	require.Equal(t, 0, startJoin(t, p))
+	run(t, p)
 }
 
 // TestDaemonDiesWithParent SIGKILLs a child that started a daemon grandchild; the grandchild must
@@ -444,7 +487,7 @@ func TestDaemonDiesWithParent(t *testing.T) {
 		gone := time.Since(killed)
 		require.True(t, ok, "round %d: daemon %d still alive %v after its parent was killed (err %v)", round, daemon, gone, err)
 		require.Less(t, gone, time.Second, "round %d: the daemon outlived its parent by %v", round, gone)
-		require.Equal(t, proc.ExitParentGone, ws.ExitStatus())
+		require.Equal(t, proc.ExitCodeParentGone, ws.ExitStatus())
 	}
 }
 
@@ -474,7 +517,7 @@ func TestLargeArgumentAfterParentExits(t *testing.T) {
 	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 	for _, size := range []int{10, 1 << 20} {
 		c := newCell(t)
-		require.Equal(t, 0, startJoin(t, proc.New(startAndExit, c, size)))
+		run(t, proc.New(startAndExit, c, size))
 		grandchild := int(atomic.LoadUint32(c.W32(3)))
 		var ws unix.WaitStatus
 		require.True(t, testutil.Eventually(10*time.Second, func() bool {
@@ -503,9 +546,7 @@ func TestFileArguments(t *testing.T) {
 	require.NoError(t, err)
 	outR.Close()
 	require.Equal(t, "HELLO THROUGH A PIPE\n", string(got))
-	require.NoError(t, p.Join(10*time.Second))
-	code, _ := p.ExitCode()
-	require.Equal(t, 0, code)
+	testutil.WaitOK(t, p)
 	// A file where the target wants something a file is not is refused at Start.
 	f, err := os.Open(os.DevNull)
 	require.NoError(t, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"reflect"
@@ -26,13 +27,18 @@ var (
 	// ErrNotRegistered is returned by Start for a target that was not registered (or cannot be:
 	// a closure).
 	ErrNotRegistered = errors.New("proc: target not registered")
-	// ErrBadArgs is returned by Start when the arguments do not fit the target's parameters.
+	// ErrBadArgs is returned by Start when the arguments do not fit the target's parameters or
+	// cannot cross to the child whole. The message names the place, then the reason:
+	// "proc: arguments do not fit the target: argument 1 of main.work: field Tasks[2]: ..." (for a
+	// Run type: "...: main.Worker: field Done: ..."; for the count: "...: main.work: takes 2
+	// arguments, got 3").
 	ErrBadArgs = errors.New("proc: arguments do not fit the target")
 	// ErrDaemonic is returned by Start in a daemon process: a daemon may not have children (as in
 	// Python), since it is killed with its parent and would orphan them.
 	ErrDaemonic = errors.New("proc: a daemonic process is not allowed to have children")
-	// ErrUnsupported is returned by Start on platforms other than Linux.
-	ErrUnsupported = fmt.Errorf("proc: %w on this platform", errors.ErrUnsupported)
+	// ErrUnsupported is returned by Start on platforms other than Linux. It matches
+	// errors.ErrUnsupported, as every "not supported" error of this package does.
+	ErrUnsupported = fmt.Errorf("proc: not supported on this platform: %w", errors.ErrUnsupported)
 	// ErrStarted is returned by Start on a process started before.
 	ErrStarted = errors.New("proc: process already started")
 	// ErrNotStarted is returned by Join, Terminate and Kill on a process never started.
@@ -53,9 +59,10 @@ const Forever = deadline.Forever
 // runs the target from Main and exits. Set Name, Daemon, Stdout, Stderr and Env before Start.
 //
 // A child inherits every anonymous shared segment this process has open when it starts (the
-// default heap among them), so shared objects passed as arguments work in it as they do here.
-// Plain arguments are encoded (package internal/codec): the child gets copies, as with Python's
-// pickling; changes it makes to them are not seen here.
+// default heap among them), so shared objects passed as arguments, or held in their fields or in
+// a Runner target's, work in it as they do here. Plain values are encoded (package
+// internal/codec): the child gets copies, as with Python's pickling; changes it makes to them are
+// not seen here.
 //
 // The methods of a started Process are safe for concurrent use. The child is reaped as soon as it
 // exits, so it never lingers as a zombie, whether or not Join is called.
@@ -83,6 +90,10 @@ type Process struct {
 	done    chan struct{} // closed once the child is reaped
 	state   *os.ProcessState
 	waitErr error
+	tail    *tailWriter // the end of the child's stderr, when it passes through a pipe
+	spec    *os.File    // this end of the start channel, until the child is reaped
+	// skippedMain: the child exited without saying it went through Main.
+	skippedMain bool
 }
 
 // New returns a Process that will run target(args...) in a child when started. target must have
@@ -104,8 +115,9 @@ func Start(target any, args ...any) (*Process, error) {
 
 // Start starts the child. It returns once the child process exists (it has not necessarily
 // begun to run the target). It fails, with nothing started, when the target is not registered or
-// is a closure, when the arguments do not fit its parameters or cannot be encoded, in a daemon
-// process, or when the process was started before.
+// is a closure, when the arguments do not fit its parameters or cannot cross whole (ErrBadArgs,
+// naming the argument and the field), in a daemon process, or when the process was started
+// before.
 func (p *Process) Start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -118,13 +130,16 @@ func (p *Process) Start() error {
 	if !supported {
 		return ErrUnsupported
 	}
+	if os.Getenv(envChild) != "" && !self.isChild {
+		strayChild()
+	}
 	if self.daemon {
 		return ErrDaemonic
 	}
 	if p.tgErr != nil {
 		return p.tgErr
 	}
-	sp, err := p.buildSpec()
+	sp, segments, files, err := p.buildSpec()
 	if err != nil {
 		return err
 	}
@@ -136,11 +151,10 @@ func (p *Process) Start() error {
 	if err != nil {
 		return err
 	}
-	specR, specW, err := os.Pipe()
+	specW, specR, err := specChannel()
 	if err != nil {
-		return fmt.Errorf("proc: start pipe: %w", err)
+		return err
 	}
-	defer specR.Close()
 
 	cmd := exec.Command("/proc/self/exe")
 	cmd.Args = []string{os.Args[0]}
@@ -152,30 +166,38 @@ func (p *Process) Start() error {
 	}
 	if cmd.Stderr == nil {
 		cmd.Stderr = os.Stderr
+	} else if _, ok := cmd.Stderr.(*os.File); !ok {
+		// exec copies what the child writes through a pipe: keep its end for ExitError.
+		p.tail = &tailWriter{w: cmd.Stderr}
+		cmd.Stderr = p.tail
 	}
 	cmd.ExtraFiles = []*os.File{specR, life}
-	for _, s := range sp.segments {
+	for _, s := range segments {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, s.File())
 	}
-	cmd.ExtraFiles = append(cmd.ExtraFiles, sp.files...)
-	if err := cmd.Start(); err != nil {
+	cmd.ExtraFiles = append(cmd.ExtraFiles, files...)
+	err = cmd.Start()
+	specR.Close() // the child's end: only the child holds it now, so its exit is seen here
+	if err != nil {
 		specW.Close()
 		return fmt.Errorf("proc: start %s: %w", p.Name, err)
 	}
-	// Written before Start returns, so the caller may exit right away. A spec that fits the pipe's
-	// buffer (64 KiB) is written at once; a larger one as the child reads it.
+	// Written before Start returns, so the caller may exit right away. A spec that fits the
+	// socket's buffer is written at once; a larger one as the child reads it. A child that exits
+	// without reading it fails the write, rather than leave it waiting.
 	_, werr := specW.Write(blob)
-	if cerr := specW.Close(); werr == nil {
-		werr = cerr
+	if werr == nil {
+		werr = shutWrite(specW)
 	}
 	if werr != nil {
+		specW.Close()
 		cmd.Process.Kill()
 		cmd.Wait()
 		return fmt.Errorf("proc: send start arguments to %s: %w", p.Name, werr)
 	}
-	runtime.KeepAlive(sp.segments)
-	runtime.KeepAlive(sp.files)
-	p.started, p.cmd, p.pid = true, cmd, cmd.Process.Pid
+	runtime.KeepAlive(segments)
+	runtime.KeepAlive(files)
+	p.started, p.cmd, p.pid, p.spec = true, cmd, cmd.Process.Pid, specW
 	children.add(p)
 	logx.Debug("proc: started", "name", p.Name, "child", p.pid, "target", p.tg.name, "daemon", p.Daemon)
 	go p.reap()
@@ -185,8 +207,13 @@ func (p *Process) Start() error {
 // reap waits for the child, records how it ended, and wakes Join.
 func (p *Process) reap() {
 	err := p.cmd.Wait()
+	skipped := !acked(p.spec)
+	p.spec.Close()
 	p.mu.Lock()
 	p.state = p.cmd.ProcessState
+	if ws, ok := p.state.Sys().(syscall.WaitStatus); ok && ws.Exited() {
+		p.skippedMain = skipped // a child killed before it could answer did not skip it
+	}
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		p.waitErr = err
@@ -200,32 +227,31 @@ func (p *Process) reap() {
 
 // spec is what a child reads at start-up, from descriptor 3.
 type spec struct {
-	Target   string
-	Name     string
-	Daemon   bool
-	Ident    string // dotted identity: "3" for the third child of the main process, "3:1" below it
-	Parent   int
-	PName    string
-	Self     []byte // a Runner target's value
-	Args     []arg
-	Segments []uint64 // ids of the segments at descriptors 5, 6, ...
-	LogLevel *int     // logging switched on programmatically in the parent
-
-	segments []*shm.Segment
-	files    []*os.File // *os.File arguments, handed over as descriptors after the segments
+	Target    string
+	Name      string
+	Daemon    bool
+	Ident     string // dotted identity: "3" for the third child of the main process, "3:1" below it
+	Parent    int
+	PName     string
+	Self      []byte // a Runner target's value, its shared objects and files zeroed
+	SelfSlots []slot // the Runner target's shared objects and files
+	Args      []arg
+	Segments  []uint64 // ids of the segments at descriptors 5, 6, ...
+	LogLevel  *int     // logging switched on programmatically in the parent
 }
 
-// arg is one start argument: a shared object's Ref, a descriptor passed along (the index of the
-// file after the inherited segments), or an encoded plain value.
+// arg is one start argument: its encoded value (none for a nil one), with the shared objects and
+// files it holds zeroed, and those apart.
 type arg struct {
-	Ref  *shm.Ref `cbor:",omitempty"`
-	File *int     `cbor:",omitempty"`
-	Data []byte   `cbor:",omitempty"`
+	Data  []byte `cbor:",omitempty"`
+	Slots []slot `cbor:",omitempty"`
 }
 
 var sharedType = reflect.TypeFor[shm.Shared]()
 
-func (p *Process) buildSpec() (*spec, error) {
+// buildSpec makes the child's spec, and returns it with the segments the child inherits and the
+// files it is handed, in the order of the spec's descriptors.
+func (p *Process) buildSpec() (*spec, []*shm.Segment, []*os.File, error) {
 	tg := p.tg
 	n := nextChild.Add(1)
 	sp := &spec{Target: tg.name, Daemon: p.Daemon, Parent: os.Getpid(), PName: self.name}
@@ -238,73 +264,86 @@ func (p *Process) buildSpec() (*spec, error) {
 		p.Name = "Process-" + sp.Ident
 	}
 	sp.Name = p.Name
+	var st stripper
 	if tg.typ != nil {
 		if len(p.args) != 0 {
-			return nil, fmt.Errorf("%w: a Runner target (%s) takes no arguments; put them in its fields", ErrBadArgs, tg.name)
+			return nil, nil, nil, fmt.Errorf("%w: %s: a Runner target takes no arguments; put them in its fields", ErrBadArgs, tg.name)
 		}
-		b, err := codec.Marshal(p.tval)
+		rv := reflect.ValueOf(p.tval)
+		if rv.Kind() == reflect.Pointer {
+			if rv.IsNil() {
+				rv = reflect.New(tg.typ)
+			}
+			rv = rv.Elem()
+		}
+		v, slots, err := st.value(rv)
 		if err != nil {
-			return nil, fmt.Errorf("%w: encode %s: %v", ErrBadArgs, tg.name, err)
+			return nil, nil, nil, fmt.Errorf("%w: %s: %w", ErrBadArgs, tg.name, err)
 		}
-		sp.Self = b
+		b, err := codec.Marshal(v.Interface())
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("%w: %s: %w", ErrBadArgs, tg.name, err)
+		}
+		sp.Self, sp.SelfSlots = b, slots
 	} else {
 		ft := tg.fn.Type()
 		if len(p.args) != ft.NumIn() {
-			return nil, fmt.Errorf("%w: %s takes %d arguments, got %d", ErrBadArgs, tg.name, ft.NumIn(), len(p.args))
+			return nil, nil, nil, fmt.Errorf("%w: %s: takes %d arguments, got %d", ErrBadArgs, tg.name, ft.NumIn(), len(p.args))
 		}
 		for i, a := range p.args {
-			pt := ft.In(i)
-			if rv := reflect.ValueOf(a); a == nil || (rv.Kind() == reflect.Pointer || rv.Kind() == reflect.Map || rv.Kind() == reflect.Slice) && rv.IsNil() {
-				if a != nil && !reflect.TypeOf(a).AssignableTo(pt) {
-					return nil, fmt.Errorf("%w: argument %d of %s is a nil %v, parameter is %v", ErrBadArgs, i, tg.name, reflect.TypeOf(a), pt)
-				}
-				switch pt.Kind() {
-				case reflect.Pointer, reflect.Interface, reflect.Slice, reflect.Map:
-					sp.Args = append(sp.Args, arg{})
-					continue
-				}
-				return nil, fmt.Errorf("%w: argument %d of %s is nil, parameter is %v", ErrBadArgs, i, tg.name, pt)
-			}
-			at := reflect.TypeOf(a)
-			if f, ok := a.(*os.File); ok && at.AssignableTo(pt) {
-				k := len(sp.files)
-				sp.files = append(sp.files, f)
-				sp.Args = append(sp.Args, arg{File: &k})
-				continue
-			}
-			if sh, ok := a.(shm.Shared); ok && (at.AssignableTo(pt) || pt.Kind() == reflect.Interface && at.Implements(pt)) {
-				ref := sh.Ref()
-				// Rebuild it here as the child will, so a Ref the child could not turn into
-				// the parameter's type (a stale one; a BoundedSemaphore's embedded *Semaphore,
-				// whose Ref rebuilds a *BoundedSemaphore) fails Start, not the child.
-				if _, err := rebuildAs(ref, pt); err != nil {
-					return nil, fmt.Errorf("%w: argument %d of %s: %v", ErrBadArgs, i, tg.name, err)
-				}
-				sp.Args = append(sp.Args, arg{Ref: &ref})
-				continue
-			}
-			if !at.AssignableTo(pt) && !(numeric(at) && numeric(pt)) {
-				return nil, fmt.Errorf("%w: argument %d of %s is a %v, parameter is %v", ErrBadArgs, i, tg.name, at, pt)
-			}
-			if pt.Implements(sharedType) && pt.Kind() != reflect.Interface {
-				return nil, fmt.Errorf("%w: argument %d of %s: %v is a shared type but the value gives no Ref", ErrBadArgs, i, tg.name, pt)
-			}
-			b, err := codec.Marshal(a)
+			ag, err := st.arg(a, ft.In(i))
 			if err != nil {
-				return nil, fmt.Errorf("%w: encode argument %d of %s: %v", ErrBadArgs, i, tg.name, err)
+				return nil, nil, nil, fmt.Errorf("%w: argument %d of %s: %w", ErrBadArgs, i, tg.name, err)
 			}
-			sp.Args = append(sp.Args, arg{Data: b})
+			sp.Args = append(sp.Args, ag)
 		}
 	}
-	sp.segments = shm.Inheritable()
-	for _, s := range sp.segments {
+	segments := shm.Inheritable()
+	for _, s := range segments {
 		sp.Segments = append(sp.Segments, s.ID())
 	}
 	if lv := programmaticLevel.Load(); lv != nil {
 		v := int(*lv)
 		sp.LogLevel = &v
 	}
-	return sp, nil
+	return sp, segments, st.files, nil
+}
+
+// arg checks that a fits a parameter of type pt and encodes it, its shared objects and files
+// apart.
+func (st *stripper) arg(a any, pt reflect.Type) (arg, error) {
+	if rv := reflect.ValueOf(a); a == nil || (rv.Kind() == reflect.Pointer || rv.Kind() == reflect.Map || rv.Kind() == reflect.Slice) && rv.IsNil() {
+		if a != nil && !reflect.TypeOf(a).AssignableTo(pt) {
+			return arg{}, fmt.Errorf("a nil %v, parameter is %v", reflect.TypeOf(a), pt)
+		}
+		switch pt.Kind() {
+		case reflect.Pointer, reflect.Interface, reflect.Slice, reflect.Map:
+			return arg{}, nil
+		}
+		return arg{}, fmt.Errorf("nil, parameter is %v", pt)
+	}
+	v := reflect.New(pt).Elem()
+	switch at := reflect.TypeOf(a); {
+	case at.AssignableTo(pt):
+		v.Set(reflect.ValueOf(a))
+	case numeric(at) && numeric(pt):
+		cv, err := convertNumber(reflect.ValueOf(a), pt)
+		if err != nil {
+			return arg{}, err
+		}
+		v.Set(cv)
+	default:
+		return arg{}, fmt.Errorf("a %v, parameter is %v", at, pt)
+	}
+	v, slots, err := st.value(v)
+	if err != nil {
+		return arg{}, err
+	}
+	b, err := codec.Marshal(v.Interface())
+	if err != nil {
+		return arg{}, err
+	}
+	return arg{Data: b, Slots: slots}, nil
 }
 
 var nextChild atomic.Int64
@@ -481,3 +520,55 @@ func numeric(t reflect.Type) bool {
 	k := t.Kind()
 	return k >= reflect.Int && k <= reflect.Float64
 }
+
+// convertNumber converts v, a number, to the number type pt, or says why it cannot exactly: a
+// fraction or an out-of-range value for an integer type, a negative number for an unsigned one,
+// an integer a float cannot hold exactly, a float beyond float32's range. A float64 given for a
+// float32 is rounded, as Go rounds a constant.
+func convertNumber(v reflect.Value, pt reflect.Type) (reflect.Value, error) {
+	to := reflect.New(pt).Elem()
+	bad := func(why string) (reflect.Value, error) {
+		return reflect.Value{}, fmt.Errorf("%v (%v) does not fit a parameter of type %v: %s", v, v.Type(), pt, why)
+	}
+	switch k := v.Kind(); {
+	case k >= reflect.Int && k <= reflect.Int64:
+		i := v.Int()
+		switch {
+		case isInt(pt) && to.OverflowInt(i), isUint(pt) && i >= 0 && to.OverflowUint(uint64(i)):
+			return bad("out of range")
+		case isUint(pt) && i < 0:
+			return bad("negative")
+		case isFloat(pt):
+			if g := v.Convert(pt).Float(); g < -(1<<63) || g >= 1<<63 || int64(g) != i {
+				return bad("not exactly representable")
+			}
+		}
+	case k >= reflect.Uint && k <= reflect.Uintptr:
+		u := v.Uint()
+		switch {
+		case isInt(pt) && (u > math.MaxInt64 || to.OverflowInt(int64(u))), isUint(pt) && to.OverflowUint(u):
+			return bad("out of range")
+		case isFloat(pt) && (v.Convert(pt).Float() >= 1<<64 || uint64(v.Convert(pt).Float()) != u):
+			return bad("not exactly representable")
+		}
+	default: // a float
+		f := v.Float()
+		switch {
+		case (isInt(pt) || isUint(pt)) && f != math.Trunc(f):
+			return bad("not an integer")
+		case isInt(pt) && (f < -(1<<63) || f >= 1<<63 || to.OverflowInt(int64(f))):
+			return bad("out of range")
+		case isUint(pt) && f < 0:
+			return bad("negative")
+		case isUint(pt) && (f >= 1<<64 || to.OverflowUint(uint64(f))):
+			return bad("out of range")
+		case pt.Kind() == reflect.Float32 && !math.IsInf(f, 0) && math.Abs(f) > math.MaxFloat32:
+			return bad("out of range")
+		}
+	}
+	return v.Convert(pt), nil
+}
+
+func isInt(t reflect.Type) bool   { return t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64 }
+func isUint(t reflect.Type) bool  { return t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uintptr }
+func isFloat(t reflect.Type) bool { return t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64 }

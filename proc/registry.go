@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -35,8 +36,9 @@ var (
 //
 //   - a top-level function (not a closure or method value), with any parameters whose values the
 //     codec can carry or that are shmkit shared objects, and no result or a single error; or
-//   - a value of a type with a Run() or Run() error method on it or on its pointer, whose exported
-//     fields are sent to the child (Python's Process subclass with run()).
+//   - a value of a type with a Run() or Run() error method on it or on its pointer, whose fields
+//     are sent to the child (Python's Process subclass with run()): shared objects and files in
+//     them as themselves, the rest encoded; see the package documentation.
 //
 // A child is this same binary, re-executed: it must have registered the same targets before it
 // calls Main. So register from a package-level variable or an init function:
@@ -180,7 +182,7 @@ func shortName(full string) string {
 // function parameters.
 func checkSignature(ft reflect.Type) error {
 	if ft.IsVariadic() {
-		return fmt.Errorf("variadic functions are not supported as targets")
+		return fmt.Errorf("variadic functions are not supported as targets: %w", errors.ErrUnsupported)
 	}
 	switch {
 	case ft.NumOut() == 0:
@@ -191,7 +193,7 @@ func checkSignature(ft reflect.Type) error {
 	for i := range ft.NumIn() {
 		switch ft.In(i).Kind() {
 		case reflect.Chan, reflect.Func, reflect.UnsafePointer:
-			return fmt.Errorf("parameter %d is a %v, which cannot cross processes", i, ft.In(i))
+			return fmt.Errorf("parameter %d is a %v, which cannot cross processes: %w", i, ft.In(i), errors.ErrUnsupported)
 		}
 	}
 	return nil

@@ -50,6 +50,22 @@ func sorted() []demo {
 
 func main() {
 	proc.Main() // in a child process: run the requested target and exit
+	os.Exit(run())
+}
+
+// run is main's body, returning the exit status, so that its deferred Shutdown runs before the
+// process exits (os.Exit skips deferred calls).
+func run() (status int) {
+	// As Python joins its children at exit: wait for any still running (a bounded while), end
+	// what is left, and fail if something had to be ended or failed.
+	defer func() {
+		if err := proc.Shutdown(10 * time.Second); err != nil {
+			fmt.Fprintf(os.Stderr, "ipcdemo: at exit: %v\n", err)
+			if status == 0 {
+				status = 1
+			}
+		}
+	}()
 	list := flag.Bool("list", false, "list the demos and exit")
 	verbose := flag.Bool("v", false, "log process lifecycle events to stderr (as SHMKIT_LOG=debug)")
 	flag.Usage = func() {
@@ -66,7 +82,7 @@ func main() {
 		for _, d := range sorted() {
 			fmt.Printf("%-12s %s\n", d.name, d.about)
 		}
-		return
+		return 0
 	}
 	todo := sorted()
 	if flag.NArg() > 0 {
@@ -76,7 +92,7 @@ func main() {
 			if !ok {
 				fmt.Fprintf(os.Stderr, "ipcdemo: no demo %q\n", name)
 				flag.Usage()
-				os.Exit(2)
+				return 2
 			}
 			todo = append(todo, d)
 		}
@@ -94,11 +110,12 @@ func main() {
 	}
 	if failed > 0 {
 		fmt.Fprintf(os.Stderr, "ipcdemo: %d demo(s) failed\n", failed)
-		os.Exit(1)
+		return 1
 	}
 	if len(todo) > 1 {
 		fmt.Printf("all %d demos ok: %s\n", len(todo), names(todo))
 	}
+	return 0
 }
 
 func names(ds []demo) string {

@@ -77,7 +77,7 @@ func runProcess() error {
 	if err := p.Start(); err != nil {
 		return err
 	}
-	if err := p.Join(10 * time.Second); err != nil {
+	if err := p.WaitTimeout(10 * time.Second); err != nil { // nil: the target returned nil
 		return err
 	}
 	code, _ := p.ExitCode()
@@ -93,7 +93,7 @@ func runProcess() error {
 		ws = append(ws, w)
 	}
 	for _, w := range ws {
-		if err := joinCode(w, 0); err != nil {
+		if err := w.Wait(); err != nil {
 			return err
 		}
 	}
@@ -101,7 +101,7 @@ func runProcess() error {
 	fmt.Println()
 
 	fmt.Println("A global changed in the child is not changed in the parent:")
-	if err := joinCode(mustStart(setGlobal), 0); err != nil {
+	if err := mustStart(setGlobal).Wait(); err != nil {
 		return err
 	}
 	fmt.Printf("  parent: x = %d\n\n", global)
@@ -125,20 +125,23 @@ func runProcess() error {
 	if err := f.Start(); err != nil {
 		return err
 	}
-	f.Join(10 * time.Second)
-	code, _ = f.ExitCode()
-	fmt.Printf("  a target returning an error: exitcode=%d, stderr %q\n\n", code, strings.TrimSpace(stderr.String()))
+	var ee *proc.ExitError
+	if err := f.WaitTimeout(10 * time.Second); !errors.As(err, &ee) {
+		return fmt.Errorf("a failing child: Wait returned %v, want an *ExitError", err)
+	}
+	fmt.Printf("  a target returning an error: exitcode=%d (proc.ExitCodeError), Wait's error ends with its stderr %q\n\n",
+		ee.Code, strings.TrimSpace(ee.Stderr))
 
 	fmt.Println("Daemons:")
 	dd := proc.New(daemonTriesChild)
 	dd.Daemon = true
-	if err := joinCode(startIt(dd), 0); err != nil {
+	if err := startIt(dd).Wait(); err != nil {
 		return err
 	}
 	var out bytes.Buffer
 	mid := proc.New(startDaemonAndExit)
 	mid.Stdout = &out
-	if err := joinCode(startIt(mid), 0); err != nil {
+	if err := startIt(mid).Wait(); err != nil {
 		return err
 	}
 	dpid, err := strconv.Atoi(strings.TrimSpace(out.String()))
@@ -158,7 +161,7 @@ func runProcess() error {
 		ps = append(ps, mustStart(sleeper, time.Duration(i)*100*time.Millisecond))
 	}
 	for _, p := range ps {
-		if err := joinCode(p, 0); err != nil {
+		if err := p.Wait(); err != nil {
 			return err
 		}
 	}
@@ -175,16 +178,6 @@ func startIt(p *proc.Process) *proc.Process {
 
 func mustStart(target any, args ...any) *proc.Process {
 	return startIt(proc.New(target, args...))
-}
-
-func joinCode(p *proc.Process, want int) error {
-	if err := p.Join(30 * time.Second); err != nil {
-		return fmt.Errorf("join %s: %w", p.Name, err)
-	}
-	if code, _ := p.ExitCode(); code != want {
-		return fmt.Errorf("%s exited %d, want %d", p.Name, code, want)
-	}
-	return nil
 }
 
 // running reports whether pid exists and is not a zombie.

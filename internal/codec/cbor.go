@@ -47,9 +47,12 @@ func init() {
 // Unmarshal would refuse for its length, depth or element counts, and it fails for values
 // CBOR cannot hold (chans, funcs, complex numbers, uintptr).
 func Marshal(v any) ([]byte, error) {
+	if err := checkEncodable(reflect.ValueOf(v), reflect.TypeOf(v)); err != nil {
+		return nil, err
+	}
 	b, err := encMode.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("codec: encode %T: %w", v, err)
+		return nil, encodeError(reflect.TypeOf(v), err)
 	}
 	if err := checkEncoded(b, reflect.TypeOf(v)); err != nil {
 		return nil, err
@@ -161,6 +164,9 @@ func decodeCBOR(data []byte, v any, t reflect.Type) error {
 		return fmt.Errorf("%w: decode %s: %d bytes, more than MaxMessage (%d)", ErrLimit, t, len(data), MaxMessage)
 	}
 	if err := decMode.Unmarshal(data, v); err != nil {
+		if m := cborMismatch(err, data, t); m != nil {
+			return m
+		}
 		return fmt.Errorf("%w: decode %s: %w", classify(err), t, err)
 	}
 	return nil
@@ -178,4 +184,15 @@ func classify(err error) error {
 		return ErrLimit
 	}
 	return ErrDecode
+}
+
+// encodeError wraps an error of the CBOR library's encoder for a value of type t; one saying
+// that a type or value is not supported matches errors.ErrUnsupported too.
+func encodeError(t reflect.Type, err error) error {
+	var ut *cbor.UnsupportedTypeError
+	var uv *cbor.UnsupportedValueError
+	if errors.As(err, &ut) || errors.As(err, &uv) {
+		return fmt.Errorf("codec: encode %v: %w (%w)", t, err, errors.ErrUnsupported)
+	}
+	return fmt.Errorf("codec: encode %v: %w", t, err)
 }

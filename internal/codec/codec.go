@@ -88,6 +88,9 @@ func (c *Codec[T]) Append(dst []byte, v *T) ([]byte, error) {
 	if c.raw {
 		return append(dst, bytesOf(v, c.size)...), nil
 	}
+	if err := checkEncodable(reflect.ValueOf(v).Elem(), c.typ); err != nil {
+		return dst, err
+	}
 	n := len(dst)
 	buf := bufPool.Get().(*bytes.Buffer)
 	*buf = *bytes.NewBuffer(dst) // write after dst's bytes, into its spare capacity
@@ -96,7 +99,7 @@ func (c *Codec[T]) Append(dst []byte, v *T) ([]byte, error) {
 	*buf = bytes.Buffer{} // keep no reference to the caller's memory
 	bufPool.Put(buf)
 	if err != nil {
-		return dst, fmt.Errorf("codec: encode %s: %w", c.typ, err)
+		return dst, encodeError(c.typ, err)
 	}
 	if err := checkEncoded(out[n:], c.typ); err != nil {
 		return dst, err
@@ -118,7 +121,7 @@ func (c *Codec[T]) Decode(src []byte, v *T) error {
 		return decodeCBOR(src, v, c.typ)
 	}
 	if len(src) != c.size {
-		return fmt.Errorf("%w: decode %s: %d bytes, want %d", ErrDecode, c.typ, len(src), c.size)
+		return rawMismatch(src, c.typ, c.size)
 	}
 	for w, m := range c.bools {
 		for ; m != 0; m &= m - 1 {

@@ -201,7 +201,7 @@ type payload struct {
 	F32     float32
 	B       bool
 	Any     any
-	private int // not sent
+	private int `cbor:"-"` // left behind on purpose: not sent, and no error
 }
 
 func TestCBORRoundTrip(t *testing.T) {

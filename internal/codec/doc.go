@@ -26,9 +26,18 @@
 //
 // # CBOR as shmkit writes it
 //
-//   - Structs are maps keyed by field name (exported fields only, `cbor` and `json` struct
-//     tags honoured). Keys in the input that match no field are ignored; fields missing
-//     from the input keep their zero value.
+//   - Structs are maps keyed by field name (`cbor` and `json` struct tags honoured). Keys in
+//     the input that match no field are ignored; fields missing from the input keep their
+//     zero value.
+//   - A value crosses whole or not at all. CBOR can only send exported fields, so encoding a
+//     struct with an unexported field fails, naming the field, rather than deliver the
+//     struct with that field zeroed; tag the field `cbor:"-"` to leave it behind on purpose
+//     (blank `_` fields and empty ones are left behind without a tag). So do chans, funcs,
+//     unsafe.Pointers, complex numbers and uintptrs, wherever they sit, interfaces' dynamic
+//     values included. These errors match errors.ErrUnsupported. Types the library encodes
+//     by their own methods (time.Time, big.Int, cbor.Marshaler and
+//     encoding.BinaryMarshaler implementations) are not looked into. The raw encoding
+//     copies every byte, unexported fields included, so it needs no such rule.
 //   - Map keys and struct fields are sorted (bytewise lexical order of their encodings,
 //     RFC 8949 §4.2.1), so equal values encode to equal bytes, as long as they hold no
 //     NaN payloads and no time.Time values that are equal instants in different zones.
@@ -63,6 +72,19 @@
 // int64, and a struct sent as any comes back as a map[any]any keyed by field-name strings
 // (index it with m["Name"]). Keys that Go cannot hash once decoded (arrays, maps, byte
 // strings) make the decode fail; decode such values into their concrete type instead.
+//
+// # Reading a message as the wrong type
+//
+// A raw message carries no type, and a CBOR one only the shape of its values, so a message
+// read as a type other than the one it was written for is found only when its shape does
+// not fit. The error (wrapping ErrDecode) then says what the message holds and what it was
+// decoded into, for example
+//
+//	codec: message holds a string (6 bytes of CBOR), decoding into int: a raw int is 8 bytes: the message was written as another type
+//	codec: message holds an integer, decoding into main.T (field Name): a string cannot hold it
+//
+// A raw message of the right length is always accepted: an int64 read as a float64 is not
+// detected.
 //
 // # Limits
 //

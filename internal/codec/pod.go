@@ -18,16 +18,7 @@ type notPODError struct {
 }
 
 func (e *notPODError) Error() string {
-	var where string
-	switch {
-	case e.path == "":
-		where = "it"
-	case e.path[0] == '[':
-		where = "element " + e.path
-	default:
-		where = "field " + e.path
-	}
-	return fmt.Sprintf("codec: type %s is not pointer-free: %s is %s", e.typ, where, kindPhrase(e.kind))
+	return fmt.Sprintf("codec: type %s is not pointer-free: %s is %s", e.typ, where(e.path), kindPhrase(e.kind))
 }
 
 func (e *notPODError) Unwrap() error { return ErrNotPOD }

@@ -4,6 +4,7 @@
 package testutil
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -179,6 +180,21 @@ func Start(t testing.TB, fn any, args ...any) *proc.Process {
 		}
 	})
 	return p
+}
+
+// WaitOK waits for p, at most a minute, and fails t unless its target returned nil: the failure
+// says how the child ended (proc.ExitError). A child still running after the minute is killed
+// and reaped first, so that the test leaves none behind.
+func WaitOK(t testing.TB, p *proc.Process) {
+	t.Helper()
+	err := p.WaitTimeout(time.Minute)
+	if errors.Is(err, proc.ErrTimeout) {
+		p.Kill()
+		p.Join(proc.Forever)
+	}
+	if err != nil {
+		t.Fatalf("child %v: %v", p, err)
+	}
 }
 
 // Python3 returns the path of python3, which the interop tests and the CPython baselines run.
