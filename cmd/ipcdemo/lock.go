@@ -80,9 +80,10 @@ func runBalance(l *lock.Lock) (int64, error) {
 	return balance.Load(), nil
 }
 
+// joinAll waits for every process and returns the first failure (an *proc.ExitError).
 func joinAll(ps ...*proc.Process) error {
 	for _, p := range ps {
-		if err := joinCode(p, 0); err != nil {
+		if err := p.WaitTimeout(30 * time.Second); err != nil {
 			return err
 		}
 	}
