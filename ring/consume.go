@@ -3,6 +3,7 @@ package ring
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -224,13 +225,17 @@ func (m *Message) Release() error {
 		ferr = q.putSpare(m.spill)
 	}
 	if q.flags&flagSingleConsumer != 0 {
+		var cerr error
 		if q.counted {
-			atomic.AddUint64(q.nget, 1)
+			// Counted before head moves: a consumer killed in between leaves the message
+			// to be delivered again, and the count's tag says it is counted already.
+			cerr = countStep(q.nget, m.pos, m.next, 1)
+			hook("release:counted")
 		}
 		// Hands the record's space back to the producer.
 		fence.StoreRelease(q.head, m.next)
 		q.get.signal()
-		return ferr
+		return errors.Join(ferr, cerr)
 	}
 	if !atomic.CompareAndSwapUint32(q.stateAt(m.pos), m.state, m.state&^15|stDone) {
 		return corrupt("record at %d changed under its consumer", m.pos)
@@ -352,20 +357,27 @@ func (q *Queue) claimLocked(m *Message, checkPid bool) (res int, pos uint64, st 
 		if r == next {
 			return claimEmpty, r, 0, nil
 		}
+		// Every step past a record counts it (countStep) before it moves read: a consumer killed
+		// in between leaves the record at read, and its successor finishes the step.
 		switch stateOf(w) {
 		case stSkip, stDone, stAbandoned:
-			// Done or abandoned at read: a consumer died between its marking and moving read.
+			// Padding; aborted; or a step a dead consumer did not finish.
+			if err := countStep(q.nget, r, next, msgCount(w)); err != nil {
+				return 0, 0, 0, err
+			}
+			if stateOf(w) == stAbandoned {
+				hook("skip:counted")
+			}
 			atomic.StoreUint64(q.read, next)
 			continue
 		case stReserved:
 			if checkPid && !alive(pidOf(w)) {
 				if atomic.CompareAndSwapUint32(q.stateAt(r), w, w&^15|stAbandoned) {
+					hook("skip:abandoned")
 					abandoned.Add(1)
 					q.untask()
-					atomic.AddUint64(q.nget, 1)
-					atomic.StoreUint64(q.read, next)
 				}
-				continue
+				continue // and pass it as abandoned
 			}
 			return claimProducing, r, w, nil
 		case stClaimed:
@@ -374,14 +386,19 @@ func (q *Queue) claimLocked(m *Message, checkPid bool) (res int, pos uint64, st 
 			if alive(pidOf(w)) {
 				return 0, 0, 0, corrupt("record at %d claimed by live process %d but not passed", r, pidOf(w))
 			}
-			atomic.AddUint64(q.nget, ^uint64(0))
 			fallthrough
 		case stCommitted:
 			claimed := stateWord(self, flagsOf(w), stClaimed)
 			if !atomic.CompareAndSwapUint32(q.stateAt(r), w, claimed) {
 				continue
 			}
-			atomic.AddUint64(q.nget, 1)
+			hook("claim:claimed")
+			if err := countStep(q.nget, r, next, 1); err != nil {
+				// Give the record back to the next consumer, which reports the same.
+				atomic.StoreUint32(q.stateAt(r), w&^15|stCommitted)
+				return 0, 0, 0, err
+			}
+			hook("claim:counted")
 			atomic.StoreUint64(q.read, next)
 			m.q, m.pos, m.next, m.n, m.state = q, r, next, n, claimed
 			return claimOK, r, claimed, nil
@@ -404,19 +421,25 @@ func (q *Queue) claimSingle(m *Message, checkPid bool) (res int, pos uint64, st 
 		}
 		switch stateOf(w) {
 		case stSkip, stAbandoned:
+			if q.counted {
+				// Counted before head moves, as in Release.
+				if err := countStep(q.nget, r, next, msgCount(w)); err != nil {
+					return 0, 0, 0, err
+				}
+				if stateOf(w) == stAbandoned {
+					hook("skip:counted")
+				}
+			}
 			fence.StoreRelease(q.head, next)
 			continue
 		case stReserved:
 			if checkPid && !alive(pidOf(w)) {
 				if atomic.CompareAndSwapUint32(q.stateAt(r), w, w&^15|stAbandoned) {
+					hook("skip:abandoned")
 					abandoned.Add(1)
 					q.untask()
-					if q.counted {
-						atomic.AddUint64(q.nget, 1)
-					}
-					fence.StoreRelease(q.head, next)
 				}
-				continue
+				continue // and pass it as abandoned
 			}
 			return claimProducing, r, w, nil
 		case stCommitted:

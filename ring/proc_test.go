@@ -439,6 +439,9 @@ func producerKilled(t *testing.T, opts ring.Options, slots, kills int) {
 	if bad.Load() != 0 {
 		t.Fatalf("%d torn messages", bad.Load())
 	}
+	if n := q.Len(); n != 0 {
+		t.Fatalf("Len %d after the survivors drained the queue", n)
+	}
 	ab, _ := ring.Recoveries()
 	t.Logf("%d producers killed, %d messages delivered; %d of the Puts cut short were delivered anyway, %d records of dead producers skipped",
 		id-1, len(got), inflight, ab-ab0)
@@ -489,6 +492,9 @@ func TestConsumerKilled(t *testing.T) {
 	if dup := atomic.LoadUint64(c.W64(0)); dup != 0 {
 		t.Fatalf("%d messages duplicated or torn", dup)
 	}
+	if n := q.Len(); n != 0 {
+		t.Fatalf("Len %d after the survivors drained the queue", n)
+	}
 	missing := 0
 	for i := 0; i < n; i++ {
 		if w, m := bit(c, i); atomic.LoadUint32(w)&m == 0 {
@@ -520,7 +526,8 @@ func reserveAndHang(q *ring.Queue, c *cell, n int) error {
 		b[i] = 0xEE
 	}
 	atomic.StoreUint64(c.W64(0), 1)
-	select {}
+	hang()
+	return nil
 }
 
 // peekAndHang takes a message without releasing it, says so, and waits to be killed.
@@ -529,7 +536,8 @@ func peekAndHang(q *ring.Queue, c *cell) error {
 		return err
 	}
 	atomic.StoreUint64(c.W64(0), 1)
-	select {}
+	hang()
+	return nil
 }
 
 // A producer killed between Reserve and Commit (the worst place): the consumers skip its record

@@ -27,7 +27,9 @@ type Options struct {
 	// producer comes back to have then left the consumer's caches, and a ring of a few MiB
 	// already avoids the worst of it (docs/ring.md, "Ring size").
 	Size int
-	// MaxMessages bounds how many messages the queue holds (0: only Size bounds it).
+	// MaxMessages bounds how many messages the queue holds (0: only Size bounds it). A message
+	// counts from its Reserve (or Put); with several producers, an aborted reservation counts
+	// until a consumer passes it (the next Get), as it holds its place in the ring until then.
 	MaxMessages int
 	// MaxMessage is the largest message Put accepts (0: up to what the heap can allocate); a
 	// larger one fails with ErrTooLarge.
@@ -267,7 +269,10 @@ func (q *Queue) Close() error {
 func (q *Queue) Closed() bool { return atomic.LoadUint32(q.closed) != 0 }
 
 // Len returns the number of messages in the queue: put (or being put) and not yet taken. It is a
-// snapshot that other processes may change at once.
+// snapshot that other processes may change at once. With several producers, a reservation that
+// was aborted, or whose producer died, counts until a consumer passes it. The count is exact
+// whatever instant a producer or consumer was killed at: each counted step is finished exactly
+// once by whoever comes next (docs/ring.md, "Counting messages").
 func (q *Queue) Len() int {
 	if !q.counted {
 		// SPSC: count the published records from head on.
@@ -289,10 +294,7 @@ func (q *Queue) Len() int {
 		g := atomic.LoadUint64(q.nget)
 		p := atomic.LoadUint64(q.nput)
 		if atomic.LoadUint64(q.nget) == g {
-			if p < g {
-				return 0
-			}
-			return int(p - g)
+			return int(min(countDiff(p, g), q.capacity/recAlign))
 		}
 	}
 }
@@ -457,20 +459,31 @@ func (q *Queue) singleTail() (uint64, error) {
 }
 
 // producerTail returns where the next record goes: tail, or past the records after it whose
-// producer died after publishing them and before it moved tail. The caller is the single
-// producer, or holds the producer lock.
+// producer died after publishing them and before it moved tail, counting those of them that it
+// did not count (see count.go). The caller is the single producer, or holds the producer lock.
 func (q *Queue) producerTail() (uint64, error) {
 	t := atomic.LoadUint64(q.tail)
 	for i := uint64(0); q.isPublished(t); i++ {
-		next, _, _, err := q.record(t, t+q.capacity)
+		next, _, w, err := q.record(t, t+q.capacity)
 		if err != nil {
 			return 0, err
 		}
 		if i > q.capacity/recAlign {
 			return 0, corrupt("published records past tail %d go round the ring", t)
 		}
+		if c := atomic.LoadUint64(q.nput); q.counted && c&tagMask == tagOf(t) {
+			// Not counted yet. A count that names a later position counts the records up to
+			// there: the dead producer published them together (padding and its record).
+			count(q.nput, c, next, msgCount(w))
+			hook("walk:counted")
+		}
 		t = next
 		atomic.StoreUint64(q.tail, t)
+	}
+	if q.counted {
+		if err := checkTag(q.nput, t, "put"); err != nil {
+			return 0, err
+		}
 	}
 	return t, nil
 }
@@ -498,6 +511,19 @@ func (q *Queue) putHeader(start, pos uint64, n, state uint32) {
 func (q *Queue) publish(start, end uint64) {
 	binary.LittleEndian.PutUint64(q.data[end&q.mask:], noRecord)
 	fence.StoreRelease((*uint64)(unsafe.Pointer(&q.data[start&q.mask])), start) // start is 16-aligned
+	fence.StoreRelease(q.tail, end)
+}
+
+// publishCounted is publish for a counted queue, with one message from start to end: it counts
+// the message after it publishes the record and before it moves tail, so that a producer that
+// finds tail behind a published record knows from the count's tag whether to count it
+// (countStep). The caller has checked that the count's tag names start (producerTail).
+func (q *Queue) publishCounted(start, end uint64) {
+	binary.LittleEndian.PutUint64(q.data[end&q.mask:], noRecord)
+	fence.StoreRelease((*uint64)(unsafe.Pointer(&q.data[start&q.mask])), start) // start is 16-aligned
+	hook("put:published")
+	count(q.nput, atomic.LoadUint64(q.nput), end, 1)
+	hook("put:counted")
 	fence.StoreRelease(q.tail, end)
 }
 
@@ -679,11 +705,8 @@ func (q *Queue) room(t, need uint64) (pos uint64, skip, ok bool, err error) {
 			return 0, false, false, nil
 		}
 	}
-	if q.maxMsgs != 0 {
-		np, ng := atomic.LoadUint64(q.nput), atomic.LoadUint64(q.nget)
-		if np >= ng && np-ng >= q.maxMsgs {
-			return 0, false, false, nil
-		}
+	if q.maxMsgs != 0 && countDiff(atomic.LoadUint64(q.nput), atomic.LoadUint64(q.nget)) >= q.maxMsgs {
+		return 0, false, false, nil
 	}
 	if skip {
 		t += q.capacity - off
@@ -811,9 +834,8 @@ func (q *Queue) reserveLocked(w *Reservation) (bool, error) {
 		q.putHeader(t, t, uint32(q.capacity-t&q.mask-recHeader), stateWord(self, 0, stSkip))
 	}
 	q.putHeader(t, pos, w.n, w.state)
-	atomic.AddUint64(q.nput, 1)
 	// Publishes the record, reserved, to the consumers, which wait at it until Commit.
-	q.publish(t, pos+w.need)
+	q.publishCounted(t, pos+w.need)
 	w.start, w.pos = t, pos
 	return true, nil
 }
@@ -830,9 +852,10 @@ func (w *Reservation) Commit() error {
 	if q.flags&flagSingleProducer != 0 {
 		q.putHeader(w.start, w.pos, w.n, w.state&^15|stCommitted)
 		if q.counted {
-			atomic.AddUint64(q.nput, 1)
+			q.publishCounted(w.start, w.pos+w.need)
+		} else {
+			q.publish(w.start, w.pos+w.need)
 		}
-		q.publish(w.start, w.pos+w.need)
 		q.ptail = w.pos + w.need
 	} else if !atomic.CompareAndSwapUint32(q.stateAt(w.pos), w.state, w.state&^15|stCommitted) {
 		return corrupt("record at %d changed under its producer", w.pos)
