@@ -13,9 +13,9 @@ import (
 )
 
 // Get removes the oldest message from the queue and returns a copy of it, waiting while the queue
-// is empty. On a closed queue it returns what is left, then ErrClosed.
+// is empty. On a queue shut down it returns what is left, then ErrShutdown.
 func (q *Queue) Get() ([]byte, error) {
-	if q.fastGet {
+	if q.fastGet && atomic.LoadUint32(&q.hclosed) == 0 {
 		if out, ok := q.getFast(nil); ok {
 			if out == nil {
 				out = []byte{} // an empty message, as get1 returns it
@@ -58,7 +58,7 @@ func (q *Queue) GetAppend(dst []byte) ([]byte, error) {
 	if dst == nil {
 		dst = []byte{}
 	}
-	if q.fastGet {
+	if q.fastGet && atomic.LoadUint32(&q.hclosed) == 0 {
 		// getFast, one call shallower on the path every streamed message takes.
 		if out, ok := q.getSingle(dst); ok {
 			q.streak++
@@ -262,6 +262,9 @@ func (q *Queue) claim(dl *deadline, m *Message) error {
 		}
 	}()
 	for {
+		if atomic.LoadUint32(&q.hclosed) != 0 {
+			return ErrClosed
+		}
 		var res int
 		var r uint64
 		var st uint32
@@ -293,7 +296,7 @@ func (q *Queue) claim(dl *deadline, m *Message) error {
 		case claimEmpty:
 			// The next record's header is the line the producer writes next anyway: watching
 			// it leaves tail's cache line to the producer while the consumer waits.
-			ready, err = q.put.park(dl, func() bool { return q.isPublished(r) || q.Closed() })
+			ready, err = q.put.park(dl, func() bool { return q.isPublished(r) || q.stopped() })
 			if err == nil && !ready && q.flags&flagSingleConsumer == 0 {
 				// A tick without news: look for a message whose consumer died while taking it.
 				if q.reap(m) {
@@ -301,11 +304,12 @@ func (q *Queue) claim(dl *deadline, m *Message) error {
 				}
 			}
 		case claimProducing:
-			// Only the record's state counts, not Close: a producer that reserved before Close
-			// still commits, and one that died must be found dead after a quiet tick, which
-			// would never come if Close ended every wait at once.
+			// Only the record's state counts, not Shutdown: a producer that reserved before
+			// Shutdown still commits, and one that died must be found dead after a quiet tick,
+			// which would never come if Shutdown ended every wait at once. This handle's Close
+			// does end the wait.
 			stp := q.stateAt(r)
-			ready, err = q.put.park(dl, func() bool { return atomic.LoadUint32(stp) != st })
+			ready, err = q.put.park(dl, func() bool { return atomic.LoadUint32(stp) != st || q.Closed() })
 			checkPid = !ready
 		}
 		if err != nil {
@@ -319,7 +323,7 @@ var abandoned, reaped atomic.Uint64
 
 // recordAt reads the record at the index *at (read or head, named name in errors): its position,
 // the position after it, its length and state word. When the queue is empty it returns next == r,
-// or ErrClosed if the queue is closed. Indices that cannot be are ErrCorrupt.
+// or ErrShutdown if the queue was shut down. Indices that cannot be are ErrCorrupt.
 //
 // Records are found by their headers (see isPublished); tail, which producers move just after
 // they publish, only bounds the records below it, and the index may pass it for a moment.
@@ -335,8 +339,8 @@ func (q *Queue) recordAt(at *uint64, name string) (r, next uint64, n, w uint32, 
 	}
 	if r >= t {
 		if !q.isPublished(r) {
-			if q.Closed() {
-				return 0, 0, 0, 0, ErrClosed
+			if q.IsShutdown() {
+				return 0, 0, 0, 0, ErrShutdown
 			}
 			return r, r, 0, 0, nil
 		}

@@ -59,7 +59,7 @@ func ExampleQueueOf() {
 	// 2 1
 }
 
-// Both ends of a pipe; the receiver sees io.EOF once the sender has closed.
+// Both ends of a pipe; the receiver sees io.EOF once the sender has shut the pipe down.
 func ExamplePipe() {
 	r, w, err := ring.Pipe(false)
 	if err != nil {
@@ -69,7 +69,7 @@ func ExamplePipe() {
 	defer w.Free()
 	w.Send([]byte("one"))
 	w.Send([]byte("two"))
-	w.Close()
+	w.Shutdown()
 	for {
 		b, err := r.Recv()
 		if err == io.EOF {

@@ -59,8 +59,12 @@ func OpenJoinableQueue(ref shm.Ref) (*JoinableQueue, error) {
 func (j *JoinableQueue) Unfinished() int { return int(atomic.LoadUint32(j.unfin)) }
 
 // TaskDone marks one task, taken with Get, as finished; when none is left, Join returns in every
-// process. Calling it more times than messages were put returns ErrTaskDone.
+// process. Calling it more times than messages were put returns ErrTaskDone; on a closed handle,
+// ErrClosed.
 func (j *JoinableQueue) TaskDone() error {
+	if j.Closed() {
+		return ErrClosed
+	}
 	for {
 		v := atomic.LoadUint32(j.unfin)
 		if v == 0 {
@@ -75,7 +79,8 @@ func (j *JoinableQueue) TaskDone() error {
 	}
 }
 
-// Join waits until every task put has been marked done.
+// Join waits until every task put has been marked done (Shutdown does not end it; this handle's
+// Close does, with ErrClosed).
 func (j *JoinableQueue) Join() error { return j.join1(forever) }
 
 // JoinTimeout is Join waiting at most d.
@@ -94,7 +99,10 @@ func (j *JoinableQueue) JoinContext(ctx context.Context) error {
 
 func (j *JoinableQueue) join1(dl deadline) error {
 	for atomic.LoadUint32(j.unfin) != 0 {
-		if _, err := j.join.park(&dl, func() bool { return atomic.LoadUint32(j.unfin) == 0 }); err != nil {
+		if j.Closed() {
+			return ErrClosed
+		}
+		if _, err := j.join.park(&dl, func() bool { return atomic.LoadUint32(j.unfin) == 0 || j.Closed() }); err != nil {
 			return err
 		}
 	}

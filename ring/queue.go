@@ -86,8 +86,9 @@ type Queue struct {
 	owner                        *uint32
 	tail, nput, read, head, nget *uint64
 	spare                        [spares]*uint64
-	counted                      bool // nput and nget are kept (not for SPSC without MaxMessages)
-	fastPut, fastGet             bool // the single producer's and consumer's short paths apply
+	counted                      bool   // nput and nget are kept (not for SPSC without MaxMessages)
+	fastPut, fastGet             bool   // the single producer's and consumer's short paths apply
+	hclosed                      uint32 // this handle's Close, atomic: 1 once closed
 	*local
 }
 
@@ -237,8 +238,10 @@ func (q *Queue) Ref() shm.Ref { return q.ref }
 // it once, when no process uses the queue any more; using any handle on it afterwards is
 // undefined (it may fail with ErrCorrupt or shm.ErrBadRef, or touch memory since reused).
 func (q *Queue) Free() error {
+	d := *q // a handle that is not closed, to drain the queue with
+	d.hclosed = 0
 	for {
-		_, ok, err := q.TryGet()
+		_, ok, err := d.TryGet()
 		if err != nil || !ok {
 			break
 		}
@@ -253,20 +256,63 @@ func (q *Queue) Free() error {
 // Cap returns the capacity of the ring in bytes.
 func (q *Queue) Cap() int { return int(q.capacity) }
 
-// Close closes the queue for every process: Put fails with ErrClosed from then on, Get returns
-// what the queue still holds and then ErrClosed, and every call blocked on the queue, in every
-// process, wakes and returns ErrClosed (or the message it was waiting for). Closing twice is
-// harmless.
+// Close says that this handle will not be used again, as Python's Queue.close: the queue itself,
+// and every other handle on it (in this process or another), go on working. Calls on this
+// handle that would put, take or wait fail with ErrClosed from then on, and those blocked in it
+// return ErrClosed; snapshots (Len, Empty, Full, IsShutdown) and Free still work. So a parent may
+// close its handle once it has started a child that uses the queue. Reservations and Messages
+// taken before Close are still committed, aborted or released as usual. Closing twice is
+// harmless. To end the queue for every process, use Shutdown.
 func (q *Queue) Close() error {
-	atomic.StoreUint32(q.closed, 1)
-	q.put.wake()
-	q.get.wake()
-	q.join.wake()
+	if atomic.SwapUint32(&q.hclosed, 1) == 0 {
+		// Wake this handle's waiters; those of other handles look again and sleep on.
+		q.wakeAll()
+	}
 	return nil
 }
 
-// Closed reports whether the queue was closed.
-func (q *Queue) Closed() bool { return atomic.LoadUint32(q.closed) != 0 }
+// Closed reports whether this handle was closed (Close); IsShutdown reports on the queue.
+func (q *Queue) Closed() bool { return atomic.LoadUint32(&q.hclosed) != 0 }
+
+// Shutdown shuts the queue down for every process, as Python's queue.Queue.shutdown: Put fails
+// with ErrShutdown from then on, Get returns what the queue still holds and then ErrShutdown, and
+// every call blocked on the queue, in every process, wakes and returns ErrShutdown (or the
+// message it was waiting for). A producer that reserved before the shutdown may still commit.
+// The word is stored with a sequentially consistent store and read atomically: a call that
+// starts after Shutdown returned, in any process, sees it. Shutting down twice is harmless; it
+// cannot be undone. On a closed handle it returns ErrClosed and does nothing.
+func (q *Queue) Shutdown() error {
+	if q.Closed() {
+		return ErrClosed
+	}
+	atomic.StoreUint32(q.closed, 1)
+	q.wakeAll()
+	return nil
+}
+
+// IsShutdown reports whether the queue was shut down (by any process).
+func (q *Queue) IsShutdown() bool { return atomic.LoadUint32(q.closed) != 0 }
+
+func (q *Queue) wakeAll() {
+	q.put.wake()
+	q.get.wake()
+	q.join.wake()
+}
+
+// stopErr returns why a call on q must stop now: ErrClosed when this handle was closed,
+// ErrShutdown when the queue was shut down; nil when neither.
+func (q *Queue) stopErr() error {
+	if atomic.LoadUint32(&q.hclosed) != 0 {
+		return ErrClosed
+	}
+	if atomic.LoadUint32(q.closed) != 0 {
+		return ErrShutdown
+	}
+	return nil
+}
+
+// stopped reports whether stopErr is not nil: a condition that ends a wait.
+func (q *Queue) stopped() bool { return atomic.LoadUint32(&q.hclosed)|atomic.LoadUint32(q.closed) != 0 }
 
 // Len returns the number of messages in the queue: put (or being put) and not yet taken. It is a
 // snapshot that other processes may change at once. With several producers, a reservation that
@@ -373,8 +419,8 @@ func (q *Queue) PutBatch(msgs [][]byte) (int, error) {
 
 // putSingleBatch writes as many of msgs as are small and fit now, and publishes them at once.
 func (q *Queue) putSingleBatch(msgs [][]byte) (int, error) {
-	if atomic.LoadUint32(q.closed) != 0 {
-		return 0, ErrClosed
+	if err := q.stopErr(); err != nil {
+		return 0, err
 	}
 	start, err := q.singleTail()
 	if err != nil {
@@ -413,8 +459,8 @@ func (q *Queue) putSingleBatch(msgs [][]byte) (int, error) {
 // putSingle is Put for a single producer of a small message when there is room now: the record is
 // written and published with one ordered store. It reports false when the slow path must run.
 func (q *Queue) putSingle(msg []byte) (bool, error) {
-	if atomic.LoadUint32(q.closed) != 0 {
-		return false, ErrClosed
+	if atomic.LoadUint32(q.closed)|atomic.LoadUint32(&q.hclosed) != 0 {
+		return false, q.stopErr()
 	}
 	// The common case in straight-line code: this process produced last, so its own copy of
 	// tail is current (singleTail); no padding to the end of the ring; room by the head last
@@ -611,8 +657,8 @@ func (q *Queue) reserve(dl *deadline, n int, w *Reservation) error {
 	body, flags := uint64(n), uint32(0)
 	if n > q.inlineMax {
 		body, flags = spillBody, recSpilled
-		if atomic.LoadUint32(q.closed) != 0 {
-			return ErrClosed
+		if err := q.stopErr(); err != nil {
+			return err
 		}
 		ref, blk, err := q.spillBlock(dl, n)
 		if err != nil {
@@ -676,7 +722,7 @@ func (q *Queue) reserveWait(dl *deadline, w *Reservation) error {
 			continue
 		}
 		need := w.need
-		if _, err := q.get.park(dl, func() bool { return q.hasRoom(need) || q.Closed() }); err != nil {
+		if _, err := q.get.park(dl, func() bool { return q.hasRoom(need) || q.stopped() }); err != nil {
 			return err
 		}
 	}
@@ -716,8 +762,8 @@ func (q *Queue) room(t, need uint64) (pos uint64, skip, ok bool, err error) {
 
 // reserveSingle places w's record for a single producer: nothing is published until Commit.
 func (q *Queue) reserveSingle(w *Reservation) (bool, error) {
-	if atomic.LoadUint32(q.closed) != 0 {
-		return false, ErrClosed
+	if err := q.stopErr(); err != nil {
+		return false, err
 	}
 	t, err := q.singleTail()
 	if err != nil {
@@ -752,10 +798,10 @@ func (q *Queue) spillBlock(dl *deadline, n int) (shm.Ref, []byte, error) {
 	for errors.Is(err, shm.ErrNoSpace) && !q.Empty() {
 		// The heap is full of messages spilled by this queue (among others): wait until a
 		// consumer frees one, as if the ring were full.
-		if q.Closed() {
-			return shm.Ref{}, nil, ErrClosed // else the wait below would end at once, forever
+		if err := q.stopErr(); err != nil {
+			return shm.Ref{}, nil, err // else the wait below would end at once, forever
 		}
-		if _, err := q.get.park(dl, func() bool { return q.Empty() || q.Closed() }); err != nil {
+		if _, err := q.get.park(dl, func() bool { return q.Empty() || q.stopped() }); err != nil {
 			return shm.Ref{}, nil, err
 		}
 		ref, err = q.heap.Alloc(n, spillKind)
@@ -819,8 +865,8 @@ func (q *Queue) untask() {
 // reserveLocked appends w's record, reserved, if there is room. The caller holds the producer
 // lock.
 func (q *Queue) reserveLocked(w *Reservation) (bool, error) {
-	if atomic.LoadUint32(q.closed) != 0 {
-		return false, ErrClosed
+	if err := q.stopErr(); err != nil {
+		return false, err
 	}
 	t, err := q.producerTail()
 	if err != nil {

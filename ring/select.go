@@ -38,14 +38,19 @@ func Wait(d time.Duration, objects ...any) ([]any, error) {
 		case *JoinableQueue:
 			qs[i] = o.Queue
 		case *Conn:
-			if o.recv == nil {
-				return nil, fmt.Errorf("ring: Wait on the sending end of a one-way pipe")
+			if err := o.check(o.recv, "receive"); err != nil {
+				return nil, err
 			}
 			qs[i] = o.recv
 		case Sentinel:
 			sentinels = append(sentinels, o)
 		default:
 			return nil, fmt.Errorf("ring: Wait on a %T", o)
+		}
+	}
+	for _, q := range qs {
+		if q != nil && q.Closed() {
+			return nil, fmt.Errorf("ring: Wait: %w", ErrClosed)
 		}
 	}
 	// One word in this process, bumped when a sentinel fires.
@@ -104,7 +109,7 @@ func readyOf(objects []any, qs []*Queue) []any {
 	var ready []any
 	for i, o := range objects {
 		if q := qs[i]; q != nil {
-			if !q.Empty() || q.Closed() {
+			if !q.Empty() || q.IsShutdown() {
 				ready = append(ready, o)
 			}
 			continue

@@ -14,9 +14,10 @@ import (
 // with no allocation. Any other T is encoded as CBOR (with limits on size and depth, since it
 // comes from another process): see docs/ring.md for why CBOR.
 //
-// A QueueOf is a view of a Queue: pass Queue() to another process (a target's parameter is a
-// *ring.Queue) and make the view there with AsQueueOf. Ordering, blocking, Close and peer-death
-// behaviour are the Queue's.
+// A QueueOf is a view of a Queue handle: pass it to another process as itself (a target's
+// *ring.QueueOf[T] parameter), or pass Queue() and make the view there with AsQueueOf. Ordering,
+// blocking, Close, Shutdown and peer-death behaviour are the Queue's; a view shares its Queue
+// handle, so closing one closes the other.
 type QueueOf[T any] struct {
 	q       *Queue
 	c       *codec.Codec[T]
@@ -68,8 +69,17 @@ func (t *QueueOf[T]) Ref() shm.Ref { return t.q.Ref() }
 // Free frees the underlying queue; see Queue.Free.
 func (t *QueueOf[T]) Free() error { return t.q.Free() }
 
-// Close closes the underlying queue; see Queue.Close.
+// Close closes this handle (the underlying Queue handle); see Queue.Close.
 func (t *QueueOf[T]) Close() error { return t.q.Close() }
+
+// Closed reports whether this handle was closed.
+func (t *QueueOf[T]) Closed() bool { return t.q.Closed() }
+
+// Shutdown shuts the queue down for every process; see Queue.Shutdown.
+func (t *QueueOf[T]) Shutdown() error { return t.q.Shutdown() }
+
+// IsShutdown reports whether the queue was shut down.
+func (t *QueueOf[T]) IsShutdown() bool { return t.q.IsShutdown() }
 
 // Len returns the underlying queue's Len.
 func (t *QueueOf[T]) Len() int { return t.q.Len() }

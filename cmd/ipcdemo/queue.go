@@ -97,7 +97,7 @@ func queueDrain(q *ring.Queue) error {
 func queueWorker(q *ring.JoinableQueue) error {
 	for {
 		v, err := q.Get()
-		if errors.Is(err, ring.ErrClosed) {
+		if errors.Is(err, ring.ErrShutdown) {
 			return nil
 		}
 		if err != nil {
@@ -213,6 +213,6 @@ func runQueue() error {
 		return err
 	}
 	fmt.Println("All work completed")
-	jq.Close()
+	jq.Shutdown()
 	return ringJoinChild(pj)
 }
