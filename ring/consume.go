@@ -29,16 +29,18 @@ func (q *Queue) Get() ([]byte, error) {
 // w&0xff == stCommitted: committed and not spilled.
 var _ = [1]struct{}{}[stCommitted>>8]
 
-// GetTimeout is Get waiting at most d (0: not at all; Forever: no bound).
+// GetTimeout is Get waiting at most d (0: not at all; Forever: no bound); an error matching
+// ErrTimeout when the queue stayed empty.
 func (q *Queue) GetTimeout(d time.Duration) ([]byte, error) {
 	dl, err := newDeadline(context.Background(), d)
 	if err != nil {
 		return nil, err
 	}
-	return q.get1(dl, nil)
+	b, err := q.get1(dl, nil)
+	return b, timeoutErr("ring: Get", d, err)
 }
 
-// GetContext is Get waiting until ctx is done.
+// GetContext is Get waiting until ctx is done; it then returns ctx.Err().
 func (q *Queue) GetContext(ctx context.Context) ([]byte, error) {
 	return q.get1(deadline{ctx: ctx, forever: true}, nil)
 }
@@ -146,7 +148,8 @@ func (q *Queue) getSingle(dst []byte) ([]byte, bool) {
 	return dst, true
 }
 
-// GetAppendTimeout is GetAppend waiting at most d.
+// GetAppendTimeout is GetAppend waiting at most d; an error matching ErrTimeout when the queue
+// stayed empty.
 func (q *Queue) GetAppendTimeout(dst []byte, d time.Duration) ([]byte, error) {
 	dl, err := newDeadline(context.Background(), d)
 	if err != nil {
@@ -155,7 +158,16 @@ func (q *Queue) GetAppendTimeout(dst []byte, d time.Duration) ([]byte, error) {
 	if dst == nil {
 		dst = []byte{}
 	}
-	return q.get1(dl, dst)
+	b, err := q.get1(dl, dst)
+	return b, timeoutErr("ring: GetAppend", d, err)
+}
+
+// GetAppendContext is GetAppend waiting until ctx is done; it then returns ctx.Err().
+func (q *Queue) GetAppendContext(ctx context.Context, dst []byte) ([]byte, error) {
+	if dst == nil {
+		dst = []byte{}
+	}
+	return q.get1(deadline{ctx: ctx, forever: true}, dst)
 }
 
 func (q *Queue) get1(dl deadline, dst []byte) ([]byte, error) {
@@ -191,20 +203,25 @@ func (m *Message) Bytes() []byte { return m.buf }
 
 // Peek takes the oldest message from the queue without copying it, waiting while the queue is
 // empty; Release it when done.
-func (q *Queue) Peek() (*Message, error) {
-	m := new(Message)
-	if err := q.claim(&deadline{forever: true}, m); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
+func (q *Queue) Peek() (*Message, error) { return q.peek(forever) }
 
-// PeekTimeout is Peek waiting at most d.
+// PeekTimeout is Peek waiting at most d; an error matching ErrTimeout when the queue stayed
+// empty.
 func (q *Queue) PeekTimeout(d time.Duration) (*Message, error) {
 	dl, err := newDeadline(context.Background(), d)
 	if err != nil {
 		return nil, err
 	}
+	m, err := q.peek(dl)
+	return m, timeoutErr("ring: Peek", d, err)
+}
+
+// PeekContext is Peek waiting until ctx is done; it then returns ctx.Err().
+func (q *Queue) PeekContext(ctx context.Context) (*Message, error) {
+	return q.peek(deadline{ctx: ctx, forever: true})
+}
+
+func (q *Queue) peek(dl deadline) (*Message, error) {
 	m := new(Message)
 	if err := q.claim(&dl, m); err != nil {
 		return nil, err

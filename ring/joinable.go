@@ -89,7 +89,7 @@ func (j *JoinableQueue) JoinTimeout(d time.Duration) error {
 	if err != nil {
 		return err
 	}
-	return j.join1(dl)
+	return timeoutErr("ring: Join", d, j.join1(dl))
 }
 
 // JoinContext is Join waiting until ctx is done.

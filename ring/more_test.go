@@ -281,13 +281,16 @@ func TestWait(t *testing.T) {
 	}
 	// A process sentinel.
 	p := start(t, sleepBriefly)
-	ready, err = ring.Wait(10*time.Second, q1, p)
-	if err != nil || len(ready) != 1 || ready[0] != p {
+	ready, err = ring.Wait(10*time.Second, q1, ring.Ended(p))
+	if err != nil || len(ready) != 1 || ready[0] != ring.Ended(p) {
 		t.Fatalf("Wait on a process: %v %v", ready, err)
 	}
 	joinOK(t, p)
-	if _, err := ring.Wait(time.Second, 42); err == nil {
-		t.Fatal("Wait on an int")
+	if _, err := ring.Wait(time.Second, nil); err == nil {
+		t.Fatal("Wait on nil")
+	}
+	if _, err := ring.Wait(time.Second, ring.Ended(nil)); err == nil {
+		t.Fatal("Wait on Ended(nil)")
 	}
 }
 

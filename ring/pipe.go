@@ -226,12 +226,25 @@ func (c *Conn) Send(msg []byte) error {
 	return sendErr(c.send.Put(msg))
 }
 
-// SendTimeout is Send waiting at most d.
+// SendTimeout is Send waiting at most d; an error matching ErrTimeout when the ring stayed full.
 func (c *Conn) SendTimeout(msg []byte, d time.Duration) error {
+	dl, err := newDeadline(context.Background(), d)
+	if err != nil {
+		return err
+	}
+	return timeoutErr("ring: Send", d, c.send1(dl, msg))
+}
+
+// SendContext is Send waiting until ctx is done; it then returns ctx.Err().
+func (c *Conn) SendContext(ctx context.Context, msg []byte) error {
+	return c.send1(deadline{ctx: ctx, forever: true}, msg)
+}
+
+func (c *Conn) send1(dl deadline, msg []byte) error {
 	if err := c.check(c.send, "send"); err != nil {
 		return err
 	}
-	return sendErr(c.send.PutTimeout(msg, d))
+	return sendErr(c.send.put1(dl, msg))
 }
 
 func sendErr(err error) error {
@@ -258,31 +271,46 @@ func (c *Conn) Recv() ([]byte, error) {
 	return b, recvErr(err)
 }
 
-// RecvTimeout is Recv waiting at most d.
+// RecvTimeout is Recv waiting at most d; an error matching ErrTimeout when nothing came.
 func (c *Conn) RecvTimeout(d time.Duration) ([]byte, error) {
-	if err := c.check(c.recv, "receive"); err != nil {
+	dl, err := newDeadline(context.Background(), d)
+	if err != nil {
 		return nil, err
 	}
-	b, err := c.recv.GetTimeout(d)
-	return b, recvErr(err)
+	b, err := c.recv1(dl)
+	return b, timeoutErr("ring: Recv", d, err)
 }
 
-// RecvContext is Recv waiting until ctx is done.
+// RecvContext is Recv waiting until ctx is done; it then returns ctx.Err().
 func (c *Conn) RecvContext(ctx context.Context) ([]byte, error) {
+	return c.recv1(deadline{ctx: ctx, forever: true})
+}
+
+func (c *Conn) recv1(dl deadline) ([]byte, error) {
 	if err := c.check(c.recv, "receive"); err != nil {
 		return nil, err
 	}
-	b, err := c.recv.GetContext(ctx)
+	b, err := c.recv.get1(dl, nil)
 	return b, recvErr(err)
 }
 
 // Poll reports whether Recv would return at once (a message, or io.EOF), waiting at most d for
 // that (0: just look; Forever: no bound).
 func (c *Conn) Poll(d time.Duration) (bool, error) {
-	if err := c.check(c.recv, "receive"); err != nil {
+	dl, err := newDeadline(context.Background(), d)
+	if err != nil {
 		return false, err
 	}
-	ready, err := Wait(d, c)
+	return c.poll(dl)
+}
+
+// PollContext is Poll waiting until ctx is done; it then returns false and ctx.Err().
+func (c *Conn) PollContext(ctx context.Context) (bool, error) {
+	return c.poll(deadline{ctx: ctx, forever: true})
+}
+
+func (c *Conn) poll(dl deadline) (bool, error) {
+	ready, err := wait(dl, []Waitable{c})
 	if err == ErrTimeout {
 		return false, nil
 	}

@@ -573,17 +573,17 @@ func (q *Queue) publishCounted(start, end uint64) {
 	fence.StoreRelease(q.tail, end)
 }
 
-// PutTimeout is Put waiting at most d (0: not at all; Forever: no bound); ErrTimeout when
-// the queue stayed full.
+// PutTimeout is Put waiting at most d (0: not at all; Forever: no bound); an error matching
+// ErrTimeout when the queue stayed full.
 func (q *Queue) PutTimeout(msg []byte, d time.Duration) error {
 	dl, err := newDeadline(context.Background(), d)
 	if err != nil {
 		return err
 	}
-	return q.put1(dl, msg)
+	return timeoutErr("ring: Put", d, q.put1(dl, msg))
 }
 
-// PutContext is Put waiting until ctx is done.
+// PutContext is Put waiting until ctx is done; it then returns ctx.Err().
 func (q *Queue) PutContext(ctx context.Context, msg []byte) error {
 	return q.put1(deadline{ctx: ctx, forever: true}, msg)
 }
@@ -628,20 +628,25 @@ type Reservation struct {
 func (w *Reservation) Bytes() []byte { return w.buf }
 
 // Reserve reserves room for an n-byte message, waiting while the queue is full.
-func (q *Queue) Reserve(n int) (*Reservation, error) {
-	w := new(Reservation)
-	if err := q.reserve(&deadline{forever: true}, n, w); err != nil {
-		return nil, err
-	}
-	return w, nil
-}
+func (q *Queue) Reserve(n int) (*Reservation, error) { return q.reserveNew(forever, n) }
 
-// ReserveTimeout is Reserve waiting at most d.
+// ReserveTimeout is Reserve waiting at most d; an error matching ErrTimeout when the queue
+// stayed full.
 func (q *Queue) ReserveTimeout(n int, d time.Duration) (*Reservation, error) {
 	dl, err := newDeadline(context.Background(), d)
 	if err != nil {
 		return nil, err
 	}
+	w, err := q.reserveNew(dl, n)
+	return w, timeoutErr("ring: Reserve", d, err)
+}
+
+// ReserveContext is Reserve waiting until ctx is done; it then returns ctx.Err().
+func (q *Queue) ReserveContext(ctx context.Context, n int) (*Reservation, error) {
+	return q.reserveNew(deadline{ctx: ctx, forever: true}, n)
+}
+
+func (q *Queue) reserveNew(dl deadline, n int) (*Reservation, error) {
 	w := new(Reservation)
 	if err := q.reserve(&dl, n, w); err != nil {
 		return nil, err

@@ -48,15 +48,25 @@ func AsQueueOf[T any](q *Queue) *QueueOf[T] {
 	return &QueueOf[T]{q: q, c: codec.For[T](), scratch: &sync.Pool{New: func() any { return new(T) }}}
 }
 
+// OpenQueueOf returns a handle on the queue that ref names, as a queue of T (OpenQueue followed
+// by AsQueueOf).
+func OpenQueueOf[T any](ref shm.Ref) (*QueueOf[T], error) {
+	q, err := OpenQueue(ref)
+	if err != nil {
+		return nil, err
+	}
+	return AsQueueOf[T](q), nil
+}
+
 // AttachRef makes the zero QueueOf t a view, as a queue of T, of the queue ref names (as
 // OpenQueue followed by AsQueueOf). It is how package proc rebuilds a child's *QueueOf[T]
 // parameter: a QueueOf passes to a child as itself.
 func (t *QueueOf[T]) AttachRef(ref shm.Ref) error {
-	q, err := OpenQueue(ref)
+	q, err := OpenQueueOf[T](ref)
 	if err != nil {
 		return err
 	}
-	*t = *AsQueueOf[T](q)
+	*t = *q
 	return nil
 }
 
@@ -99,7 +109,7 @@ func (t *QueueOf[T]) PutTimeout(v T, d time.Duration) error {
 	if err != nil {
 		return err
 	}
-	return t.put(dl, v)
+	return timeoutErr("ring: Put", d, t.put(dl, v))
 }
 
 // PutContext is Put waiting until ctx is done.
@@ -153,7 +163,8 @@ func (t *QueueOf[T]) GetTimeout(d time.Duration) (T, error) {
 		var zero T
 		return zero, err
 	}
-	return t.get(dl)
+	v, err := t.get(dl)
+	return v, timeoutErr("ring: Get", d, err)
 }
 
 // GetContext is Get waiting until ctx is done.

@@ -33,6 +33,15 @@ func newDeadline(ctx context.Context, d time.Duration) (deadline, error) {
 
 var forever = deadline{forever: true}
 
+// timeoutErr names op and the timeout d in a bare ErrTimeout (shmkit's convention: "ring: Get:
+// timed out after 250ms"); other errors pass unchanged.
+func timeoutErr(op string, d time.Duration, err error) error {
+	if err == ErrTimeout {
+		return shdeadline.Timeout(op, d)
+	}
+	return err
+}
+
 // left returns how long a wait may last now, capped at limit; ErrTimeout when nothing is left,
 // the context's error when it is done.
 func (dl *deadline) left(limit time.Duration) (time.Duration, error) {
