@@ -24,7 +24,7 @@ package ring
 //	   196    4 a consumer may sleep (flag)
 //	   256    4 get sequence: bumped when space is freed and a producer waits
 //	   260    4 a producer may sleep (flag)
-//	   320    4 closed (0 open, 1 closed)
+//	   320    4 shut down (0 open, 1 shut down: Shutdown, by any process)
 //	   324    4 unfinished tasks (JoinableQueue)
 //	   328    4 join sequence
 //	   332    4 a joiner may sleep (flag)

@@ -48,8 +48,9 @@ type ended struct{ s Sentinel }
 
 func (ended) waitQueue() (*Queue, error) { return nil, nil }
 
-// Ended makes s (a *proc.Process) Waitable: ready once its Done channel is closed. Ended(s)
-// compares equal to Ended(s), so the result of Wait can be compared with it.
+// Ended makes s (a *proc.Process) Waitable: ready once its Done channel is closed. For a
+// comparable s (a pointer, as *proc.Process), Ended(s) == Ended(s), so what Wait returns can be
+// compared with it.
 func Ended(s Sentinel) Waitable { return ended{s} }
 
 // Wait waits until at least one of objects is ready, at most d (0: just look; Forever: no
