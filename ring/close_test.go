@@ -2,6 +2,7 @@ package ring_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"testing"
@@ -243,5 +244,49 @@ func TestShutdownTypedAndConn(t *testing.T) {
 	}
 	if got, err := a.Recv(); err != io.EOF {
 		t.Fatalf("Recv on the other end: %q %v", got, err)
+	}
+}
+
+// Two handles on one queue in one process, a Get blocked in each: closing one handle ends its
+// Get, even while the other handle's Get holds the process's turn to wait; the other goes on.
+func TestCloseOneOfTwoHandles(t *testing.T) {
+	for _, withCtx := range []bool{false, true} {
+		q := newQueue(t, nil)
+		h, err := ring.OpenQueue(q.Ref())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan error, 1)
+		go func() { _, err := q.Get(); got <- err }()
+		time.Sleep(20 * time.Millisecond) // q's Get takes the turn and parks
+		closed := make(chan error, 1)
+		go func() {
+			var err error
+			if withCtx {
+				_, err = h.GetContext(context.Background())
+			} else {
+				_, err = h.Get()
+			}
+			closed <- err
+		}()
+		time.Sleep(20 * time.Millisecond) // h's Get waits for the turn
+		h.Close()
+		select {
+		case err := <-closed:
+			if !errors.Is(err, ring.ErrClosed) {
+				t.Fatalf("Get in the closed handle: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Get waiting for its turn did not end when its handle was closed")
+		}
+		if err := h.Put(nil); !errors.Is(err, ring.ErrClosed) {
+			t.Fatal(err)
+		}
+		if err := q.Put([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-got; err != nil {
+			t.Fatalf("Get in the other handle: %v", err)
+		}
 	}
 }

@@ -302,7 +302,7 @@ func (q *Queue) claim(dl *deadline, m *Message) error {
 			return q.fill(m)
 		}
 		if !waiting && !dl.try {
-			if err := takeTurn(&q.getTurn, dl); err != nil {
+			if err := q.takeTurn(&q.getTurn, dl); err != nil {
 				return err
 			}
 			waiting = true

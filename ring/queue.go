@@ -89,6 +89,8 @@ type Queue struct {
 	counted                      bool   // nput and nget are kept (not for SPSC without MaxMessages)
 	fastPut, fastGet             bool   // the single producer's and consumer's short paths apply
 	hclosed                      uint32 // this handle's Close, atomic: 1 once closed
+	hctx                         context.Context
+	hcancel                      context.CancelFunc // ends hctx: Close wakes the turn waiters
 	*local
 }
 
@@ -214,6 +216,7 @@ func openQueue(ref shm.Ref, kind shm.Kind) (*Queue, error) {
 		read: shm.Word64(b, offRead), head: shm.Word64(b, offHead), nget: shm.Word64(b, offNGot),
 		spare: [spares]*uint64{shm.Word64(b, offSpare), shm.Word64(b, offSpare+8)},
 	}
+	q.hctx, q.hcancel = context.WithCancel(context.Background())
 	q.inlineMax = int(c/4) - recHeader
 	q.counted = q.maxMsgs != 0 || q.flags&(flagSingleProducer|flagSingleConsumer) != flagSingleProducer|flagSingleConsumer
 	key := localKey{seg: ref.Seg, off: ref.Off, gen: ref.Gen}
@@ -265,7 +268,9 @@ func (q *Queue) Cap() int { return int(q.capacity) }
 // harmless. To end the queue for every process, use Shutdown.
 func (q *Queue) Close() error {
 	if atomic.SwapUint32(&q.hclosed, 1) == 0 {
-		// Wake this handle's waiters; those of other handles look again and sleep on.
+		// Wake this handle's waiters: those parked on the queue's words (the waiters of other
+		// handles look again and sleep on) and those waiting for their turn to park.
+		q.hcancel()
 		q.wakeAll()
 	}
 	return nil
@@ -720,7 +725,7 @@ func (q *Queue) reserveWait(dl *deadline, w *Reservation) error {
 			return err
 		}
 		if !waiting && !dl.try {
-			if err := takeTurn(&q.putTurn, dl); err != nil {
+			if err := q.takeTurn(&q.putTurn, dl); err != nil {
 				return err
 			}
 			waiting = true
