@@ -153,7 +153,25 @@ var (
 	_ = proc.Register(putUntilHook)
 	_ = proc.Register(getUntilHook)
 	_ = proc.Register(reserveRefAndHang)
+	_ = proc.Register(abortUntilHook)
 )
+
+// abortUntilHook reserves a message and aborts it, stopping at site (and killed there).
+func abortUntilHook(ref shm.Ref, c *cell, site string) error {
+	q, err := openAny(ref)
+	if err != nil {
+		return err
+	}
+	w, err := q.Reserve(10)
+	if err != nil {
+		return err
+	}
+	stopAt(c, site)
+	if err := w.Abort(); err != nil {
+		return err
+	}
+	return fmt.Errorf("Abort returned without passing %s", site)
+}
 
 // reserveRefAndHang is reserveAndHang on the queue or joinable queue ref names.
 func reserveRefAndHang(ref shm.Ref, c *cell, n int) error {
@@ -352,6 +370,34 @@ func TestKilledInCountedStep(t *testing.T) {
 					checkCount(t, q, m.opts.MaxMessages)
 				}
 			})
+		}
+	}
+}
+
+// A producer killed inside Abort never makes a JoinableQueue's Join return while a task is
+// unfinished (it took the task back before it marked the record abandoned, and the consumer that
+// then found the record reserved by a dead producer took it back again).
+func TestJoinNotEarlyAfterAbortKilled(t *testing.T) {
+	for _, sc := range []bool{false, true} {
+		j, err := ring.NewJoinableQueue(&ring.Options{Size: 1024, SingleConsumer: sc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { j.Free() })
+		if err := j.Put([]byte("task")); err != nil {
+			t.Fatal(err)
+		}
+		c := newCell(t, 64)
+		killWhenFlagged(t, testutil.Start(t, abortUntilHook, j.Ref(), c, "abort:abandoned"), c)
+		if b, err := j.GetTimeout(10 * time.Second); err != nil || string(b) != "task" {
+			t.Fatalf("Get: %q %v", b, err)
+		}
+		// Long enough to find a producer dead (a tick) and pass its record.
+		if b, err := j.GetTimeout(500 * time.Millisecond); !errors.Is(err, ring.ErrTimeout) {
+			t.Fatalf("Get after the aborted record: %q %v", b, err)
+		}
+		if err := j.JoinTimeout(0); !errors.Is(err, ring.ErrTimeout) {
+			t.Fatalf("Join with the task taken and not done: %v (Unfinished %d)", err, j.Unfinished())
 		}
 	}
 }

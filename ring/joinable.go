@@ -19,8 +19,10 @@ func init() {
 //
 // Peer death: a producer killed after it counted a message but before it reserved its record
 // leaves the count one too high (Join then waits until its timeout); one killed after reserving
-// it is corrected when a consumer skips the abandoned record. A consumer killed before TaskDone
-// leaves its task unfinished, as in Python.
+// it is corrected when a consumer skips the abandoned record. A producer killed inside Abort, or
+// a consumer killed while it skips a dead producer's record, may leave the count one too high,
+// never one too low: Join never returns while a task put is unfinished. A consumer killed before
+// TaskDone leaves its task unfinished, as in Python.
 type JoinableQueue struct {
 	*Queue
 }

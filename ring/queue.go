@@ -930,11 +930,17 @@ func (w *Reservation) Abort() error {
 	if !w.spill.IsZero() {
 		q.putSpare(w.spill)
 	}
-	q.untask()
 	if q.flags&flagSingleProducer != 0 {
+		q.untask()
 		return nil // nothing was published
 	}
-	if !atomic.CompareAndSwapUint32(q.stateAt(w.pos), w.state, w.state&^15|stAbandoned) {
+	// Abandoned first, then the task taken back: a producer killed in between leaves the task
+	// count one too high (Join waits), never one too low, which the consumer that finds the
+	// record reserved by a dead producer would make it by taking the task back again.
+	ok := atomic.CompareAndSwapUint32(q.stateAt(w.pos), w.state, w.state&^15|stAbandoned)
+	hook("abort:abandoned")
+	q.untask()
+	if !ok {
 		return corrupt("record at %d changed under its producer", w.pos)
 	}
 	q.put.signal()
