@@ -9,7 +9,14 @@ import (
 // Two goroutines of one process through an SPSC queue: the ring's own cost, without a second
 // process (bench/ring_test.go has the cross-process numbers and their baselines).
 func BenchmarkSPSCInProcess(b *testing.B) {
-	q, err := ring.NewQueue(&ring.Options{Size: 1 << 20, SingleProducer: true, SingleConsumer: true})
+	benchInProcess(b, ring.Options{Size: 1 << 20, SingleProducer: true, SingleConsumer: true})
+}
+
+// Two goroutines of one process through a queue with several producers and consumers.
+func BenchmarkMPMCInProcess(b *testing.B) { benchInProcess(b, ring.Options{Size: 1 << 20}) }
+
+func benchInProcess(b *testing.B, opts ring.Options) {
+	q, err := ring.NewQueue(&opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -33,7 +40,15 @@ func BenchmarkSPSCInProcess(b *testing.B) {
 
 // One goroutine puts and gets: the fixed cost of the calls, no cache line moves between cores.
 func BenchmarkPutGetOneGoroutine(b *testing.B) {
-	q, err := ring.NewQueue(&ring.Options{Size: 1 << 20, SingleProducer: true, SingleConsumer: true})
+	benchPutGet(b, ring.Options{Size: 1 << 20, SingleProducer: true, SingleConsumer: true})
+}
+
+// The same on a queue with several producers and consumers (the default): the fixed cost of the
+// locked, counted path.
+func BenchmarkPutGetOneGoroutineMPMC(b *testing.B) { benchPutGet(b, ring.Options{Size: 1 << 20}) }
+
+func benchPutGet(b *testing.B, opts ring.Options) {
+	q, err := ring.NewQueue(&opts)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package ring
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -12,9 +13,9 @@ import (
 )
 
 // Get removes the oldest message from the queue and returns a copy of it, waiting while the queue
-// is empty. On a closed queue it returns what is left, then ErrClosed.
+// is empty. On a queue shut down it returns what is left, then ErrShutdown.
 func (q *Queue) Get() ([]byte, error) {
-	if q.fastGet {
+	if q.fastGet && atomic.LoadUint32(&q.hclosed) == 0 {
 		if out, ok := q.getFast(nil); ok {
 			if out == nil {
 				out = []byte{} // an empty message, as get1 returns it
@@ -28,16 +29,18 @@ func (q *Queue) Get() ([]byte, error) {
 // w&0xff == stCommitted: committed and not spilled.
 var _ = [1]struct{}{}[stCommitted>>8]
 
-// GetTimeout is Get waiting at most d (0: not at all; Forever: no bound).
+// GetTimeout is Get waiting at most d (0: not at all; Forever: no bound); an error matching
+// ErrTimeout when the queue stayed empty.
 func (q *Queue) GetTimeout(d time.Duration) ([]byte, error) {
 	dl, err := newDeadline(context.Background(), d)
 	if err != nil {
 		return nil, err
 	}
-	return q.get1(dl, nil)
+	b, err := q.get1(dl, nil)
+	return b, timeoutErr("ring: Get", d, err)
 }
 
-// GetContext is Get waiting until ctx is done.
+// GetContext is Get waiting until ctx is done; it then returns ctx.Err().
 func (q *Queue) GetContext(ctx context.Context) ([]byte, error) {
 	return q.get1(deadline{ctx: ctx, forever: true}, nil)
 }
@@ -57,7 +60,7 @@ func (q *Queue) GetAppend(dst []byte) ([]byte, error) {
 	if dst == nil {
 		dst = []byte{}
 	}
-	if q.fastGet {
+	if q.fastGet && atomic.LoadUint32(&q.hclosed) == 0 {
 		// getFast, one call shallower on the path every streamed message takes.
 		if out, ok := q.getSingle(dst); ok {
 			q.streak++
@@ -145,7 +148,8 @@ func (q *Queue) getSingle(dst []byte) ([]byte, bool) {
 	return dst, true
 }
 
-// GetAppendTimeout is GetAppend waiting at most d.
+// GetAppendTimeout is GetAppend waiting at most d; an error matching ErrTimeout when the queue
+// stayed empty.
 func (q *Queue) GetAppendTimeout(dst []byte, d time.Duration) ([]byte, error) {
 	dl, err := newDeadline(context.Background(), d)
 	if err != nil {
@@ -154,7 +158,16 @@ func (q *Queue) GetAppendTimeout(dst []byte, d time.Duration) ([]byte, error) {
 	if dst == nil {
 		dst = []byte{}
 	}
-	return q.get1(dl, dst)
+	b, err := q.get1(dl, dst)
+	return b, timeoutErr("ring: GetAppend", d, err)
+}
+
+// GetAppendContext is GetAppend waiting until ctx is done; it then returns ctx.Err().
+func (q *Queue) GetAppendContext(ctx context.Context, dst []byte) ([]byte, error) {
+	if dst == nil {
+		dst = []byte{}
+	}
+	return q.get1(deadline{ctx: ctx, forever: true}, dst)
 }
 
 func (q *Queue) get1(dl deadline, dst []byte) ([]byte, error) {
@@ -190,20 +203,25 @@ func (m *Message) Bytes() []byte { return m.buf }
 
 // Peek takes the oldest message from the queue without copying it, waiting while the queue is
 // empty; Release it when done.
-func (q *Queue) Peek() (*Message, error) {
-	m := new(Message)
-	if err := q.claim(&deadline{forever: true}, m); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
+func (q *Queue) Peek() (*Message, error) { return q.peek(forever) }
 
-// PeekTimeout is Peek waiting at most d.
+// PeekTimeout is Peek waiting at most d; an error matching ErrTimeout when the queue stayed
+// empty.
 func (q *Queue) PeekTimeout(d time.Duration) (*Message, error) {
 	dl, err := newDeadline(context.Background(), d)
 	if err != nil {
 		return nil, err
 	}
+	m, err := q.peek(dl)
+	return m, timeoutErr("ring: Peek", d, err)
+}
+
+// PeekContext is Peek waiting until ctx is done; it then returns ctx.Err().
+func (q *Queue) PeekContext(ctx context.Context) (*Message, error) {
+	return q.peek(deadline{ctx: ctx, forever: true})
+}
+
+func (q *Queue) peek(dl deadline) (*Message, error) {
 	m := new(Message)
 	if err := q.claim(&dl, m); err != nil {
 		return nil, err
@@ -224,13 +242,17 @@ func (m *Message) Release() error {
 		ferr = q.putSpare(m.spill)
 	}
 	if q.flags&flagSingleConsumer != 0 {
+		var cerr error
 		if q.counted {
-			atomic.AddUint64(q.nget, 1)
+			// Counted before head moves: a consumer killed in between leaves the message
+			// to be delivered again, and the count's tag says it is counted already.
+			cerr = countStep(q.nget, m.pos, m.next, 1)
+			hook("release:counted")
 		}
 		// Hands the record's space back to the producer.
 		fence.StoreRelease(q.head, m.next)
 		q.get.signal()
-		return ferr
+		return errors.Join(ferr, cerr)
 	}
 	if !atomic.CompareAndSwapUint32(q.stateAt(m.pos), m.state, m.state&^15|stDone) {
 		return corrupt("record at %d changed under its consumer", m.pos)
@@ -257,6 +279,9 @@ func (q *Queue) claim(dl *deadline, m *Message) error {
 		}
 	}()
 	for {
+		if atomic.LoadUint32(&q.hclosed) != 0 {
+			return ErrClosed
+		}
 		var res int
 		var r uint64
 		var st uint32
@@ -277,7 +302,7 @@ func (q *Queue) claim(dl *deadline, m *Message) error {
 			return q.fill(m)
 		}
 		if !waiting && !dl.try {
-			if err := takeTurn(&q.getTurn, dl); err != nil {
+			if err := q.takeTurn(&q.getTurn, dl); err != nil {
 				return err
 			}
 			waiting = true
@@ -288,7 +313,7 @@ func (q *Queue) claim(dl *deadline, m *Message) error {
 		case claimEmpty:
 			// The next record's header is the line the producer writes next anyway: watching
 			// it leaves tail's cache line to the producer while the consumer waits.
-			ready, err = q.put.park(dl, func() bool { return q.isPublished(r) || q.Closed() })
+			ready, err = q.put.park(dl, func() bool { return q.isPublished(r) || q.stopped() })
 			if err == nil && !ready && q.flags&flagSingleConsumer == 0 {
 				// A tick without news: look for a message whose consumer died while taking it.
 				if q.reap(m) {
@@ -296,11 +321,12 @@ func (q *Queue) claim(dl *deadline, m *Message) error {
 				}
 			}
 		case claimProducing:
-			// Only the record's state counts, not Close: a producer that reserved before Close
-			// still commits, and one that died must be found dead after a quiet tick, which
-			// would never come if Close ended every wait at once.
+			// Only the record's state counts, not Shutdown: a producer that reserved before
+			// Shutdown still commits, and one that died must be found dead after a quiet tick,
+			// which would never come if Shutdown ended every wait at once. This handle's Close
+			// does end the wait.
 			stp := q.stateAt(r)
-			ready, err = q.put.park(dl, func() bool { return atomic.LoadUint32(stp) != st })
+			ready, err = q.put.park(dl, func() bool { return atomic.LoadUint32(stp) != st || q.Closed() })
 			checkPid = !ready
 		}
 		if err != nil {
@@ -314,7 +340,7 @@ var abandoned, reaped atomic.Uint64
 
 // recordAt reads the record at the index *at (read or head, named name in errors): its position,
 // the position after it, its length and state word. When the queue is empty it returns next == r,
-// or ErrClosed if the queue is closed. Indices that cannot be are ErrCorrupt.
+// or ErrShutdown if the queue was shut down. Indices that cannot be are ErrCorrupt.
 //
 // Records are found by their headers (see isPublished); tail, which producers move just after
 // they publish, only bounds the records below it, and the index may pass it for a moment.
@@ -330,8 +356,8 @@ func (q *Queue) recordAt(at *uint64, name string) (r, next uint64, n, w uint32, 
 	}
 	if r >= t {
 		if !q.isPublished(r) {
-			if q.Closed() {
-				return 0, 0, 0, 0, ErrClosed
+			if q.IsShutdown() {
+				return 0, 0, 0, 0, ErrShutdown
 			}
 			return r, r, 0, 0, nil
 		}
@@ -352,20 +378,27 @@ func (q *Queue) claimLocked(m *Message, checkPid bool) (res int, pos uint64, st 
 		if r == next {
 			return claimEmpty, r, 0, nil
 		}
+		// Every step past a record counts it (countStep) before it moves read: a consumer killed
+		// in between leaves the record at read, and its successor finishes the step.
 		switch stateOf(w) {
 		case stSkip, stDone, stAbandoned:
-			// Done or abandoned at read: a consumer died between its marking and moving read.
+			// Padding; aborted; or a step a dead consumer did not finish.
+			if err := countStep(q.nget, r, next, msgCount(w)); err != nil {
+				return 0, 0, 0, err
+			}
+			if stateOf(w) == stAbandoned {
+				hook("skip:counted")
+			}
 			atomic.StoreUint64(q.read, next)
 			continue
 		case stReserved:
 			if checkPid && !alive(pidOf(w)) {
 				if atomic.CompareAndSwapUint32(q.stateAt(r), w, w&^15|stAbandoned) {
+					hook("skip:abandoned")
 					abandoned.Add(1)
 					q.untask()
-					atomic.AddUint64(q.nget, 1)
-					atomic.StoreUint64(q.read, next)
 				}
-				continue
+				continue // and pass it as abandoned
 			}
 			return claimProducing, r, w, nil
 		case stClaimed:
@@ -374,14 +407,19 @@ func (q *Queue) claimLocked(m *Message, checkPid bool) (res int, pos uint64, st 
 			if alive(pidOf(w)) {
 				return 0, 0, 0, corrupt("record at %d claimed by live process %d but not passed", r, pidOf(w))
 			}
-			atomic.AddUint64(q.nget, ^uint64(0))
 			fallthrough
 		case stCommitted:
 			claimed := stateWord(self, flagsOf(w), stClaimed)
 			if !atomic.CompareAndSwapUint32(q.stateAt(r), w, claimed) {
 				continue
 			}
-			atomic.AddUint64(q.nget, 1)
+			hook("claim:claimed")
+			if err := countStep(q.nget, r, next, 1); err != nil {
+				// Give the record back to the next consumer, which reports the same.
+				atomic.StoreUint32(q.stateAt(r), w&^15|stCommitted)
+				return 0, 0, 0, err
+			}
+			hook("claim:counted")
 			atomic.StoreUint64(q.read, next)
 			m.q, m.pos, m.next, m.n, m.state = q, r, next, n, claimed
 			return claimOK, r, claimed, nil
@@ -404,19 +442,25 @@ func (q *Queue) claimSingle(m *Message, checkPid bool) (res int, pos uint64, st 
 		}
 		switch stateOf(w) {
 		case stSkip, stAbandoned:
+			if q.counted {
+				// Counted before head moves, as in Release.
+				if err := countStep(q.nget, r, next, msgCount(w)); err != nil {
+					return 0, 0, 0, err
+				}
+				if stateOf(w) == stAbandoned {
+					hook("skip:counted")
+				}
+			}
 			fence.StoreRelease(q.head, next)
 			continue
 		case stReserved:
 			if checkPid && !alive(pidOf(w)) {
 				if atomic.CompareAndSwapUint32(q.stateAt(r), w, w&^15|stAbandoned) {
+					hook("skip:abandoned")
 					abandoned.Add(1)
 					q.untask()
-					if q.counted {
-						atomic.AddUint64(q.nget, 1)
-					}
-					fence.StoreRelease(q.head, next)
 				}
-				continue
+				continue // and pass it as abandoned
 			}
 			return claimProducing, r, w, nil
 		case stCommitted:

@@ -23,9 +23,17 @@
 //
 // A call blocks only when the queue is empty (or full): it spins briefly, then yields, then
 // sleeps on a futex word through a futex.Gate, so 10,000 goroutines blocked in Get hold one OS
-// thread. Wake-ups cost a system call only when someone sleeps. Every blocking call has a
-// Timeout form (0: try once; Forever: no bound) and, where one waits for work, a Context
-// form; Close wakes every waiter in every process with ErrClosed.
+// thread. Wake-ups cost a system call only when someone sleeps. Every blocking call but
+// PutBatch has a Timeout form (0: try once; Forever: no bound; a timeout matches ErrTimeout and names the
+// call) and a Context form, which returns ctx.Err() when the context ends first.
+//
+// # Close and Shutdown
+//
+// Close is local, as in Python's multiprocessing: it says that this handle (this Queue, QueueOf,
+// JoinableQueue or Conn value) will not be used again, and other handles on the same queue or
+// pipe, in this process or another, go on working; calls on the closed handle return ErrClosed.
+// Shutdown is global, as Python 3.13's queue.Queue.shutdown: it ends the queue (or pipe) for every
+// process, waking every waiter with ErrShutdown (a Conn's Recv returns io.EOF).
 //
 // # Peer death and bad data
 //

@@ -10,9 +10,14 @@ import (
 
 // Errors returned by this package, wrapped with detail; test them with errors.Is.
 var (
-	// ErrClosed is returned by Put on a closed queue, by Get on a closed queue that is empty, and
-	// by every call blocked on a queue when it is closed (in any process).
-	ErrClosed = errors.New("ring: queue closed")
+	// ErrClosed is returned by a call on a handle (Queue, QueueOf, JoinableQueue, Conn) after
+	// that handle's own Close, and by calls blocked in it when it is closed. Other handles on the
+	// same queue, in this process or another, are not affected.
+	ErrClosed = errors.New("ring: use of a closed handle")
+
+	// ErrShutdown is returned by Put on a queue shut down (Shutdown, by any process), by Get on
+	// one that is empty, and by every call blocked on a queue when it is shut down.
+	ErrShutdown = errors.New("ring: queue shut down")
 
 	// ErrTimeout is returned when a bounded wait ends before it could proceed: the same value in
 	// every shmkit package. It also matches os.ErrDeadlineExceeded and context.DeadlineExceeded.

@@ -1,8 +1,12 @@
 package ring_test
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/ring"
@@ -59,7 +63,7 @@ func ExampleQueueOf() {
 	// 2 1
 }
 
-// Both ends of a pipe; the receiver sees io.EOF once the sender has closed.
+// Both ends of a pipe; the receiver sees io.EOF once the sender has shut the pipe down.
 func ExamplePipe() {
 	r, w, err := ring.Pipe(false)
 	if err != nil {
@@ -69,7 +73,7 @@ func ExamplePipe() {
 	defer w.Free()
 	w.Send([]byte("one"))
 	w.Send([]byte("two"))
-	w.Close()
+	w.Shutdown()
 	for {
 		b, err := r.Recv()
 		if err == io.EOF {
@@ -82,4 +86,98 @@ func ExamplePipe() {
 	// one
 	// two
 	// EOF
+}
+
+// upper runs in a child process: it answers each message in upper case until the pipe is shut
+// down.
+func upper(c *ring.Conn) error {
+	for {
+		b, err := c.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := c.Send(bytes.ToUpper(b)); err != nil {
+			return err
+		}
+	}
+}
+
+var _ = proc.Register(upper)
+
+// Python's idiom: after starting the child, the parent closes its copy of the child's end. Close
+// is local, so the child's end keeps working; Shutdown ends the pipe for both.
+func ExampleConn_Close() {
+	parentEnd, childEnd, err := ring.Pipe(true)
+	if err != nil {
+		panic(err)
+	}
+	defer parentEnd.Free()
+	defer childEnd.Free()
+	p, err := proc.Start(upper, childEnd)
+	if err != nil {
+		panic(err)
+	}
+	childEnd.Close() // this process will not use the child's end
+	parentEnd.Send([]byte("hello"))
+	b, _ := parentEnd.Recv()
+	fmt.Println(string(b))
+	parentEnd.Shutdown() // the child's Recv returns io.EOF
+	p.Join(ring.Forever)
+	code, _ := p.ExitCode()
+	fmt.Println("child exit code", code)
+	// Output:
+	// HELLO
+	// child exit code 0
+}
+
+// Shutdown ends a queue for every process: Get returns what is left, then ErrShutdown.
+func ExampleQueue_Shutdown() {
+	q, err := ring.NewQueue(nil)
+	if err != nil {
+		panic(err)
+	}
+	defer q.Free()
+	q.Put([]byte("last"))
+	q.Shutdown()
+	fmt.Println(q.Put([]byte("more")))
+	b, err := q.Get()
+	fmt.Println(string(b), err)
+	_, err = q.Get()
+	fmt.Println(err, errors.Is(err, ring.ErrShutdown))
+	// Output:
+	// ring: queue shut down
+	// last <nil>
+	// ring: queue shut down true
+}
+
+// WaitContext waits on queues, pipes and processes until one is ready or the context ends.
+func ExampleWaitContext() {
+	jobs, err := ring.NewQueueOf[int](nil)
+	if err != nil {
+		panic(err)
+	}
+	defer jobs.Free()
+	r, w, err := ring.PipeOf[string](false)
+	if err != nil {
+		panic(err)
+	}
+	defer r.Free()
+	defer w.Free()
+	w.Send("ping")
+	ready, err := ring.WaitContext(context.Background(), jobs, r)
+	fmt.Println(len(ready), ready[0] == r, err)
+	s, _ := r.Recv()
+	fmt.Println(s)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	_, err = ring.WaitContext(ctx, jobs, r)
+	fmt.Println(err)
+	// Output:
+	// 1 true <nil>
+	// ping
+	// context deadline exceeded
 }

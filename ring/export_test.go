@@ -13,3 +13,7 @@ func Recoveries() (abandonedRecords, reapedMessages uint64) { return abandoned.L
 func ProducerWaits(q *Queue) bool { return atomic.LoadUint32(q.get.waiters) != 0 }
 
 func ClearProducerWaits(q *Queue) { atomic.StoreUint32(q.get.waiters, 0) }
+
+// SetTestHook makes this process call f at each named instant of the counted steps (see hook in
+// count.go); nil removes it. Set it before the queue is used from another goroutine.
+func SetTestHook(f func(site string)) { testHook = f }

@@ -19,8 +19,10 @@ func init() {
 //
 // Peer death: a producer killed after it counted a message but before it reserved its record
 // leaves the count one too high (Join then waits until its timeout); one killed after reserving
-// it is corrected when a consumer skips the abandoned record. A consumer killed before TaskDone
-// leaves its task unfinished, as in Python.
+// it is corrected when a consumer skips the abandoned record. A producer killed inside Abort, or
+// a consumer killed while it skips a dead producer's record, may leave the count one too high,
+// never one too low: Join never returns while a task put is unfinished. A consumer killed before
+// TaskDone leaves its task unfinished, as in Python.
 type JoinableQueue struct {
 	*Queue
 }
@@ -59,8 +61,12 @@ func OpenJoinableQueue(ref shm.Ref) (*JoinableQueue, error) {
 func (j *JoinableQueue) Unfinished() int { return int(atomic.LoadUint32(j.unfin)) }
 
 // TaskDone marks one task, taken with Get, as finished; when none is left, Join returns in every
-// process. Calling it more times than messages were put returns ErrTaskDone.
+// process. Calling it more times than messages were put returns ErrTaskDone; on a closed handle,
+// ErrClosed.
 func (j *JoinableQueue) TaskDone() error {
+	if j.Closed() {
+		return ErrClosed
+	}
 	for {
 		v := atomic.LoadUint32(j.unfin)
 		if v == 0 {
@@ -75,7 +81,8 @@ func (j *JoinableQueue) TaskDone() error {
 	}
 }
 
-// Join waits until every task put has been marked done.
+// Join waits until every task put has been marked done (Shutdown does not end it; this handle's
+// Close does, with ErrClosed).
 func (j *JoinableQueue) Join() error { return j.join1(forever) }
 
 // JoinTimeout is Join waiting at most d.
@@ -84,7 +91,7 @@ func (j *JoinableQueue) JoinTimeout(d time.Duration) error {
 	if err != nil {
 		return err
 	}
-	return j.join1(dl)
+	return timeoutErr("ring: Join", d, j.join1(dl))
 }
 
 // JoinContext is Join waiting until ctx is done.
@@ -94,7 +101,10 @@ func (j *JoinableQueue) JoinContext(ctx context.Context) error {
 
 func (j *JoinableQueue) join1(dl deadline) error {
 	for atomic.LoadUint32(j.unfin) != 0 {
-		if _, err := j.join.park(&dl, func() bool { return atomic.LoadUint32(j.unfin) == 0 }); err != nil {
+		if j.Closed() {
+			return ErrClosed
+		}
+		if _, err := j.join.park(&dl, func() bool { return atomic.LoadUint32(j.unfin) == 0 || j.Closed() }); err != nil {
 			return err
 		}
 	}

@@ -6,7 +6,7 @@ package ring
 //
 //	offset size field                         written by
 //	     0    4 magic "RNG1"                  creator
-//	     4    4 layout version (1)            creator
+//	     4    4 layout version (3)            creator
 //	     8    8 capacity C of the data area   creator (a power of two, >= minCap)
 //	    16    4 flags (single producer/consumer, joinable)
 //	    20    4 max message bytes (0: none)   creator
@@ -14,16 +14,17 @@ package ring
 //	    32    4 owner: pid of the single producer that produced last  single producers
 //	    64    4 producer lock (owner pid | waiters bit)      producers
 //	    72    8 tail: end of the reserved records            producers, under the producer lock
-//	    80    8 records reserved so far                      producers, under the producer lock
+//	    80    8 put count: records published | position tag   producers, under the producer lock
 //	   128    4 consumer lock (owner pid | waiters bit)      consumers
 //	   136    8 read: first record not yet claimed           consumers, under the consumer lock
 //	   144    8 head: first record whose space is not free   any consumer (CAS), any waiter (reaping)
-//	   152    8 records claimed so far                       consumers, under the consumer lock
+//	   152    8 got count: records passed | position tag      consumers, under the consumer lock
+//	          (the count words: see count.go)
 //	   192    4 put sequence: bumped when a record is committed and a consumer waits
 //	   196    4 a consumer may sleep (flag)
 //	   256    4 get sequence: bumped when space is freed and a producer waits
 //	   260    4 a producer may sleep (flag)
-//	   320    4 closed (0 open, 1 closed)
+//	   320    4 shut down (0 open, 1 shut down: Shutdown, by any process)
 //	   324    4 unfinished tasks (JoinableQueue)
 //	   328    4 join sequence
 //	   332    4 a joiner may sleep (flag)
@@ -65,7 +66,7 @@ const (
 	headerSize  = 384
 
 	magic   = 0x31474e52 // "RNG1"
-	version = 2
+	version = 3
 
 	// noRecord is what the position word at tail holds until a record is published there: no
 	// record has it, positions being multiples of recAlign.

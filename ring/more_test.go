@@ -176,7 +176,7 @@ func pipeChild(c *ring.Conn) error {
 	if err := ring.Send(c, []any{42, nil, "hello"}); err != nil {
 		return err
 	}
-	return c.Close()
+	return c.Shutdown()
 }
 
 func pipeEcho(c *ring.Conn) error {
@@ -210,7 +210,7 @@ func TestPipe(t *testing.T) {
 		t.Fatalf("%v %v", v, err)
 	}
 	if _, err := r.Recv(); err != io.EOF {
-		t.Fatalf("Recv after the other end closed: %v", err)
+		t.Fatalf("Recv after the other end shut the pipe down: %v", err)
 	}
 	joinOK(t, p)
 }
@@ -239,10 +239,19 @@ func TestPipeDuplex(t *testing.T) {
 	if ok, err := a.Poll(0); ok || err != nil {
 		t.Fatalf("Poll with nothing sent: %v %v", ok, err)
 	}
-	a.Close()
+	if err := a.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
 	joinOK(t, p)
-	if _, err := a.Recv(); !errors.Is(err, ring.ErrConnClosed) {
-		t.Fatalf("Recv on a closed end: %v", err)
+	if _, err := a.Recv(); err != io.EOF {
+		t.Fatalf("Recv on a pipe shut down: %v", err)
+	}
+	if err := a.Send(nil); !errors.Is(err, ring.ErrConnClosed) || !errors.Is(err, ring.ErrShutdown) {
+		t.Fatalf("Send on a pipe shut down: %v", err)
+	}
+	a.Close()
+	if _, err := a.Recv(); !errors.Is(err, ring.ErrClosed) {
+		t.Fatalf("Recv on a closed handle: %v", err)
 	}
 }
 
@@ -272,13 +281,16 @@ func TestWait(t *testing.T) {
 	}
 	// A process sentinel.
 	p := start(t, sleepBriefly)
-	ready, err = ring.Wait(10*time.Second, q1, p)
-	if err != nil || len(ready) != 1 || ready[0] != p {
+	ready, err = ring.Wait(10*time.Second, q1, ring.Ended(p))
+	if err != nil || len(ready) != 1 || ready[0] != ring.Ended(p) {
 		t.Fatalf("Wait on a process: %v %v", ready, err)
 	}
 	joinOK(t, p)
-	if _, err := ring.Wait(time.Second, 42); err == nil {
-		t.Fatal("Wait on an int")
+	if _, err := ring.Wait(time.Second, nil); err == nil {
+		t.Fatal("Wait on nil")
+	}
+	if _, err := ring.Wait(time.Second, ring.Ended(nil)); err == nil {
+		t.Fatal("Wait on Ended(nil)")
 	}
 }
 
@@ -286,8 +298,8 @@ var _ = proc.Register(sleepBriefly)
 
 func sleepBriefly() { time.Sleep(50 * time.Millisecond) }
 
-// Close wakes producers blocked on a full queue, in every mode; Len, Empty and Full agree.
-func TestCloseWakesPut(t *testing.T) {
+// Shutdown wakes producers blocked on a full queue, in every mode; Len, Empty and Full agree.
+func TestShutdownWakesPut(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			opts := m.opts
@@ -320,17 +332,17 @@ func TestCloseWakesPut(t *testing.T) {
 			errc := make(chan error, 1)
 			go func() { errc <- q.Put(msg(0, 40)) }()
 			time.Sleep(30 * time.Millisecond)
-			q.Close()
-			if err := <-errc; !errors.Is(err, ring.ErrClosed) {
-				t.Fatalf("blocked Put after Close: %v", err)
+			q.Shutdown()
+			if err := <-errc; !errors.Is(err, ring.ErrShutdown) {
+				t.Fatalf("blocked Put after Shutdown: %v", err)
 			}
 			for i := 0; i < n; i++ {
 				if _, err := q.Get(); err != nil {
-					t.Fatalf("Get %d of %d after Close: %v", i, n, err)
+					t.Fatalf("Get %d of %d after Shutdown: %v", i, n, err)
 				}
 			}
-			if _, err := q.Get(); !errors.Is(err, ring.ErrClosed) {
-				t.Fatalf("Get on closed empty queue: %v", err)
+			if _, err := q.Get(); !errors.Is(err, ring.ErrShutdown) {
+				t.Fatalf("Get on an empty queue shut down: %v", err)
 			}
 		})
 	}
@@ -405,8 +417,8 @@ func TestTailBehindPublished(t *testing.T) {
 }
 
 // A Put waiting for heap space for a spilled message (the heap full of this queue's messages)
-// returns ErrClosed when the queue is closed, instead of retrying for ever.
-func TestCloseWakesSpillWait(t *testing.T) {
+// returns ErrShutdown when the queue is shut down, instead of retrying for ever.
+func TestShutdownWakesSpillWait(t *testing.T) {
 	q := newPrivateQueue(t, &ring.Options{Size: 4096})
 	big := make([]byte, 200<<10)
 	n := 0
@@ -423,21 +435,21 @@ func TestCloseWakesSpillWait(t *testing.T) {
 	ring.ClearProducerWaits(q) // the PutTimeout that timed out above left it raised
 	errc := make(chan error, 1)
 	go func() { errc <- q.Put(big) }()
-	// Close once the Put is parked in the wait for heap space (it raises the producers' sleep
-	// flag just before it sleeps), so that Close meets the wait, not the Put's first attempt.
+	// Shut down once the Put is parked in the wait for heap space (it raises the producers'
+	// sleep flag just before it sleeps), so that Shutdown meets the wait, not the first attempt.
 	for start := time.Now(); !ring.ProducerWaits(q); time.Sleep(time.Millisecond) {
 		if time.Since(start) > 10*time.Second {
 			t.Fatal("Put of a message the full heap cannot hold never waited")
 		}
 	}
-	q.Close()
+	q.Shutdown()
 	select {
 	case err := <-errc:
-		if !errors.Is(err, ring.ErrClosed) {
-			t.Fatalf("Put waiting for heap space, after Close: %v", err)
+		if !errors.Is(err, ring.ErrShutdown) {
+			t.Fatalf("Put waiting for heap space, after Shutdown: %v", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Put waiting for heap space did not return after Close")
+		t.Fatal("Put waiting for heap space did not return after Shutdown")
 	}
 	for i := 0; i < n; i++ {
 		if b, err := q.Get(); err != nil || len(b) != len(big) {

@@ -17,9 +17,9 @@ func init() {
 	connKind = shm.RegisterKind("ring.Conn", func(r shm.Ref) (any, error) { return OpenConn(r) })
 }
 
-// ErrConnClosed is returned by a Conn used after its own Close, and by Send when the other end
-// has closed.
-var ErrConnClosed = errors.New("ring: connection closed")
+// ErrConnClosed is returned by Send on a pipe that was shut down (Conn.Shutdown, by either end,
+// in any process): Python's BrokenPipeError. It wraps ErrShutdown.
+var ErrConnClosed = fmt.Errorf("ring: connection shut down: %w", ErrShutdown)
 
 // The layout of a Conn's block: the two queues it uses, as offset and generation in the same
 // segment (offset 0: none).
@@ -35,6 +35,11 @@ const (
 // through a single-producer single-consumer ring in shared memory. One goroutine at a time may
 // Send on a Conn and one at a time may Recv; pass the Conn to another process (as the target's
 // *ring.Conn parameter) to use it there.
+//
+// Close is local, as Python's Connection.close: it ends this handle only, and the other end, and
+// other handles on this end (a child's), go on working; so a parent may close its copy of the
+// child's end once the child has started. Shutdown ends the pipe for both ends in every
+// process: the receivers get what was sent and then io.EOF, senders get ErrConnClosed.
 //
 // Peer death: a sender killed mid-Send leaves no partial message; the receiver does not learn
 // of the death from the Conn itself (use Wait with the process's sentinel), as with Python's
@@ -80,15 +85,30 @@ func PipeIn(h *shm.Heap, duplex bool) (c1, c2 *Conn, err error) {
 		}
 		qs = append(qs, b)
 	}
-	// c1 receives on a and sends on b; c2 the other way round.
+	// c1 receives on a and sends on b; c2 the other way round, through handles of its own, so
+	// that closing one end's handles leaves the other's open.
 	if c1, err = newConn(h, a, b); err != nil {
 		return nil, nil, err
 	}
-	if c2, err = newConn(h, b, a); err != nil {
+	var a2, b2 *Queue
+	if a2, err = reopen(a); err == nil {
+		if b2, err = reopen(b); err == nil {
+			c2, err = newConn(h, b2, a2)
+		}
+	}
+	if err != nil {
 		h.Free(c1.ref)
 		return nil, nil, err
 	}
 	return c1, c2, nil
+}
+
+// reopen returns another handle on q (nil for nil).
+func reopen(q *Queue) (*Queue, error) {
+	if q == nil {
+		return nil, nil
+	}
+	return OpenQueue(q.ref)
 }
 
 func newConn(h *shm.Heap, recv, send *Queue) (*Conn, error) {
@@ -155,24 +175,42 @@ func (c *Conn) Free() error {
 	return errors.Join(err, c.heap.Free(c.ref))
 }
 
-// Close closes this end: the other end's Recv returns what was sent and then io.EOF, and its Send
-// fails with ErrConnClosed. Using this end afterwards fails with ErrConnClosed.
+// Close says that this handle on this end will not be used again: calls on it fail with
+// ErrClosed from then on, and those blocked in it return ErrClosed. The pipe itself goes on
+// working for every other handle (see Conn). Closing twice is harmless.
 func (c *Conn) Close() error {
 	if c.closed.Swap(true) {
 		return nil
 	}
-	if c.send != nil {
-		c.send.Close()
+	for _, q := range []*Queue{c.send, c.recv} {
+		if q != nil {
+			q.Close()
+		}
 	}
-	if c.recv != nil {
-		c.recv.Close()
+	return nil
+}
+
+// Closed reports whether this handle was closed.
+func (c *Conn) Closed() bool { return c.closed.Load() }
+
+// Shutdown ends the pipe for both ends, in every process: Recv on either end returns what was
+// sent and then io.EOF, Send fails with ErrConnClosed, and calls blocked on the pipe wake (see
+// Queue.Shutdown for the ordering). On a closed handle it returns ErrClosed and does nothing.
+func (c *Conn) Shutdown() error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	for _, q := range []*Queue{c.send, c.recv} {
+		if q != nil {
+			q.Shutdown()
+		}
 	}
 	return nil
 }
 
 func (c *Conn) check(q *Queue, what string) error {
 	if c.closed.Load() {
-		return ErrConnClosed
+		return ErrClosed
 	}
 	if q == nil {
 		return fmt.Errorf("ring: this end of a one-way pipe cannot %s", what)
@@ -188,30 +226,43 @@ func (c *Conn) Send(msg []byte) error {
 	return sendErr(c.send.Put(msg))
 }
 
-// SendTimeout is Send waiting at most d.
+// SendTimeout is Send waiting at most d; an error matching ErrTimeout when the ring stayed full.
 func (c *Conn) SendTimeout(msg []byte, d time.Duration) error {
+	dl, err := newDeadline(context.Background(), d)
+	if err != nil {
+		return err
+	}
+	return timeoutErr("ring: Send", d, c.send1(dl, msg))
+}
+
+// SendContext is Send waiting until ctx is done; it then returns ctx.Err().
+func (c *Conn) SendContext(ctx context.Context, msg []byte) error {
+	return c.send1(deadline{ctx: ctx, forever: true}, msg)
+}
+
+func (c *Conn) send1(dl deadline, msg []byte) error {
 	if err := c.check(c.send, "send"); err != nil {
 		return err
 	}
-	return sendErr(c.send.PutTimeout(msg, d))
+	return sendErr(c.send.put1(dl, msg))
 }
 
 func sendErr(err error) error {
-	if errors.Is(err, ErrClosed) {
+	if errors.Is(err, ErrShutdown) {
 		return ErrConnClosed
 	}
 	return err
 }
 
 func recvErr(err error) error {
-	if errors.Is(err, ErrClosed) {
+	if errors.Is(err, ErrShutdown) {
 		return io.EOF
 	}
 	return err
 }
 
-// Recv returns the next message, waiting for one; io.EOF once the other end has closed and
-// everything it sent has been received.
+// Recv returns the next message, waiting for one; io.EOF once the pipe was shut down and
+// everything sent has been received.
 func (c *Conn) Recv() ([]byte, error) {
 	if err := c.check(c.recv, "receive"); err != nil {
 		return nil, err
@@ -220,31 +271,46 @@ func (c *Conn) Recv() ([]byte, error) {
 	return b, recvErr(err)
 }
 
-// RecvTimeout is Recv waiting at most d.
+// RecvTimeout is Recv waiting at most d; an error matching ErrTimeout when nothing came.
 func (c *Conn) RecvTimeout(d time.Duration) ([]byte, error) {
-	if err := c.check(c.recv, "receive"); err != nil {
+	dl, err := newDeadline(context.Background(), d)
+	if err != nil {
 		return nil, err
 	}
-	b, err := c.recv.GetTimeout(d)
-	return b, recvErr(err)
+	b, err := c.recv1(dl)
+	return b, timeoutErr("ring: Recv", d, err)
 }
 
-// RecvContext is Recv waiting until ctx is done.
+// RecvContext is Recv waiting until ctx is done; it then returns ctx.Err().
 func (c *Conn) RecvContext(ctx context.Context) ([]byte, error) {
+	return c.recv1(deadline{ctx: ctx, forever: true})
+}
+
+func (c *Conn) recv1(dl deadline) ([]byte, error) {
 	if err := c.check(c.recv, "receive"); err != nil {
 		return nil, err
 	}
-	b, err := c.recv.GetContext(ctx)
+	b, err := c.recv.get1(dl, nil)
 	return b, recvErr(err)
 }
 
 // Poll reports whether Recv would return at once (a message, or io.EOF), waiting at most d for
 // that (0: just look; Forever: no bound).
 func (c *Conn) Poll(d time.Duration) (bool, error) {
-	if err := c.check(c.recv, "receive"); err != nil {
+	dl, err := newDeadline(context.Background(), d)
+	if err != nil {
 		return false, err
 	}
-	ready, err := Wait(d, c)
+	return c.poll(dl)
+}
+
+// PollContext is Poll waiting until ctx is done; it then returns false and ctx.Err().
+func (c *Conn) PollContext(ctx context.Context) (bool, error) {
+	return c.poll(deadline{ctx: ctx, forever: true})
+}
+
+func (c *Conn) poll(dl deadline) (bool, error) {
+	ready, err := wait(dl, []Waitable{c})
 	if err == ErrTimeout {
 		return false, nil
 	}

@@ -98,12 +98,12 @@ func produceForever(q *ring.Queue, c *cell, id int) error {
 	}
 }
 
-// consumeMark takes messages until the queue is closed, marking sequence numbers in c and
+// consumeMark takes messages until the queue is shut down, marking sequence numbers in c and
 // counting duplicates and torn messages in word 0, messages in word 1.
 func consumeMark(q *ring.Queue, c *cell) error {
 	for {
 		b, err := q.Get()
-		if errors.Is(err, ring.ErrClosed) {
+		if errors.Is(err, ring.ErrShutdown) {
 			return nil
 		}
 		if err != nil {
@@ -117,11 +117,11 @@ func consumeMark(q *ring.Queue, c *cell) error {
 	}
 }
 
-// blockedGet waits in Get and exits 0 only if it returns ErrClosed.
+// blockedGet waits in Get and exits 0 only if it returns ErrShutdown.
 func blockedGet(q *ring.Queue) error {
 	_, err := q.Get()
-	if !errors.Is(err, ring.ErrClosed) {
-		return fmt.Errorf("Get returned %v, want ErrClosed", err)
+	if !errors.Is(err, ring.ErrShutdown) {
+		return fmt.Errorf("Get returned %v, want ErrShutdown", err)
 	}
 	return nil
 }
@@ -140,13 +140,10 @@ func putBig(q *ring.Queue, sizes []int) error {
 	return nil
 }
 
+// start starts fn(args...) in a child, killed and reaped if the test ends before it does.
 func start(t testing.TB, fn any, args ...any) *proc.Process {
 	t.Helper()
-	p, err := proc.Start(fn, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testutil.Start(t, fn, args...)
 }
 
 func joinOK(t testing.TB, p *proc.Process) {
@@ -250,7 +247,7 @@ func TestProcessMPMC(t *testing.T) {
 	for _, p := range prods {
 		joinOK(t, p)
 	}
-	q.Close()
+	q.Shutdown()
 	for _, p := range ps {
 		joinOK(t, p)
 	}
@@ -299,14 +296,14 @@ func produceSmall(q *ring.Queue, id, n int) error {
 	return nil
 }
 
-// consumeSum takes messages until the queue is closed: word 0 counts bad ones, word 1 all, word 2
+// consumeSum takes messages until the queue is shut down: word 0 counts bad ones, word 1 all, word 2
 // sums the numbers; the bitmap marks them.
 func consumeSum(q *ring.Queue, c *cell, per int) error {
 	buf := make([]byte, 0, 16)
 	for {
 		var err error
 		buf, err = q.GetAppend(buf[:0])
-		if errors.Is(err, ring.ErrClosed) {
+		if errors.Is(err, ring.ErrShutdown) {
 			return nil
 		}
 		if err != nil {
@@ -322,15 +319,15 @@ func consumeSum(q *ring.Queue, c *cell, per int) error {
 	}
 }
 
-// Close wakes a Get blocked in another process.
-func TestProcessCloseWakes(t *testing.T) {
+// Shutdown wakes a Get blocked in another process.
+func TestProcessShutdownWakes(t *testing.T) {
 	q := newQueue(t, nil)
 	var ps []*proc.Process
 	for i := 0; i < 3; i++ {
 		ps = append(ps, start(t, blockedGet, q))
 	}
 	time.Sleep(100 * time.Millisecond)
-	q.Close()
+	q.Shutdown()
 	for _, p := range ps {
 		joinOK(t, p)
 	}
@@ -375,7 +372,7 @@ func producerKilled(t *testing.T, opts ring.Options, slots, kills int) {
 			for {
 				b, err := q.GetAppend(buf[:0])
 				buf = b
-				if errors.Is(err, ring.ErrClosed) {
+				if errors.Is(err, ring.ErrShutdown) {
 					return
 				}
 				if err != nil {
@@ -404,8 +401,7 @@ func producerKilled(t *testing.T, opts ring.Options, slots, kills int) {
 			// Let it get going, then kill it at a random point: nearly all its time is in Put.
 			testutil.Eventually(10*time.Second, func() bool { return atomic.LoadUint64(c.W64(ids[s])) > 0 || !p.IsAlive() })
 			time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
-			p.Kill()
-			p.Join(ring.Forever)
+			killed(t, p)
 		}
 		if k >= kills {
 			running[s] = nil
@@ -415,7 +411,7 @@ func producerKilled(t *testing.T, opts ring.Options, slots, kills int) {
 		running[s] = start(t, produceForever, q, c, id)
 		id++
 	}
-	q.Close()
+	q.Shutdown()
 	wg.Wait()
 	inflight := 0
 	for i := 1; i < id; i++ {
@@ -438,6 +434,9 @@ func producerKilled(t *testing.T, opts ring.Options, slots, kills int) {
 	}
 	if bad.Load() != 0 {
 		t.Fatalf("%d torn messages", bad.Load())
+	}
+	if n := q.Len(); n != 0 {
+		t.Fatalf("Len %d after the survivors drained the queue", n)
 	}
 	ab, _ := ring.Recoveries()
 	t.Logf("%d producers killed, %d messages delivered; %d of the Puts cut short were delivered anyway, %d records of dead producers skipped",
@@ -478,16 +477,18 @@ func TestConsumerKilled(t *testing.T) {
 	for k := 0; k < kills; k++ {
 		p := start(t, consumeMark, q, c)
 		time.Sleep(time.Duration(5000+rng.IntN(20000)) * time.Microsecond)
-		p.Kill()
-		p.Join(ring.Forever)
+		killed(t, p)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	q.Close()
+	q.Shutdown()
 	wg.Wait()
 	if dup := atomic.LoadUint64(c.W64(0)); dup != 0 {
 		t.Fatalf("%d messages duplicated or torn", dup)
+	}
+	if n := q.Len(); n != 0 {
+		t.Fatalf("Len %d after the survivors drained the queue", n)
 	}
 	missing := 0
 	for i := 0; i < n; i++ {
@@ -520,7 +521,8 @@ func reserveAndHang(q *ring.Queue, c *cell, n int) error {
 		b[i] = 0xEE
 	}
 	atomic.StoreUint64(c.W64(0), 1)
-	select {}
+	hang()
+	return nil
 }
 
 // peekAndHang takes a message without releasing it, says so, and waits to be killed.
@@ -529,14 +531,15 @@ func peekAndHang(q *ring.Queue, c *cell) error {
 		return err
 	}
 	atomic.StoreUint64(c.W64(0), 1)
-	select {}
+	hang()
+	return nil
 }
 
 // A producer killed between Reserve and Commit (the worst place): the consumers skip its record
 // after a liveness check and get the messages behind it; nothing of it is ever delivered.
 //
-// With closed, the queue is closed after the kill: consumers must still find the producer dead
-// (a closed queue used to make them spin forever at its record: Close made every wait return at
+// With closed, the queue is shut down after the kill: consumers must still find the producer dead
+// (such a queue used to make them spin forever at its record: Shutdown made every wait return at
 // once, so the liveness check after a quiet tick never came).
 func TestProducerKilledReserved(t *testing.T) {
 	for _, m := range modes {
@@ -561,15 +564,14 @@ func TestProducerKilledReserved(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				p.Kill()
-				p.Join(ring.Forever)
+				killed(t, p)
 				if m.opts.SingleProducer {
 					if err := q.Put([]byte("after")); err != nil { // the next single producer
 						t.Fatal(err)
 					}
 				}
 				if v.closed {
-					q.Close()
+					q.Shutdown()
 				}
 				for _, want := range []string{"before", "after"} {
 					got, err := q.GetTimeout(10 * time.Second)
@@ -579,7 +581,7 @@ func TestProducerKilledReserved(t *testing.T) {
 				}
 				end, wait := ring.ErrTimeout, 200*time.Millisecond
 				if v.closed {
-					end, wait = ring.ErrClosed, 2*time.Second // returns as soon as it knows
+					end, wait = ring.ErrShutdown, 2*time.Second // returns as soon as it knows
 				}
 				if got, err := q.GetTimeout(wait); !errors.Is(err, end) {
 					t.Fatalf("after the messages: %d bytes, %v; want %v", len(got), err, end)
@@ -611,8 +613,7 @@ func TestConsumerKilledHolding(t *testing.T) {
 			if got, err := q.GetTimeout(10 * time.Second); err != nil || string(got) != "second" {
 				t.Fatalf("got %q %v, want second", got, err)
 			}
-			p.Kill()
-			p.Join(ring.Forever)
+			killed(t, p)
 			if got, err := q.GetTimeout(10 * time.Second); err != nil || string(got) != "first" {
 				t.Fatalf("got %q %v, want the dead consumer's message", got, err)
 			}

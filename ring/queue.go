@@ -27,7 +27,9 @@ type Options struct {
 	// producer comes back to have then left the consumer's caches, and a ring of a few MiB
 	// already avoids the worst of it (docs/ring.md, "Ring size").
 	Size int
-	// MaxMessages bounds how many messages the queue holds (0: only Size bounds it).
+	// MaxMessages bounds how many messages the queue holds (0: only Size bounds it). A message
+	// counts from its Reserve (or Put); with several producers, an aborted reservation counts
+	// until a consumer passes it (the next Get), as it holds its place in the ring until then.
 	MaxMessages int
 	// MaxMessage is the largest message Put accepts (0: up to what the heap can allocate); a
 	// larger one fails with ErrTooLarge.
@@ -84,8 +86,11 @@ type Queue struct {
 	owner                        *uint32
 	tail, nput, read, head, nget *uint64
 	spare                        [spares]*uint64
-	counted                      bool // nput and nget are kept (not for SPSC without MaxMessages)
-	fastPut, fastGet             bool // the single producer's and consumer's short paths apply
+	counted                      bool   // nput and nget are kept (not for SPSC without MaxMessages)
+	fastPut, fastGet             bool   // the single producer's and consumer's short paths apply
+	hclosed                      uint32 // this handle's Close, atomic: 1 once closed
+	hctx                         context.Context
+	hcancel                      context.CancelFunc // ends hctx: Close wakes the turn waiters
 	*local
 }
 
@@ -211,6 +216,7 @@ func openQueue(ref shm.Ref, kind shm.Kind) (*Queue, error) {
 		read: shm.Word64(b, offRead), head: shm.Word64(b, offHead), nget: shm.Word64(b, offNGot),
 		spare: [spares]*uint64{shm.Word64(b, offSpare), shm.Word64(b, offSpare+8)},
 	}
+	q.hctx, q.hcancel = context.WithCancel(context.Background())
 	q.inlineMax = int(c/4) - recHeader
 	q.counted = q.maxMsgs != 0 || q.flags&(flagSingleProducer|flagSingleConsumer) != flagSingleProducer|flagSingleConsumer
 	key := localKey{seg: ref.Seg, off: ref.Off, gen: ref.Gen}
@@ -235,8 +241,10 @@ func (q *Queue) Ref() shm.Ref { return q.ref }
 // it once, when no process uses the queue any more; using any handle on it afterwards is
 // undefined (it may fail with ErrCorrupt or shm.ErrBadRef, or touch memory since reused).
 func (q *Queue) Free() error {
+	d := *q // a handle that is not closed, to drain the queue with
+	d.hclosed = 0
 	for {
-		_, ok, err := q.TryGet()
+		_, ok, err := d.TryGet()
 		if err != nil || !ok {
 			break
 		}
@@ -251,23 +259,71 @@ func (q *Queue) Free() error {
 // Cap returns the capacity of the ring in bytes.
 func (q *Queue) Cap() int { return int(q.capacity) }
 
-// Close closes the queue for every process: Put fails with ErrClosed from then on, Get returns
-// what the queue still holds and then ErrClosed, and every call blocked on the queue, in every
-// process, wakes and returns ErrClosed (or the message it was waiting for). Closing twice is
-// harmless.
+// Close says that this handle will not be used again, as Python's Queue.close: the queue itself,
+// and every other handle on it (in this process or another), go on working. Calls on this
+// handle that would put, take or wait fail with ErrClosed from then on, and those blocked in it
+// return ErrClosed; snapshots (Len, Empty, Full, IsShutdown) and Free still work. So a parent may
+// close its handle once it has started a child that uses the queue. Reservations and Messages
+// taken before Close are still committed, aborted or released as usual. Closing twice is
+// harmless. To end the queue for every process, use Shutdown.
 func (q *Queue) Close() error {
-	atomic.StoreUint32(q.closed, 1)
-	q.put.wake()
-	q.get.wake()
-	q.join.wake()
+	if atomic.SwapUint32(&q.hclosed, 1) == 0 {
+		// Wake this handle's waiters: those parked on the queue's words (the waiters of other
+		// handles look again and sleep on) and those waiting for their turn to park.
+		q.hcancel()
+		q.wakeAll()
+	}
 	return nil
 }
 
-// Closed reports whether the queue was closed.
-func (q *Queue) Closed() bool { return atomic.LoadUint32(q.closed) != 0 }
+// Closed reports whether this handle was closed (Close); IsShutdown reports on the queue.
+func (q *Queue) Closed() bool { return atomic.LoadUint32(&q.hclosed) != 0 }
+
+// Shutdown shuts the queue down for every process, as Python's queue.Queue.shutdown: Put fails
+// with ErrShutdown from then on, Get returns what the queue still holds and then ErrShutdown, and
+// every call blocked on the queue, in every process, wakes and returns ErrShutdown (or the
+// message it was waiting for). A producer that reserved before the shutdown may still commit.
+// The word is stored with a sequentially consistent store and read atomically: a call that
+// starts after Shutdown returned, in any process, sees it. Shutting down twice is harmless; it
+// cannot be undone. On a closed handle it returns ErrClosed and does nothing.
+func (q *Queue) Shutdown() error {
+	if q.Closed() {
+		return ErrClosed
+	}
+	atomic.StoreUint32(q.closed, 1)
+	q.wakeAll()
+	return nil
+}
+
+// IsShutdown reports whether the queue was shut down (by any process).
+func (q *Queue) IsShutdown() bool { return atomic.LoadUint32(q.closed) != 0 }
+
+func (q *Queue) wakeAll() {
+	q.put.wake()
+	q.get.wake()
+	q.join.wake()
+}
+
+// stopErr returns why a call on q must stop now: ErrClosed when this handle was closed,
+// ErrShutdown when the queue was shut down; nil when neither.
+func (q *Queue) stopErr() error {
+	if atomic.LoadUint32(&q.hclosed) != 0 {
+		return ErrClosed
+	}
+	if atomic.LoadUint32(q.closed) != 0 {
+		return ErrShutdown
+	}
+	return nil
+}
+
+// stopped reports whether stopErr is not nil: a condition that ends a wait.
+func (q *Queue) stopped() bool { return atomic.LoadUint32(&q.hclosed)|atomic.LoadUint32(q.closed) != 0 }
 
 // Len returns the number of messages in the queue: put (or being put) and not yet taken. It is a
-// snapshot that other processes may change at once.
+// snapshot that other processes may change at once. With several producers, a reservation that
+// was aborted, or whose producer died, counts until a consumer passes it. The count is exact
+// whatever instant a producer or consumer was killed at: each counted step is finished exactly
+// once by whoever comes next (docs/ring.md, "Counting messages").
 func (q *Queue) Len() int {
 	if !q.counted {
 		// SPSC: count the published records from head on.
@@ -289,10 +345,7 @@ func (q *Queue) Len() int {
 		g := atomic.LoadUint64(q.nget)
 		p := atomic.LoadUint64(q.nput)
 		if atomic.LoadUint64(q.nget) == g {
-			if p < g {
-				return 0
-			}
-			return int(p - g)
+			return int(min(countDiff(p, g), q.capacity/recAlign))
 		}
 	}
 }
@@ -371,8 +424,8 @@ func (q *Queue) PutBatch(msgs [][]byte) (int, error) {
 
 // putSingleBatch writes as many of msgs as are small and fit now, and publishes them at once.
 func (q *Queue) putSingleBatch(msgs [][]byte) (int, error) {
-	if atomic.LoadUint32(q.closed) != 0 {
-		return 0, ErrClosed
+	if err := q.stopErr(); err != nil {
+		return 0, err
 	}
 	start, err := q.singleTail()
 	if err != nil {
@@ -411,8 +464,8 @@ func (q *Queue) putSingleBatch(msgs [][]byte) (int, error) {
 // putSingle is Put for a single producer of a small message when there is room now: the record is
 // written and published with one ordered store. It reports false when the slow path must run.
 func (q *Queue) putSingle(msg []byte) (bool, error) {
-	if atomic.LoadUint32(q.closed) != 0 {
-		return false, ErrClosed
+	if atomic.LoadUint32(q.closed)|atomic.LoadUint32(&q.hclosed) != 0 {
+		return false, q.stopErr()
 	}
 	// The common case in straight-line code: this process produced last, so its own copy of
 	// tail is current (singleTail); no padding to the end of the ring; room by the head last
@@ -457,20 +510,31 @@ func (q *Queue) singleTail() (uint64, error) {
 }
 
 // producerTail returns where the next record goes: tail, or past the records after it whose
-// producer died after publishing them and before it moved tail. The caller is the single
-// producer, or holds the producer lock.
+// producer died after publishing them and before it moved tail, counting those of them that it
+// did not count (see count.go). The caller is the single producer, or holds the producer lock.
 func (q *Queue) producerTail() (uint64, error) {
 	t := atomic.LoadUint64(q.tail)
 	for i := uint64(0); q.isPublished(t); i++ {
-		next, _, _, err := q.record(t, t+q.capacity)
+		next, _, w, err := q.record(t, t+q.capacity)
 		if err != nil {
 			return 0, err
 		}
 		if i > q.capacity/recAlign {
 			return 0, corrupt("published records past tail %d go round the ring", t)
 		}
+		if c := atomic.LoadUint64(q.nput); q.counted && c&tagMask == tagOf(t) {
+			// Not counted yet. A count that names a later position counts the records up to
+			// there: the dead producer published them together (padding and its record).
+			count(q.nput, c, next, msgCount(w))
+			hook("walk:counted")
+		}
 		t = next
 		atomic.StoreUint64(q.tail, t)
+	}
+	if q.counted {
+		if err := checkTag(q.nput, t, "put"); err != nil {
+			return 0, err
+		}
 	}
 	return t, nil
 }
@@ -501,17 +565,30 @@ func (q *Queue) publish(start, end uint64) {
 	fence.StoreRelease(q.tail, end)
 }
 
-// PutTimeout is Put waiting at most d (0: not at all; Forever: no bound); ErrTimeout when
-// the queue stayed full.
+// publishCounted is publish for a counted queue, with one message from start to end: it counts
+// the message after it publishes the record and before it moves tail, so that a producer that
+// finds tail behind a published record knows from the count's tag whether to count it
+// (countStep). The caller has checked that the count's tag names start (producerTail).
+func (q *Queue) publishCounted(start, end uint64) {
+	binary.LittleEndian.PutUint64(q.data[end&q.mask:], noRecord)
+	fence.StoreRelease((*uint64)(unsafe.Pointer(&q.data[start&q.mask])), start) // start is 16-aligned
+	hook("put:published")
+	count(q.nput, atomic.LoadUint64(q.nput), end, 1)
+	hook("put:counted")
+	fence.StoreRelease(q.tail, end)
+}
+
+// PutTimeout is Put waiting at most d (0: not at all; Forever: no bound); an error matching
+// ErrTimeout when the queue stayed full.
 func (q *Queue) PutTimeout(msg []byte, d time.Duration) error {
 	dl, err := newDeadline(context.Background(), d)
 	if err != nil {
 		return err
 	}
-	return q.put1(dl, msg)
+	return timeoutErr("ring: Put", d, q.put1(dl, msg))
 }
 
-// PutContext is Put waiting until ctx is done.
+// PutContext is Put waiting until ctx is done; it then returns ctx.Err().
 func (q *Queue) PutContext(ctx context.Context, msg []byte) error {
 	return q.put1(deadline{ctx: ctx, forever: true}, msg)
 }
@@ -556,20 +633,25 @@ type Reservation struct {
 func (w *Reservation) Bytes() []byte { return w.buf }
 
 // Reserve reserves room for an n-byte message, waiting while the queue is full.
-func (q *Queue) Reserve(n int) (*Reservation, error) {
-	w := new(Reservation)
-	if err := q.reserve(&deadline{forever: true}, n, w); err != nil {
-		return nil, err
-	}
-	return w, nil
-}
+func (q *Queue) Reserve(n int) (*Reservation, error) { return q.reserveNew(forever, n) }
 
-// ReserveTimeout is Reserve waiting at most d.
+// ReserveTimeout is Reserve waiting at most d; an error matching ErrTimeout when the queue
+// stayed full.
 func (q *Queue) ReserveTimeout(n int, d time.Duration) (*Reservation, error) {
 	dl, err := newDeadline(context.Background(), d)
 	if err != nil {
 		return nil, err
 	}
+	w, err := q.reserveNew(dl, n)
+	return w, timeoutErr("ring: Reserve", d, err)
+}
+
+// ReserveContext is Reserve waiting until ctx is done; it then returns ctx.Err().
+func (q *Queue) ReserveContext(ctx context.Context, n int) (*Reservation, error) {
+	return q.reserveNew(deadline{ctx: ctx, forever: true}, n)
+}
+
+func (q *Queue) reserveNew(dl deadline, n int) (*Reservation, error) {
 	w := new(Reservation)
 	if err := q.reserve(&dl, n, w); err != nil {
 		return nil, err
@@ -585,8 +667,8 @@ func (q *Queue) reserve(dl *deadline, n int, w *Reservation) error {
 	body, flags := uint64(n), uint32(0)
 	if n > q.inlineMax {
 		body, flags = spillBody, recSpilled
-		if atomic.LoadUint32(q.closed) != 0 {
-			return ErrClosed
+		if err := q.stopErr(); err != nil {
+			return err
 		}
 		ref, blk, err := q.spillBlock(dl, n)
 		if err != nil {
@@ -643,14 +725,14 @@ func (q *Queue) reserveWait(dl *deadline, w *Reservation) error {
 			return err
 		}
 		if !waiting && !dl.try {
-			if err := takeTurn(&q.putTurn, dl); err != nil {
+			if err := q.takeTurn(&q.putTurn, dl); err != nil {
 				return err
 			}
 			waiting = true
 			continue
 		}
 		need := w.need
-		if _, err := q.get.park(dl, func() bool { return q.hasRoom(need) || q.Closed() }); err != nil {
+		if _, err := q.get.park(dl, func() bool { return q.hasRoom(need) || q.stopped() }); err != nil {
 			return err
 		}
 	}
@@ -679,11 +761,8 @@ func (q *Queue) room(t, need uint64) (pos uint64, skip, ok bool, err error) {
 			return 0, false, false, nil
 		}
 	}
-	if q.maxMsgs != 0 {
-		np, ng := atomic.LoadUint64(q.nput), atomic.LoadUint64(q.nget)
-		if np >= ng && np-ng >= q.maxMsgs {
-			return 0, false, false, nil
-		}
+	if q.maxMsgs != 0 && countDiff(atomic.LoadUint64(q.nput), atomic.LoadUint64(q.nget)) >= q.maxMsgs {
+		return 0, false, false, nil
 	}
 	if skip {
 		t += q.capacity - off
@@ -693,8 +772,8 @@ func (q *Queue) room(t, need uint64) (pos uint64, skip, ok bool, err error) {
 
 // reserveSingle places w's record for a single producer: nothing is published until Commit.
 func (q *Queue) reserveSingle(w *Reservation) (bool, error) {
-	if atomic.LoadUint32(q.closed) != 0 {
-		return false, ErrClosed
+	if err := q.stopErr(); err != nil {
+		return false, err
 	}
 	t, err := q.singleTail()
 	if err != nil {
@@ -729,10 +808,10 @@ func (q *Queue) spillBlock(dl *deadline, n int) (shm.Ref, []byte, error) {
 	for errors.Is(err, shm.ErrNoSpace) && !q.Empty() {
 		// The heap is full of messages spilled by this queue (among others): wait until a
 		// consumer frees one, as if the ring were full.
-		if q.Closed() {
-			return shm.Ref{}, nil, ErrClosed // else the wait below would end at once, forever
+		if err := q.stopErr(); err != nil {
+			return shm.Ref{}, nil, err // else the wait below would end at once, forever
 		}
-		if _, err := q.get.park(dl, func() bool { return q.Empty() || q.Closed() }); err != nil {
+		if _, err := q.get.park(dl, func() bool { return q.Empty() || q.stopped() }); err != nil {
 			return shm.Ref{}, nil, err
 		}
 		ref, err = q.heap.Alloc(n, spillKind)
@@ -796,8 +875,8 @@ func (q *Queue) untask() {
 // reserveLocked appends w's record, reserved, if there is room. The caller holds the producer
 // lock.
 func (q *Queue) reserveLocked(w *Reservation) (bool, error) {
-	if atomic.LoadUint32(q.closed) != 0 {
-		return false, ErrClosed
+	if err := q.stopErr(); err != nil {
+		return false, err
 	}
 	t, err := q.producerTail()
 	if err != nil {
@@ -811,9 +890,8 @@ func (q *Queue) reserveLocked(w *Reservation) (bool, error) {
 		q.putHeader(t, t, uint32(q.capacity-t&q.mask-recHeader), stateWord(self, 0, stSkip))
 	}
 	q.putHeader(t, pos, w.n, w.state)
-	atomic.AddUint64(q.nput, 1)
 	// Publishes the record, reserved, to the consumers, which wait at it until Commit.
-	q.publish(t, pos+w.need)
+	q.publishCounted(t, pos+w.need)
 	w.start, w.pos = t, pos
 	return true, nil
 }
@@ -830,9 +908,10 @@ func (w *Reservation) Commit() error {
 	if q.flags&flagSingleProducer != 0 {
 		q.putHeader(w.start, w.pos, w.n, w.state&^15|stCommitted)
 		if q.counted {
-			atomic.AddUint64(q.nput, 1)
+			q.publishCounted(w.start, w.pos+w.need)
+		} else {
+			q.publish(w.start, w.pos+w.need)
 		}
-		q.publish(w.start, w.pos+w.need)
 		q.ptail = w.pos + w.need
 	} else if !atomic.CompareAndSwapUint32(q.stateAt(w.pos), w.state, w.state&^15|stCommitted) {
 		return corrupt("record at %d changed under its producer", w.pos)
@@ -851,11 +930,17 @@ func (w *Reservation) Abort() error {
 	if !w.spill.IsZero() {
 		q.putSpare(w.spill)
 	}
-	q.untask()
 	if q.flags&flagSingleProducer != 0 {
+		q.untask()
 		return nil // nothing was published
 	}
-	if !atomic.CompareAndSwapUint32(q.stateAt(w.pos), w.state, w.state&^15|stAbandoned) {
+	// Abandoned first, then the task taken back: a producer killed in between leaves the task
+	// count one too high (Join waits), never one too low, which the consumer that finds the
+	// record reserved by a dead producer would make it by taking the task back again.
+	ok := atomic.CompareAndSwapUint32(q.stateAt(w.pos), w.state, w.state&^15|stAbandoned)
+	hook("abort:abandoned")
+	q.untask()
+	if !ok {
 		return corrupt("record at %d changed under its producer", w.pos)
 	}
 	q.put.signal()

@@ -151,7 +151,7 @@ func TestMaxMessage(t *testing.T) {
 	}
 }
 
-func TestCloseWakesWaiters(t *testing.T) {
+func TestShutdownWakesWaiters(t *testing.T) {
 	q := newQueue(t, &ring.Options{Size: 1024})
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
@@ -163,7 +163,7 @@ func TestCloseWakesWaiters(t *testing.T) {
 	if err := q.Put([]byte("last")); err != nil {
 		t.Fatal(err)
 	}
-	q.Close()
+	q.Shutdown()
 	wg.Wait()
 	close(errs)
 	var got, closed int
@@ -171,17 +171,17 @@ func TestCloseWakesWaiters(t *testing.T) {
 		switch {
 		case err == nil:
 			got++
-		case errors.Is(err, ring.ErrClosed):
+		case errors.Is(err, ring.ErrShutdown):
 			closed++
 		default:
 			t.Fatal(err)
 		}
 	}
 	if got != 1 || closed != 49 {
-		t.Fatalf("%d got a message, %d ErrClosed", got, closed)
+		t.Fatalf("%d got a message, %d ErrShutdown", got, closed)
 	}
-	if err := q.Put(nil); !errors.Is(err, ring.ErrClosed) {
-		t.Fatalf("Put after Close: %v", err)
+	if err := q.Put(nil); !errors.Is(err, ring.ErrShutdown) {
+		t.Fatalf("Put after Shutdown: %v", err)
 	}
 }
 

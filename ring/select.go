@@ -11,45 +11,98 @@ import (
 	"github.com/shmkit/shmkit/internal/fence"
 )
 
-// A Sentinel is anything that reports its end on a channel, such as a *proc.Process.
+// A Sentinel is anything that reports its end on a channel, such as a *proc.Process; Ended makes
+// one Waitable.
 type Sentinel interface {
 	Done() <-chan struct{}
 }
 
+// A Waitable is what Wait watches: a *Queue, *JoinableQueue, *QueueOf[T], *Conn or *ConnOf[T]
+// (ready when a Get or Recv would return at once: a message is there, or the queue was shut
+// down), or a Sentinel wrapped by Ended. Only this package's types implement it, so that Wait on
+// anything else does not compile.
+type Waitable interface {
+	// waitQueue returns the queue whose messages make the object ready (nil for a sentinel), or
+	// why it cannot be waited on.
+	waitQueue() (*Queue, error)
+}
+
+func (q *Queue) waitQueue() (*Queue, error) {
+	if q.Closed() {
+		return nil, ErrClosed
+	}
+	return q, nil
+}
+
+func (t *QueueOf[T]) waitQueue() (*Queue, error) { return t.q.waitQueue() }
+
+func (c *Conn) waitQueue() (*Queue, error) {
+	if err := c.check(c.recv, "receive"); err != nil {
+		return nil, err
+	}
+	return c.recv, nil
+}
+
+// ended is a Sentinel made Waitable.
+type ended struct{ s Sentinel }
+
+func (ended) waitQueue() (*Queue, error) { return nil, nil }
+
+// Ended makes s (a *proc.Process) Waitable: ready once its Done channel is closed. For a
+// comparable s (a pointer, as *proc.Process), Ended(s) == Ended(s), so what Wait returns can be
+// compared with it.
+func Ended(s Sentinel) Waitable { return ended{s} }
+
 // Wait waits until at least one of objects is ready, at most d (0: just look; Forever: no
-// bound), and returns the ready ones, in the order given: a *Queue or *JoinableQueue is ready when
-// it holds a message or is closed, a *Conn when Recv would return at once, a Sentinel (a
-// *proc.Process) when its Done channel is closed. On timeout it returns no objects and ErrTimeout.
+// bound), and returns the ready ones, in the order given (see Waitable). On timeout it returns no
+// objects and an error matching ErrTimeout. A handle closed before or during the call makes it
+// return ErrClosed.
 //
 // It sleeps with futex_waitv on the queues' words, so it takes one OS thread however many objects
 // it watches (at most futex.MaxWaitV-1 queues); where futex_waitv is missing it polls every
-// millisecond.
-func Wait(d time.Duration, objects ...any) ([]any, error) {
+// millisecond. Readiness is a snapshot: another consumer may take the message first.
+func Wait(d time.Duration, objects ...Waitable) ([]Waitable, error) {
 	dl, err := newDeadline(context.Background(), d)
 	if err != nil {
 		return nil, err
 	}
+	ready, err := wait(dl, objects)
+	return ready, timeoutErr("ring: Wait", d, err)
+}
+
+// WaitContext is Wait waiting until ctx is done; it then returns ctx.Err().
+func WaitContext(ctx context.Context, objects ...Waitable) ([]Waitable, error) {
+	return wait(deadline{ctx: ctx, forever: true}, objects)
+}
+
+func wait(dl deadline, objects []Waitable) ([]Waitable, error) {
 	qs := make([]*Queue, len(objects))
 	var sentinels []Sentinel
 	for i, o := range objects {
-		switch o := o.(type) {
-		case *Queue:
-			qs[i] = o
-		case *JoinableQueue:
-			qs[i] = o.Queue
-		case *Conn:
-			if o.recv == nil {
-				return nil, fmt.Errorf("ring: Wait on the sending end of a one-way pipe")
+		if o == nil {
+			return nil, fmt.Errorf("ring: Wait on a nil object")
+		}
+		q, err := o.waitQueue()
+		if err != nil {
+			return nil, fmt.Errorf("ring: Wait: %w", err)
+		}
+		qs[i] = q
+		if e, ok := o.(ended); ok {
+			if e.s == nil {
+				return nil, fmt.Errorf("ring: Wait on Ended(nil)")
 			}
-			qs[i] = o.recv
-		case Sentinel:
-			sentinels = append(sentinels, o)
-		default:
-			return nil, fmt.Errorf("ring: Wait on a %T", o)
+			sentinels = append(sentinels, e.s)
 		}
 	}
-	// One word in this process, bumped when a sentinel fires.
+	// One word in this process, bumped when a sentinel fires or the context ends.
 	local := new(uint32)
+	bump := func() {
+		atomic.AddUint32(local, 1)
+		futex.Wake(local, 0)
+	}
+	if dl.ctx != nil {
+		defer context.AfterFunc(dl.ctx, bump)()
+	}
 	if len(sentinels) > 0 {
 		stop := make(chan struct{})
 		defer close(stop)
@@ -57,13 +110,13 @@ func Wait(d time.Duration, objects ...any) ([]any, error) {
 			go func(done <-chan struct{}) {
 				select {
 				case <-done:
-					atomic.AddUint32(local, 1)
-					futex.Wake(local, 0)
+					bump()
 				case <-stop:
 				}
 			}(s.Done())
 		}
 	}
+	var err error
 	words := make([]futex.WaitWord, 0, len(objects)+1)
 	// The first sleep lasts at most fence.DrainBound: a producer publishes with a release store
 	// and may have looked for sleepers before the flags below rose, its store still on its way
@@ -78,6 +131,11 @@ func Wait(d time.Duration, objects ...any) ([]any, error) {
 			}
 		}
 		ready := readyOf(objects, qs)
+		for _, q := range qs {
+			if q != nil && q.Closed() { // Closed during the wait (Close wakes it)
+				return nil, fmt.Errorf("ring: Wait: %w", ErrClosed)
+			}
+		}
 		var left time.Duration
 		if len(ready) == 0 {
 			left, err = dl.left(tick)
@@ -100,17 +158,17 @@ func Wait(d time.Duration, objects ...any) ([]any, error) {
 	}
 }
 
-func readyOf(objects []any, qs []*Queue) []any {
-	var ready []any
+func readyOf(objects []Waitable, qs []*Queue) []Waitable {
+	var ready []Waitable
 	for i, o := range objects {
 		if q := qs[i]; q != nil {
-			if !q.Empty() || q.Closed() {
+			if !q.Empty() || q.IsShutdown() {
 				ready = append(ready, o)
 			}
 			continue
 		}
 		select {
-		case <-o.(Sentinel).Done():
+		case <-o.(ended).s.Done():
 			ready = append(ready, o)
 		default:
 		}

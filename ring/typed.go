@@ -14,9 +14,10 @@ import (
 // with no allocation. Any other T is encoded as CBOR (with limits on size and depth, since it
 // comes from another process): see docs/ring.md for why CBOR.
 //
-// A QueueOf is a view of a Queue: pass Queue() to another process (a target's parameter is a
-// *ring.Queue) and make the view there with AsQueueOf. Ordering, blocking, Close and peer-death
-// behaviour are the Queue's.
+// A QueueOf is a view of a Queue handle: pass it to another process as itself (a target's
+// *ring.QueueOf[T] parameter), or pass Queue() and make the view there with AsQueueOf. Ordering,
+// blocking, Close, Shutdown and peer-death behaviour are the Queue's; a view shares its Queue
+// handle, so closing one closes the other.
 type QueueOf[T any] struct {
 	q       *Queue
 	c       *codec.Codec[T]
@@ -47,15 +48,25 @@ func AsQueueOf[T any](q *Queue) *QueueOf[T] {
 	return &QueueOf[T]{q: q, c: codec.For[T](), scratch: &sync.Pool{New: func() any { return new(T) }}}
 }
 
+// OpenQueueOf returns a handle on the queue that ref names, as a queue of T (OpenQueue followed
+// by AsQueueOf).
+func OpenQueueOf[T any](ref shm.Ref) (*QueueOf[T], error) {
+	q, err := OpenQueue(ref)
+	if err != nil {
+		return nil, err
+	}
+	return AsQueueOf[T](q), nil
+}
+
 // AttachRef makes the zero QueueOf t a view, as a queue of T, of the queue ref names (as
 // OpenQueue followed by AsQueueOf). It is how package proc rebuilds a child's *QueueOf[T]
 // parameter: a QueueOf passes to a child as itself.
 func (t *QueueOf[T]) AttachRef(ref shm.Ref) error {
-	q, err := OpenQueue(ref)
+	q, err := OpenQueueOf[T](ref)
 	if err != nil {
 		return err
 	}
-	*t = *AsQueueOf[T](q)
+	*t = *q
 	return nil
 }
 
@@ -68,8 +79,17 @@ func (t *QueueOf[T]) Ref() shm.Ref { return t.q.Ref() }
 // Free frees the underlying queue; see Queue.Free.
 func (t *QueueOf[T]) Free() error { return t.q.Free() }
 
-// Close closes the underlying queue; see Queue.Close.
+// Close closes this handle (the underlying Queue handle); see Queue.Close.
 func (t *QueueOf[T]) Close() error { return t.q.Close() }
+
+// Closed reports whether this handle was closed.
+func (t *QueueOf[T]) Closed() bool { return t.q.Closed() }
+
+// Shutdown shuts the queue down for every process; see Queue.Shutdown.
+func (t *QueueOf[T]) Shutdown() error { return t.q.Shutdown() }
+
+// IsShutdown reports whether the queue was shut down.
+func (t *QueueOf[T]) IsShutdown() bool { return t.q.IsShutdown() }
 
 // Len returns the underlying queue's Len.
 func (t *QueueOf[T]) Len() int { return t.q.Len() }
@@ -89,7 +109,7 @@ func (t *QueueOf[T]) PutTimeout(v T, d time.Duration) error {
 	if err != nil {
 		return err
 	}
-	return t.put(dl, v)
+	return timeoutErr("ring: Put", d, t.put(dl, v))
 }
 
 // PutContext is Put waiting until ctx is done.
@@ -143,7 +163,8 @@ func (t *QueueOf[T]) GetTimeout(d time.Duration) (T, error) {
 		var zero T
 		return zero, err
 	}
-	return t.get(dl)
+	v, err := t.get(dl)
+	return v, timeoutErr("ring: Get", d, err)
 }
 
 // GetContext is Get waiting until ctx is done.

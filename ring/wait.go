@@ -33,6 +33,15 @@ func newDeadline(ctx context.Context, d time.Duration) (deadline, error) {
 
 var forever = deadline{forever: true}
 
+// timeoutErr names op and the timeout d in a bare ErrTimeout (shmkit's convention: "ring: Get:
+// timed out after 250ms"); other errors pass unchanged.
+func timeoutErr(op string, d time.Duration, err error) error {
+	if err == ErrTimeout {
+		return shdeadline.Timeout(op, d)
+	}
+	return err
+}
+
 // left returns how long a wait may last now, capped at limit; ErrTimeout when nothing is left,
 // the context's error when it is done.
 func (dl *deadline) left(limit time.Duration) (time.Duration, error) {
@@ -185,8 +194,10 @@ func (w *wakeup) park(dl *deadline, ready func() bool) (bool, error) {
 }
 
 // takeTurn takes one side's futex.Turn within dl: one goroutine of this process at a time waits
-// on a side of a queue, so a wake-up reaches one goroutine, not all of them.
-func takeTurn(t *futex.Turn, dl *deadline) error {
+// on a side of a queue, so a wake-up reaches one goroutine, not all of them. The turn may be
+// held by a goroutine waiting on another handle of the queue, which this handle's Close does not
+// wake: the wait for the turn ends with the handle too (ErrClosed).
+func (q *Queue) takeTurn(t *futex.Turn, dl *deadline) error {
 	d, err := dl.left(time.Duration(1<<63 - 1))
 	if err != nil {
 		if t.Take(context.Background(), 0) == nil { // a free turn is taken even when the time is up
@@ -197,5 +208,21 @@ func takeTurn(t *futex.Turn, dl *deadline) error {
 	if dl.forever {
 		d = Forever
 	}
-	return t.Take(dl.ctx, d)
+	ctx := q.hctx
+	if dl.ctx != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(dl.ctx)
+		defer cancel()
+		defer context.AfterFunc(q.hctx, cancel)()
+	}
+	if err := t.Take(ctx, d); err != nil {
+		if q.Closed() {
+			return ErrClosed
+		}
+		if dl.ctx != nil && dl.ctx.Err() != nil {
+			return dl.ctx.Err()
+		}
+		return err
+	}
+	return nil
 }

@@ -94,10 +94,11 @@ func queueDrain(q *ring.Queue) error {
 	return q.Put([]byte("Done!"))
 }
 
+// queueWorker works until the queue is shut down.
 func queueWorker(q *ring.JoinableQueue) error {
 	for {
 		v, err := q.Get()
-		if errors.Is(err, ring.ErrClosed) {
+		if errors.Is(err, ring.ErrShutdown) {
 			return nil
 		}
 		if err != nil {
@@ -213,6 +214,8 @@ func runQueue() error {
 		return err
 	}
 	fmt.Println("All work completed")
-	jq.Close()
+	// Shutdown ends the queue for every process, so the worker's Get returns ErrShutdown (as
+	// Python 3.13's queue.Queue.shutdown); Close would end only this process's handle.
+	jq.Shutdown()
 	return ringJoinChild(pj)
 }
