@@ -95,8 +95,8 @@ func (u *upper) Run() error {
 // A type with a Run method is a target, as a Python Process subclass with run(): a shared object
 // in its fields (a queue, an event, a pipe end) works in the child as here.
 func Example_runType() {
-	childIn, toChild, _ := ring.Pipe(false) // one-way: the first end receives
-	fromChild, childOut, _ := ring.Pipe(false)
+	childIn, toChild, _ := ring.Pipe(false, nil) // one-way: the first end receives
+	fromChild, childOut, _ := ring.Pipe(false, nil)
 	defer func() {
 		for _, c := range []*ring.Conn{childIn, toChild, fromChild, childOut} {
 			c.Free()

@@ -61,9 +61,9 @@ func freeAfter(t *testing.T, objs ...interface{ Free() error }) {
 }
 
 func TestRunTypeWithSharedFields(t *testing.T) {
-	inR, inW, err := ring.Pipe(false)
+	inR, inW, err := ring.Pipe(false, nil)
 	require.NoError(t, err)
-	outR, outW, err := ring.Pipe(false)
+	outR, outW, err := ring.Pipe(false, nil)
 	require.NoError(t, err)
 	log, err := ring.NewQueue(nil)
 	require.NoError(t, err)

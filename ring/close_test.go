@@ -27,7 +27,7 @@ func sendThree(c *ring.Conn) error {
 // Python's idiom: the parent makes a Pipe, starts a child with one end and closes its own copy
 // of that end. The child's end keeps working, both ways, and so does the parent's.
 func TestPipeCloseChildEndInParent(t *testing.T) {
-	parent, child, err := ring.Pipe(true)
+	parent, child, err := ring.Pipe(true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestPipeCloseChildEndInParent(t *testing.T) {
 	joinOK(t, p)
 
 	// One way: the child sends on the end the parent closed.
-	r, w, err := ring.Pipe(false)
+	r, w, err := ring.Pipe(false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestShutdownTypedAndConn(t *testing.T) {
 	if _, err := q.Get(); !errors.Is(err, ring.ErrShutdown) {
 		t.Fatalf("Get on an empty queue shut down: %v", err)
 	}
-	a, b, err := ring.Pipe(true)
+	a, b, err := ring.Pipe(true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

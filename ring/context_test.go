@@ -15,7 +15,7 @@ import (
 // the context ends first.
 func TestContextForms(t *testing.T) {
 	q := newQueue(t, &ring.Options{Size: 1024, MaxMessages: 1})
-	a, b, err := ring.Pipe(true)
+	a, b, err := ring.Pipe(true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestContextForms(t *testing.T) {
 // A timeout names the call and the time it waited, and matches ErrTimeout.
 func TestTimeoutNamesTheCall(t *testing.T) {
 	q := newQueue(t, &ring.Options{MaxMessages: 1})
-	c, w, err := ring.Pipe(false)
+	c, w, err := ring.Pipe(false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func echoSamples(c *ring.ConnOf[sample]) error {
 
 // A ConnOf crosses to a child as itself; typed queues and pipes are Waitable.
 func TestConnOfAndWaitTyped(t *testing.T) {
-	a, b, err := ring.PipeOf[sample](true)
+	a, b, err := ring.PipeOf[sample](true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

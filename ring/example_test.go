@@ -65,7 +65,7 @@ func ExampleQueueOf() {
 
 // Both ends of a pipe; the receiver sees io.EOF once the sender has shut the pipe down.
 func ExamplePipe() {
-	r, w, err := ring.Pipe(false)
+	r, w, err := ring.Pipe(false, nil)
 	if err != nil {
 		panic(err)
 	}
@@ -110,7 +110,7 @@ var _ = proc.Register(upper)
 // Python's idiom: after starting the child, the parent closes its copy of the child's end. Close
 // is local, so the child's end keeps working; Shutdown ends the pipe for both.
 func ExampleConn_Close() {
-	parentEnd, childEnd, err := ring.Pipe(true)
+	parentEnd, childEnd, err := ring.Pipe(true, nil)
 	if err != nil {
 		panic(err)
 	}
@@ -160,7 +160,7 @@ func ExampleWaitContext() {
 		panic(err)
 	}
 	defer jobs.Free()
-	r, w, err := ring.PipeOf[string](false)
+	r, w, err := ring.PipeOf[string](false, nil)
 	if err != nil {
 		panic(err)
 	}

@@ -27,18 +27,10 @@ type JoinableQueue struct {
 	*Queue
 }
 
-// NewJoinableQueue creates a joinable queue in the default heap; opts may be nil.
+// NewJoinableQueue creates a joinable queue in the default heap, or in opts.Heap; opts may be
+// nil.
 func NewJoinableQueue(opts *Options) (*JoinableQueue, error) {
-	h, err := shm.Default()
-	if err != nil {
-		return nil, err
-	}
-	return NewJoinableQueueIn(h, opts)
-}
-
-// NewJoinableQueueIn creates a joinable queue in heap h.
-func NewJoinableQueueIn(h *shm.Heap, opts *Options) (*JoinableQueue, error) {
-	q, err := newQueue(h, opts, joinableKind, flagJoinable)
+	q, err := newQueue(opts, joinableKind, flagJoinable)
 	if err != nil {
 		return nil, err
 	}

@@ -195,7 +195,7 @@ func pipeEcho(c *ring.Conn) error {
 }
 
 func TestPipe(t *testing.T) {
-	r, w, err := ring.Pipe(false)
+	r, w, err := ring.Pipe(false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestPipe(t *testing.T) {
 }
 
 func TestPipeDuplex(t *testing.T) {
-	a, b, err := ring.Pipe(true)
+	a, b, err := ring.Pipe(true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func TestPipeDuplex(t *testing.T) {
 
 func TestWait(t *testing.T) {
 	q1, q2 := newQueue(t, nil), newQueue(t, nil)
-	a, b, err := ring.Pipe(true)
+	a, b, err := ring.Pipe(true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,20 +51,22 @@ type Conn struct {
 	closed     atomic.Bool
 }
 
-// Pipe returns the two ends of a pipe in the default heap. With duplex, each end sends and
-// receives; without, the first end only receives and the second only sends, as Python's
-// Pipe(duplex=False).
-func Pipe(duplex bool) (*Conn, *Conn, error) {
-	h, err := shm.Default()
+// Pipe returns the two ends of a pipe. With duplex, each end sends and receives; without, the
+// first end only receives and the second only sends, as Python's Pipe(duplex=False). opts may be
+// nil; its Size, MaxMessage and Heap apply to each direction's queue (a pipe's queues are always
+// single-producer and single-consumer: one end sends, the other receives).
+func Pipe(duplex bool, opts *Options) (c1, c2 *Conn, err error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o.SingleProducer, o.SingleConsumer = true, true
+	h, err := heapOf(&o)
 	if err != nil {
 		return nil, nil, err
 	}
-	return PipeIn(h, duplex)
-}
-
-// PipeIn is Pipe in heap h.
-func PipeIn(h *shm.Heap, duplex bool) (c1, c2 *Conn, err error) {
-	opts := &Options{SingleProducer: true, SingleConsumer: true}
+	o.Heap = h
+	opts = &o
 	var qs []*Queue
 	defer func() {
 		if err != nil {
@@ -73,14 +75,14 @@ func PipeIn(h *shm.Heap, duplex bool) (c1, c2 *Conn, err error) {
 			}
 		}
 	}()
-	a, err := NewQueueIn(h, opts)
+	a, err := NewQueue(opts)
 	if err != nil {
 		return nil, nil, err
 	}
 	qs = append(qs, a)
 	var b *Queue
 	if duplex {
-		if b, err = NewQueueIn(h, opts); err != nil {
+		if b, err = NewQueue(opts); err != nil {
 			return nil, nil, err
 		}
 		qs = append(qs, b)

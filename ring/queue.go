@@ -41,6 +41,17 @@ type Options struct {
 	SingleProducer bool
 	// SingleConsumer promises the same of consumers (Get, Peek to Release).
 	SingleConsumer bool
+	// Heap is the heap the queue is made in (nil: the process's default heap, which children
+	// inherit). This is how every shmkit constructor picks a heap: lock and value take In(h).
+	Heap *shm.Heap
+}
+
+// heapOf returns the heap opts name, or the default heap.
+func heapOf(opts *Options) (*shm.Heap, error) {
+	if opts != nil && opts.Heap != nil {
+		return opts.Heap, nil
+	}
+	return shm.Default()
 }
 
 const defaultSize = 256 << 10
@@ -125,21 +136,16 @@ type localKey struct {
 	gen      uint32
 }
 
-// NewQueue creates a queue in the default heap; opts may be nil.
+// NewQueue creates a queue in the default heap, or in opts.Heap; opts may be nil.
 func NewQueue(opts *Options) (*Queue, error) {
-	h, err := shm.Default()
+	return newQueue(opts, queueKind, 0)
+}
+
+func newQueue(opts *Options, kind shm.Kind, flags uint32) (*Queue, error) {
+	h, err := heapOf(opts)
 	if err != nil {
 		return nil, err
 	}
-	return NewQueueIn(h, opts)
-}
-
-// NewQueueIn creates a queue in heap h; opts may be nil.
-func NewQueueIn(h *shm.Heap, opts *Options) (*Queue, error) {
-	return newQueue(h, opts, queueKind, 0)
-}
-
-func newQueue(h *shm.Heap, opts *Options, kind shm.Kind, flags uint32) (*Queue, error) {
 	var o Options
 	if opts != nil {
 		o = *opts

@@ -34,7 +34,23 @@ func newQueue(t testing.TB, opts *ring.Options) *ring.Queue {
 // what the queue leaks or fills (spilled messages) stays out of the default heap.
 func newPrivateQueue(t testing.TB, opts *ring.Options) *ring.Queue {
 	t.Helper()
-	seg, err := shm.Create(1<<20, nil)
+	_, h := privateHeap(t, 1<<20)
+	var o ring.Options
+	if opts != nil {
+		o = *opts
+	}
+	o.Heap = h
+	q, err := ring.NewQueue(&o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+// privateHeap makes a segment of size bytes of the test's own, closed when the test ends.
+func privateHeap(t testing.TB, size int) (*shm.Segment, *shm.Heap) {
+	t.Helper()
+	seg, err := shm.Create(size, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,11 +59,7 @@ func newPrivateQueue(t testing.TB, opts *ring.Options) *ring.Queue {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := ring.NewQueueIn(h, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return q
+	return seg, h
 }
 
 func msg(i, n int) []byte {
@@ -319,5 +331,55 @@ func TestGetEmptyAndCopies(t *testing.T) {
 				t.Fatalf("a message returned by Get changed to %q", got[3])
 			}
 		})
+	}
+}
+
+// Options.Heap puts every ring object in that heap; without it they go to the default heap.
+func TestOptionsHeap(t *testing.T) {
+	seg, h := privateHeap(t, 4<<20)
+	opts := &ring.Options{Heap: h, Size: 4096}
+	q, err := ring.NewQueue(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := ring.NewJoinableQueue(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qo, err := ring.NewQueueOf[string](opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, c2, err := ring.Pipe(true, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []shm.Ref{q.Ref(), j.Ref(), qo.Ref(), c1.Ref(), c2.Ref()} {
+		if r.Seg != seg.ID() {
+			t.Errorf("%v is not in the heap Options.Heap names", r)
+		}
+	}
+	if err := c1.Send([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := c2.Recv(); err != nil || string(b) != "hi" {
+		t.Fatalf("Recv = %q, %v", b, err)
+	}
+	for _, f := range []func() error{q.Free, j.Free, qo.Free, c1.Free} {
+		if err := f(); err != nil {
+			t.Error(err)
+		}
+	}
+	d, err := ring.NewQueue(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Free()
+	def, err := shm.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Ref().Seg != def.Segment().ID() {
+		t.Errorf("NewQueue(nil) is not in the default heap")
 	}
 }

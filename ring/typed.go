@@ -24,18 +24,9 @@ type QueueOf[T any] struct {
 	scratch *sync.Pool // of *T: the codec takes pointers, and a pooled one keeps Put and Get free of allocation
 }
 
-// NewQueueOf creates a queue of T in the default heap; opts may be nil.
+// NewQueueOf creates a queue of T in the default heap, or in opts.Heap; opts may be nil.
 func NewQueueOf[T any](opts *Options) (*QueueOf[T], error) {
 	q, err := NewQueue(opts)
-	if err != nil {
-		return nil, err
-	}
-	return AsQueueOf[T](q), nil
-}
-
-// NewQueueOfIn creates a queue of T in heap h; opts may be nil.
-func NewQueueOfIn[T any](h *shm.Heap, opts *Options) (*QueueOf[T], error) {
-	q, err := NewQueueIn(h, opts)
 	if err != nil {
 		return nil, err
 	}

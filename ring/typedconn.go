@@ -16,9 +16,9 @@ type ConnOf[T any] struct {
 	send, recv *QueueOf[T] // nil for the side a one-way end lacks
 }
 
-// PipeOf returns the two ends of a pipe of T values in the default heap; see Pipe.
-func PipeOf[T any](duplex bool) (*ConnOf[T], *ConnOf[T], error) {
-	a, b, err := Pipe(duplex)
+// PipeOf returns the two ends of a pipe of T values; see Pipe.
+func PipeOf[T any](duplex bool, opts *Options) (*ConnOf[T], *ConnOf[T], error) {
+	a, b, err := Pipe(duplex, opts)
 	if err != nil {
 		return nil, nil, err
 	}

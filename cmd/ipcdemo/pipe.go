@@ -36,7 +36,7 @@ func pipeReply(conn *ring.Conn) error {
 
 func runPipe() error {
 	// 1. parent_conn, child_conn = Pipe(); the child sends a list and closes its end.
-	parentConn, childConn, err := ring.Pipe(true)
+	parentConn, childConn, err := ring.Pipe(true, nil)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func runPipe() error {
 	}
 
 	// 2. Duplex: the parent sends, the child replies on the same connection.
-	a, b, err := ring.Pipe(true)
+	a, b, err := ring.Pipe(true, nil)
 	if err != nil {
 		return err
 	}
