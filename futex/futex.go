@@ -13,9 +13,10 @@
 //		if err := futex.Wait(word, observed, timeout); errors.Is(err, futex.ErrTimeout) { ... }
 //	}
 //
-// A futex wait parks the calling OS thread in the kernel. Goroutines that may block in large
-// numbers on one shared word should wait through a [Gate], which lets one goroutine per process
-// park on the word while the others wait on a Go channel.
+// A futex wait parks the calling OS thread in the kernel. shmkit's own packages make goroutines
+// that may block in large numbers on one shared word wait through a gate (internal/park), which
+// lets one goroutine per process park on the word while the others wait on a Go channel; a
+// program that calls Wait directly from many goroutines should do the same.
 package futex
 
 import (

@@ -13,7 +13,7 @@
 // recent waits went), then parks in the kernel; a futex wake syscall is made only when the shared
 // word says some process is parked.
 // Goroutines of one process blocked on one object share one OS thread parked in the kernel
-// (futex.Gate, and a per-process turnstile for mutex-like objects): 10,000 goroutines blocked on a
+// (park.Gate, and a per-process turnstile for mutex-like objects): 10,000 goroutines blocked on a
 // Lock are 10,000 goroutines, not 10,000 threads.
 //
 // # Timeouts and contexts

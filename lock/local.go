@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/park"
 )
 
 // local is this process's private companion of one shared word: the Gate through which its
@@ -16,8 +17,8 @@ import (
 // of all of them (10,000 goroutines blocked on one Lock queue on a Go channel, not in the kernel,
 // and a release wakes one).
 type local struct {
-	gate futex.Gate
-	turn futex.Turn // the right to wait on the word
+	gate park.Gate
+	turn park.Turn // the right to wait on the word
 	//lint:ignore U1000 touched only in -race builds (race.go)
 	race   uint32       // touched only under the race detector (race.go)
 	budget atomic.Int64 // spin budget in nanoseconds, 0: spinStart (see spin)
@@ -102,7 +103,7 @@ func (l *local) spin(try func() bool) bool {
 	}
 }
 
-// park sleeps on the word through the Gate (see futex.Gate.Wait) and adapts the spin budget to
+// park sleeps on the word through the Gate (see park.Gate.Wait) and adapts the spin budget to
 // how the sleep ended.
 func (l *local) park(ctx context.Context, w *uint32, val uint32, d time.Duration) error {
 	t0 := time.Now()

@@ -22,7 +22,7 @@
 // # Blocking
 //
 // A call blocks only when the queue is empty (or full): it spins briefly, then yields, then
-// sleeps on a futex word through a futex.Gate, so 10,000 goroutines blocked in Get hold one OS
+// sleeps on a futex word through a park.Gate, so 10,000 goroutines blocked in Get hold one OS
 // thread. Wake-ups cost a system call only when someone sleeps. Every blocking call but
 // PutBatch has a Timeout form (0: try once; Forever: no bound; a timeout matches ErrTimeout and names the
 // call) and a Context form, which returns ctx.Err() when the context ends first.

@@ -11,8 +11,8 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/internal/fence"
+	"github.com/shmkit/shmkit/internal/park"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -124,8 +124,8 @@ type local struct {
 	streak         int    // the single consumer's: messages taken since it last found none
 	slip           int    // the single consumer's: how long it stays away after catching up
 	_              [64]byte
-	getTurn        futex.Turn
-	putTurn        futex.Turn
+	getTurn        park.Turn
+	putTurn        park.Turn
 }
 
 // locals maps a queue (segment id, offset, generation) to its local state in this process.

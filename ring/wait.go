@@ -8,6 +8,7 @@ import (
 	"github.com/shmkit/shmkit/futex"
 	shdeadline "github.com/shmkit/shmkit/internal/deadline"
 	"github.com/shmkit/shmkit/internal/fence"
+	"github.com/shmkit/shmkit/internal/park"
 )
 
 // deadline is how long a blocking call may wait: until a time, forever, or not at all (try), and
@@ -111,8 +112,8 @@ const tick = 50 * time.Millisecond
 // then makes one needless wake-up.
 type wakeup struct {
 	seq     *uint32
-	waiters *uint32    // the flag: non-zero when someone may sleep on seq
-	gate    futex.Gate // this process's
+	waiters *uint32   // the flag: non-zero when someone may sleep on seq
+	gate    park.Gate // this process's
 }
 
 // signal wakes every process sleeping on w, if the flag says one may. The caller has already
@@ -193,11 +194,11 @@ func (w *wakeup) park(dl *deadline, ready func() bool) (bool, error) {
 	return true, err
 }
 
-// takeTurn takes one side's futex.Turn within dl: one goroutine of this process at a time waits
+// takeTurn takes one side's park.Turn within dl: one goroutine of this process at a time waits
 // on a side of a queue, so a wake-up reaches one goroutine, not all of them. The turn may be
 // held by a goroutine waiting on another handle of the queue, which this handle's Close does not
 // wake: the wait for the turn ends with the handle too (ErrClosed).
-func (q *Queue) takeTurn(t *futex.Turn, dl *deadline) error {
+func (q *Queue) takeTurn(t *park.Turn, dl *deadline) error {
 	d, err := dl.left(time.Duration(1<<63 - 1))
 	if err != nil {
 		if t.Take(context.Background(), 0) == nil { // a free turn is taken even when the time is up

@@ -1,10 +1,11 @@
-package futex
+package park
 
 import (
 	"context"
 	"sync"
 	"time"
 
+	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/internal/deadline"
 )
 
@@ -26,7 +27,7 @@ type Turn struct {
 func (t *Turn) init() { t.once.Do(func() { t.ch = make(chan struct{}, 1) }) }
 
 // Take waits for the turn, at most timeout (Forever: no bound; 0: only if it is free now) and
-// until ctx (which may be nil) is done. It returns nil holding the turn, ErrTimeout or ctx.Err()
+// until ctx (which may be nil) is done. It returns nil holding the turn, futex.ErrTimeout or ctx.Err()
 // without it. Each successful Take must be followed by one Give.
 func (t *Turn) Take(ctx context.Context, timeout time.Duration) error {
 	if err := deadline.Check("futex: Turn.Take", timeout); err != nil {
@@ -39,7 +40,7 @@ func (t *Turn) Take(ctx context.Context, timeout time.Duration) error {
 	default:
 	}
 	if timeout == 0 {
-		return ErrTimeout
+		return futex.ErrTimeout
 	}
 	var done <-chan struct{}
 	if ctx != nil {
@@ -57,7 +58,7 @@ func (t *Turn) Take(ctx context.Context, timeout time.Duration) error {
 	case <-done:
 		return ctx.Err()
 	case <-timer:
-		return ErrTimeout
+		return futex.ErrTimeout
 	}
 }
 

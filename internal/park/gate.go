@@ -1,4 +1,8 @@
-package futex
+// Package park holds how the goroutines of one process wait on a shared futex word without each
+// holding an OS thread: a Gate funnels them through one parked thread, a Turn queues them so that
+// one at a time waits. lock and ring build their blocking on it. It was public in package futex;
+// users never needed it, so it is internal now.
+package park
 
 import (
 	"context"
@@ -6,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/internal/deadline"
 )
 
@@ -31,7 +36,7 @@ type Gate struct {
 	ch     chan struct{} // closed when the current parker returns; nil when nobody waits on it
 }
 
-// Wait sleeps while *word == val, as the package-level Wait does, at most timeout (Forever: no
+// Wait sleeps while *word == val, as futex.Wait does, at most timeout (Forever: no
 // bound), and returns early with ctx.Err() when ctx is done (context.Background() for no
 // cancellation; nil is treated the same). It returns nil when woken or spuriously; the caller
 // re-reads the word and loops on its own condition.
@@ -50,7 +55,7 @@ func (g *Gate) Wait(ctx context.Context, word *uint32, val uint32, timeout time.
 		done = ctx.Done()
 	}
 	if timeout == 0 {
-		return ErrTimeout
+		return futex.ErrTimeout
 	}
 	g.mu.Lock()
 	if atomic.LoadUint32(word) != val {
@@ -62,9 +67,9 @@ func (g *Gate) Wait(ctx context.Context, word *uint32, val uint32, timeout time.
 		g.mu.Unlock()
 		var stop func() bool
 		if done != nil {
-			stop = context.AfterFunc(ctx, func() { Wake(word, 0) })
+			stop = context.AfterFunc(ctx, func() { futex.Wake(word, 0) })
 		}
-		err := Wait(word, val, timeout)
+		err := futex.Wait(word, val, timeout)
 		if stop != nil {
 			stop()
 		}
@@ -96,7 +101,7 @@ func (g *Gate) Wait(ctx context.Context, word *uint32, val uint32, timeout time.
 	case <-ch:
 		return nil
 	case <-timer:
-		return ErrTimeout
+		return futex.ErrTimeout
 	case <-done:
 		return ctx.Err()
 	}
