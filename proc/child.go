@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/shmkit/shmkit/internal/codec"
+	"github.com/shmkit/shmkit/internal/inherit"
 	"github.com/shmkit/shmkit/internal/logx"
 	"github.com/shmkit/shmkit/shm"
 )
@@ -115,14 +116,13 @@ func runChild() int {
 	}
 	for i, id := range sp.Segments {
 		closeOnExec(fdSegments + i)
-		s, err := shm.Adopt(os.NewFile(uintptr(fdSegments+i), "shmkit-segment"))
+		got, err := inherit.Adopt(os.NewFile(uintptr(fdSegments+i), "shmkit-segment"))
 		if err != nil {
 			return startFailed("inherit segment %d: %v", i, err)
 		}
-		if s.ID() != id {
-			return startFailed("inherited segment %d has id %#x, want %#x", i, s.ID(), id)
+		if got != id {
+			return startFailed("inherited segment %d has id %#x, want %#x", i, got, id)
 		}
-		shm.AdoptDefault(s)
 	}
 	tg := lookupName(sp.Target)
 	if tg == nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/shmkit/shmkit/internal/codec"
 	"github.com/shmkit/shmkit/internal/deadline"
+	"github.com/shmkit/shmkit/internal/inherit"
 	"github.com/shmkit/shmkit/internal/logx"
 	"github.com/shmkit/shmkit/shm"
 )
@@ -251,7 +252,7 @@ var sharedType = reflect.TypeFor[shm.Shared]()
 
 // buildSpec makes the child's spec, and returns it with the segments the child inherits and the
 // files it is handed, in the order of the spec's descriptors.
-func (p *Process) buildSpec() (*spec, []*shm.Segment, []*os.File, error) {
+func (p *Process) buildSpec() (*spec, []inherit.Segment, []*os.File, error) {
 	tg := p.tg
 	n := nextChild.Add(1)
 	sp := &spec{Target: tg.name, Daemon: p.Daemon, Parent: os.Getpid(), PName: self.name}
@@ -298,7 +299,7 @@ func (p *Process) buildSpec() (*spec, []*shm.Segment, []*os.File, error) {
 			sp.Args = append(sp.Args, ag)
 		}
 	}
-	segments := shm.Inheritable()
+	segments := inherit.Inheritable()
 	for _, s := range segments {
 		sp.Segments = append(sp.Segments, s.ID())
 	}

@@ -53,9 +53,9 @@ func (s *Segment) IsDefault() (yes bool) {
 	return yes
 }
 
-// AdoptDefault makes s, an inherited segment, this process's default heap, if it has none yet and
-// s is marked as one. Package proc calls it in a child for each inherited segment.
-func AdoptDefault(s *Segment) {
+// adoptDefault makes s, an inherited segment, this process's default heap, if it has none yet and
+// s is marked as one. Package proc has it called in a child for each inherited segment.
+func adoptDefault(s *Segment) {
 	if !s.IsDefault() {
 		return
 	}

@@ -33,7 +33,7 @@
 //	  4096      heap blocks: a 64-byte block header, then the payload
 //
 // Every word is little-endian (the host order on amd64 and arm64) and naturally aligned, and is
-// read and written only with sync/atomic. [Open], [OpenNamed] and [Adopt] validate the header
+// read and written only with sync/atomic. [OpenNamed], and the adoption of an inherited segment in a child, validate the header
 // against the file's real size before they touch anything else.
 //
 // # Trust

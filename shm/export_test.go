@@ -1,5 +1,7 @@
 package shm
 
+import "os"
+
 // Test hooks for the external tests.
 
 // CorruptHead overwrites the free-list head of class c, as a buggy or hostile peer could.
@@ -13,3 +15,9 @@ func ClassOf(n int) int { return classOf((uint64(n) + 2*unit - 1) / unit) }
 
 // OffBump is the header offset of the bump pointer.
 const OffBump = offBump
+
+// Inheritable and Adopt are the hooks proc reaches through internal/inherit.
+func Inheritable() []*Segment { return inheritable() }
+
+// Adopt is adopt, for the external tests.
+func Adopt(f *os.File) (*Segment, error) { return adopt(f) }

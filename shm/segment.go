@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/inherit"
 )
 
 // Options tune segment creation. A nil *Options means the defaults.
@@ -76,9 +78,28 @@ func Lookup(id uint64) *Segment {
 	return table.byID[id]
 }
 
-// Inheritable returns this process's open anonymous segments: those a child process must inherit
-// as descriptors to resolve Refs into them. Package proc passes them to every child it starts.
-func Inheritable() []*Segment {
+func init() {
+	inherit.Inheritable = func() []inherit.Segment {
+		var out []inherit.Segment
+		for _, s := range inheritable() {
+			out = append(out, s)
+		}
+		return out
+	}
+	inherit.Adopt = func(f *os.File) (uint64, error) {
+		s, err := adopt(f)
+		if err != nil {
+			return 0, err
+		}
+		adoptDefault(s)
+		return s.ID(), nil
+	}
+}
+
+// inheritable returns this process's open anonymous segments: those a child process must inherit
+// as descriptors to resolve Refs into them. Package proc passes them to every child it starts,
+// through internal/inherit.
+func inheritable() []*Segment {
 	table.Lock()
 	defer table.Unlock()
 	var out []*Segment
@@ -180,10 +201,10 @@ func OpenRaw(name string) (*Segment, error) {
 	return &Segment{name: name, f: f, mem: mem, raw: true, refs: 1}, nil
 }
 
-// Adopt maps an inherited descriptor of a shmkit segment (package proc hands them to children)
-// after validating its header, and registers it so Refs into it resolve. Adopt takes ownership of
+// adopt maps an inherited descriptor of a shmkit segment (package proc hands them to children)
+// after validating its header, and registers it so Refs into it resolve. adopt takes ownership of
 // f. Adopting a segment this process already has open returns the open one and closes f.
-func Adopt(f *os.File) (*Segment, error) {
+func adopt(f *os.File) (*Segment, error) {
 	if f == nil {
 		return nil, fmt.Errorf("shm: adopt: nil file")
 	}
