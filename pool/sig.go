@@ -1,0 +1,5 @@
+package pool
+
+import "syscall"
+
+func sigName(n int) string { return syscall.Signal(n).String() }

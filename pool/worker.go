@@ -1,0 +1,251 @@
+package pool
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/shmkit/shmkit/proc"
+	"github.com/shmkit/shmkit/ring"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// The wire protocol between the pool (in the parent) and a worker. Each worker has a task queue
+// of its own (the parent is its single producer, the worker its single consumer) and a result
+// queue of its own (the reverse), so that the parent knows at every moment which tasks it gave to
+// which worker.
+//
+// Task messages, parent to worker:
+//
+//	chunk: 1, first id u64, count u32, name length u16, function name, then count items,
+//	       each an argument length u32 and the argument's bytes
+//	stop:  2 (finish what came before, then exit 0)
+//
+// Result messages, worker to parent, one per item, in the order of the items:
+//
+//	ready: 1, pid u64 (the initializer has run)
+//	ok:    2, item id u64, the encoded result
+//	error: 3, item id u64, the error's text
+//	panic: 4, item id u64, message length u32, message, stack
+//
+// Item ids are given by the parent, one per item sent, never reused within a pool; the ids of a
+// chunk's items are consecutive.
+const (
+	msgChunk = 1
+	msgStop  = 2
+
+	resReady = 1
+	resOK    = 2
+	resErr   = 3
+	resPanic = 4
+
+	chunkHeader  = 15
+	resultHeader = 9
+)
+
+// The pool's state block in shared memory: one 64-byte line per worker slot (no two workers share
+// a cache line). Word 0 of a slot is the id of the item the worker is running or last ran: the
+// worker stores it (sequentially consistent) before it starts the item. It is what makes a
+// worker's death exact: after the death, the parent reads the word and compares it with the first
+// item of the worker's that has no result. Equal: that item was running and is lost; otherwise the
+// worker died before it started it (between taking a chunk and starting its next item), and the
+// item and every later one are given to another worker, never lost.
+const slotBytes = 64
+
+var stateKind = shm.RegisterKind("pool.state", func(r shm.Ref) (any, error) {
+	return nil, fmt.Errorf("%w: a pool.state block is internal to a Pool", shm.ErrBadRef)
+})
+
+var _ = proc.Register(worker)
+
+// worker is the target every worker process runs.
+func worker(tasks, results *ring.Queue, state shm.Ref, slot int, initName string, initArgs []byte) error {
+	_, b, err := shm.Resolve(state, stateKind)
+	if err != nil {
+		return fmt.Errorf("pool worker: state block: %w", err)
+	}
+	if slot < 0 || len(b) < slotBytes*(slot+1) {
+		return fmt.Errorf("pool worker: slot %d outside a %d-byte state block", slot, len(b))
+	}
+	running := shm.Word64(b, slotBytes*slot)
+	if initName != "" {
+		if err := runInit(initName, initArgs); err != nil {
+			return err
+		}
+	}
+	msg := binary.LittleEndian.AppendUint64([]byte{resReady}, uint64(os.Getpid()))
+	if err := results.Put(msg); err != nil {
+		return fmt.Errorf("pool worker: %w", err)
+	}
+	names := map[string]*entry{}
+	out := make([]byte, 0, 4096)
+	for {
+		m, err := tasks.Get()
+		if err != nil {
+			return fmt.Errorf("pool worker: %w", err)
+		}
+		if len(m) == 1 && m[0] == msgStop {
+			return nil
+		}
+		c, err := parseChunk(m)
+		if err != nil {
+			return err
+		}
+		e := names[c.name]
+		if e == nil {
+			if e = lookupName(c.name); e == nil {
+				return fmt.Errorf("pool worker: %q is not registered in this binary", c.name)
+			}
+			names[c.name] = e
+		}
+		for i, arg := range c.items {
+			id := c.first + uint64(i)
+			atomic.StoreUint64(running, id) // publishes "id started" before anything of it runs
+			out = runItem(e, id, arg, out[:0])
+			if err := results.Put(out); err != nil {
+				return fmt.Errorf("pool worker: %w", err)
+			}
+		}
+	}
+}
+
+// runItem runs one item and appends its result message to out.
+func runItem(e *entry, id uint64, arg, out []byte) (res []byte) {
+	out = append(out, resOK)
+	out = binary.LittleEndian.AppendUint64(out, id)
+	defer func() {
+		if r := recover(); r != nil {
+			msg := fmt.Sprint(r)
+			res = append(out[:0], resPanic)
+			res = binary.LittleEndian.AppendUint64(res, id)
+			res = binary.LittleEndian.AppendUint32(res, uint32(len(msg)))
+			res = append(res, msg...)
+			res = append(res, debug.Stack()...)
+		}
+	}()
+	res, err := e.run(arg, out)
+	if err != nil {
+		res = append(out[:0], resErr)
+		res = binary.LittleEndian.AppendUint64(res, id)
+		res = append(res, err.Error()...)
+	}
+	return res
+}
+
+func runInit(name string, args []byte) error {
+	e := lookupName(name)
+	if e == nil || e.typed {
+		return fmt.Errorf("pool worker: initializer %q is not registered with RegisterFunc in this binary", name)
+	}
+	in, err := decodeArgs(e.fn.Type(), args)
+	if err != nil {
+		return fmt.Errorf("pool worker: initializer %s: %w", name, err)
+	}
+	if _, err := callReflect(e.fn, in, nil); err != nil {
+		return fmt.Errorf("pool worker: initializer %s: %w", name, err)
+	}
+	return nil
+}
+
+// A parsedChunk is a chunk message taken apart; its slices point into the message.
+type parsedChunk struct {
+	first uint64
+	name  string
+	items [][]byte
+}
+
+// parseChunk validates a chunk message, which comes from another process.
+func parseChunk(m []byte) (parsedChunk, error) {
+	var c parsedChunk
+	if len(m) < chunkHeader || m[0] != msgChunk {
+		return c, fmt.Errorf("%w: task message of %d bytes", ErrCorrupt, len(m))
+	}
+	c.first = binary.LittleEndian.Uint64(m[1:9])
+	n := binary.LittleEndian.Uint32(m[9:13])
+	nl := int(binary.LittleEndian.Uint16(m[13:15]))
+	m = m[chunkHeader:]
+	if nl > len(m) || uint64(n)*4 > uint64(len(m)-nl) {
+		return c, fmt.Errorf("%w: chunk of %d items in %d bytes", ErrCorrupt, n, len(m))
+	}
+	c.name = string(m[:nl])
+	m = m[nl:]
+	c.items = make([][]byte, n)
+	for i := range c.items {
+		if len(m) < 4 {
+			return c, fmt.Errorf("%w: chunk item %d truncated", ErrCorrupt, i)
+		}
+		l := binary.LittleEndian.Uint32(m)
+		m = m[4:]
+		if uint64(l) > uint64(len(m)) {
+			return c, fmt.Errorf("%w: chunk item %d of %d bytes, %d left", ErrCorrupt, i, l, len(m))
+		}
+		c.items[i] = m[:l:l]
+		m = m[l:]
+	}
+	if len(m) != 0 {
+		return c, fmt.Errorf("%w: %d bytes after a chunk's items", ErrCorrupt, len(m))
+	}
+	return c, nil
+}
+
+// describeExit says how a process ended, from proc's exit code (negative: a signal).
+func describeExit(code int) string {
+	switch {
+	case code < 0:
+		return fmt.Sprintf("was killed by signal %d (%v)", -code, sigName(-code))
+	case code == proc.ExitPanic:
+		return fmt.Sprintf("exited with code %d (a panic outside any task)", code)
+	default:
+		return fmt.Sprintf("exited with code %d", code)
+	}
+}
+
+// exitCode returns how p ended; it is the one place that reads proc's exit status, so that a
+// change there touches one function.
+func exitCode(p *proc.Process) int {
+	code, ok := p.ExitCode()
+	if !ok {
+		return -1
+	}
+	return code
+}
+
+func leUint64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
+func leUint32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
+
+// A tail passes a worker's standard error on to w and keeps its last bytes, which the error of a
+// task lost with the worker quotes.
+type tail struct {
+	w   io.Writer
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailBytes = 4096
+
+func (t *tail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	t.buf = append(t.buf, b...)
+	if len(t.buf) > 2*tailBytes {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailBytes:]...)
+	}
+	t.mu.Unlock()
+	return t.w.Write(b)
+}
+
+// lastLines returns at most n of the last lines written.
+func (t *tail) lastLines(n int) string {
+	t.mu.Lock()
+	s := strings.TrimRight(string(t.buf), "\n")
+	t.mu.Unlock()
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
