@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/shmkit/shmkit/internal/deadline"
 	"github.com/shmkit/shmkit/shm"
@@ -37,6 +38,11 @@ var (
 	// ErrBadArgs is returned at the call for arguments that do not fit the function or cannot be
 	// encoded, and for bad options (a pool size or chunk size ≤ 0, a negative limit).
 	ErrBadArgs = errors.New("pool: bad arguments")
+	// ErrTaskTimeout is matched by the error of a task that ran past Options.TaskTimeout: one that
+	// returned an error after its context was cancelled (a *TaskError), or one whose worker was
+	// killed for it after Options.KillGrace more (a *WorkerDiedError, which matches ErrWorkerDied
+	// too).
+	ErrTaskTimeout = errors.New("pool: task ran past its time limit")
 	// ErrNotReady is returned by AsyncResult.Successful before the result is ready.
 	ErrNotReady = errors.New("pool: result not ready")
 	// ErrCorrupt is the error of a task whose worker sent a message that does not parse: the
@@ -64,11 +70,18 @@ type WorkerDiedError struct {
 	Index    int    // the task's index in its call (0 for Apply)
 	Attempts int    // how many workers the task was given to (1 without Options.Retries)
 	Stderr   string // the last lines the worker wrote on its standard error, if any
+	// Limit is set when the pool killed the worker because the task ran past its time limit
+	// (Options.TaskTimeout plus Options.KillGrace); the error then matches ErrTaskTimeout too.
+	Limit time.Duration
 }
 
 func (e *WorkerDiedError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "pool: worker pid %d %s while running task %d", e.Pid, describeExit(e.ExitCode), e.Index)
+	if e.Limit > 0 {
+		fmt.Fprintf(&b, "pool: task %d ran past its time limit of %v: its worker pid %d was killed", e.Index, e.Limit, e.Pid)
+	} else {
+		fmt.Fprintf(&b, "pool: worker pid %d %s while running task %d", e.Pid, describeExit(e.ExitCode), e.Index)
+	}
 	if e.Attempts > 1 {
 		fmt.Fprintf(&b, " (attempt %d, every one ended so)", e.Attempts)
 	}
@@ -78,8 +91,10 @@ func (e *WorkerDiedError) Error() string {
 	return b.String()
 }
 
-// Is makes a WorkerDiedError match ErrWorkerDied.
-func (e *WorkerDiedError) Is(target error) bool { return target == ErrWorkerDied }
+// Is makes a WorkerDiedError match ErrWorkerDied, and ErrTaskTimeout when it was killed for it.
+func (e *WorkerDiedError) Is(target error) bool {
+	return target == ErrWorkerDied || (target == ErrTaskTimeout && e.Limit > 0)
+}
 
 // A TaskError is the error of a task that returned an error or panicked in its worker: the
 // worker's message (the error's text; Go error values do not cross processes), and for a panic
@@ -90,6 +105,7 @@ type TaskError struct {
 	Message string // the error's text, or the panic's value
 	Stack   string // for a panic: the worker goroutine's stack
 	Panic   bool
+	Timeout bool // the task failed after its soft time limit cancelled its context
 }
 
 func (e *TaskError) Error() string {
@@ -99,9 +115,11 @@ func (e *TaskError) Error() string {
 	return fmt.Sprintf("pool: task %d failed in worker pid %d: %s", e.Index, e.Pid, e.Message)
 }
 
-// Is makes a TaskError match ErrTaskFailed or ErrTaskPanicked.
+// Is makes a TaskError match ErrTaskFailed or ErrTaskPanicked, and ErrTaskTimeout for one that
+// failed past its soft time limit.
 func (e *TaskError) Is(target error) bool {
-	return (target == ErrTaskPanicked && e.Panic) || (target == ErrTaskFailed && !e.Panic)
+	return (target == ErrTaskPanicked && e.Panic) || (target == ErrTaskFailed && !e.Panic) ||
+		(target == ErrTaskTimeout && e.Timeout)
 }
 
 // An ItemsError is returned by Map, MapAsync, Starmap and StarmapAsync when some items failed:

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/ring"
@@ -34,6 +35,15 @@ type Options struct {
 	// it fails with ErrWorkerDied; a task that kills every worker it touches therefore costs
 	// Retries+1 worker processes, and never loops. 0: no retry.
 	Retries int
+	// TaskTimeout, when positive, limits how long one item may run. At the limit its context
+	// (TaskContext) is cancelled: a task that watches it can return, and then fails with an error
+	// matching ErrTaskTimeout while its worker carries on. KillGrace later (0: at once) a task still
+	// running has its worker killed and replaced, and fails with a *WorkerDiedError that matches
+	// ErrTaskTimeout; it is not retried. The pool measures from when it learns the item could
+	// start (the result before it arrived, or the chunk was sent to an idle worker): never less
+	// than the item's real running time, so a worker is never killed early.
+	TaskTimeout time.Duration
+	KillGrace   time.Duration
 	// QueueSize is the size in bytes of each worker's task ring and result ring (0: 256 KiB).
 	// Larger messages still go through: ring spills them to the heap.
 	QueueSize int
@@ -93,6 +103,8 @@ type workerState struct {
 	ready          bool
 	stopping       bool // it was sent a stop message
 	stderr         *tail
+	limit          *time.Timer // fires when the item it runs passes the hard time limit
+	killedFor      uint64      // the item whose time limit it was killed for
 }
 
 // maxOut is how many chunks a worker holds at once: one running and one waiting, so that it never
@@ -112,7 +124,7 @@ func New(opts *Options) (*Pool, error) {
 	if opts != nil {
 		o = *opts
 	}
-	if o.Workers < 0 || o.MaxTasksPerChild < 0 || o.Retries < 0 || o.QueueSize < 0 {
+	if o.Workers < 0 || o.MaxTasksPerChild < 0 || o.Retries < 0 || o.QueueSize < 0 || o.TaskTimeout < 0 || o.KillGrace < 0 {
 		return nil, fmt.Errorf("%w: negative option in %+v", ErrBadArgs, o)
 	}
 	if o.Workers == 0 {
@@ -209,7 +221,7 @@ func (p *Pool) spawn(slot int) (*workerState, error) {
 		return nil, fmt.Errorf("pool: result queue: %w", err)
 	}
 	w := &workerState{slot: slot, tasks: tasks, results: results, stderr: &tail{w: os.Stderr}}
-	w.p = proc.New(worker, tasks, results, p.state, slot, p.initName, p.initArgs)
+	w.p = proc.New(worker, tasks, results, p.state, slot, p.initName, p.initArgs, p.opts.TaskTimeout)
 	w.p.Name = fmt.Sprintf("PoolWorker-%d", slot+1)
 	w.p.Daemon = true
 	w.p.Stderr = w.stderr
@@ -286,6 +298,7 @@ func (p *Pool) onMessage(w *workerState, m []byte) bool {
 		w.out = w.out[1:]
 		p.dispatchLocked()
 	}
+	p.armLocked(w)
 	p.mu.Unlock()
 	res, err := parseResult(m, idx, w.pid)
 	p.deliver(c.s, idx, res, err)
@@ -298,8 +311,8 @@ func parseResult(m []byte, idx, pid int) ([]byte, error) {
 	switch m[0] {
 	case resOK:
 		return body, nil
-	case resErr:
-		return nil, &TaskError{Index: idx, Pid: pid, Message: string(body)}
+	case resErr, resLimit:
+		return nil, &TaskError{Index: idx, Pid: pid, Message: string(body), Timeout: m[0] == resLimit}
 	case resPanic:
 		if len(body) < 4 {
 			return nil, fmt.Errorf("%w: panic message of %d bytes", ErrCorrupt, len(body))
@@ -335,6 +348,9 @@ type failure struct {
 func (p *Pool) onExit(w *workerState) {
 	code := exitCode(w.p)
 	p.mu.Lock()
+	if w.limit != nil {
+		w.limit.Stop()
+	}
 	var fails []failure
 	var back []*chunk
 	running := atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.slot))
@@ -344,6 +360,8 @@ func (p *Pool) onExit(w *workerState) {
 			switch {
 			case p.terminated:
 				fails = append(fails, failure{c.s, idx, fmt.Errorf("%w: task %d", ErrTerminated, idx)})
+			case w.killedFor == running:
+				fails = append(fails, failure{c.s, idx, &WorkerDiedError{Pid: w.pid, ExitCode: code, Index: idx, Attempts: c.attempt, Limit: p.opts.TaskTimeout + p.opts.KillGrace}})
 			case c.attempt <= p.opts.Retries:
 				back = append(back, c.slice(c.done, c.done+1, c.attempt+1))
 				p.retried.Add(1)
@@ -369,8 +387,11 @@ func (p *Pool) onExit(w *workerState) {
 			fails = append(fails, p.breakLocked(err)...)
 		}
 	}
-	if p.terminated {
+	switch {
+	case p.terminated:
 		fails = append(fails, p.dropPendingLocked(ErrTerminated)...)
+	case p.broken != nil:
+		fails = append(fails, p.dropPendingLocked(p.broken)...) // no worker will come for them
 	}
 	if p.broken == nil && !p.terminated && !p.idleClosedLocked() {
 		p.wg.Add(1)
@@ -432,15 +453,25 @@ func (p *Pool) dispatchLocked() {
 		p.pending = p.pending[1:]
 		first := p.nextID
 		p.nextID += uint64(c.n)
-		if ok, err := w.tasks.TryPut(c.seal(first)); !ok || err != nil {
-			// It cannot happen to a sound ring holding at most maxOut chunks: the worker is in
-			// an unknown state. Its death puts the chunk back.
+		ok, err := w.tasks.TryPut(c.seal(first))
+		if err != nil {
+			// The message cannot be sent (the heap has no room for it): its items fail, the
+			// worker is sound. Retrying would fail again, and forever.
+			go p.failChunk(c, fmt.Errorf("pool: send task to worker pid %d: %w", w.pid, err))
+			continue
+		}
+		if !ok {
+			// A ring holding at most maxOut chunks is never full: the worker's ring is not sound.
+			// Its death puts the chunk back.
 			w.out = append(w.out, c)
 			w.stopping = true
 			w.p.Kill()
 			continue
 		}
 		w.out = append(w.out, c)
+		if len(w.out) == 1 {
+			p.armLocked(w)
+		}
 		w.sent++
 		if p.opts.MaxTasksPerChild > 0 && w.sent >= p.opts.MaxTasksPerChild {
 			p.stopLocked(w)
@@ -452,6 +483,35 @@ func (p *Pool) dispatchLocked() {
 				p.stopLocked(w)
 			}
 		}
+	}
+}
+
+// armLocked starts the clock of the hard time limit for the item w runs next, if any.
+func (p *Pool) armLocked(w *workerState) {
+	if p.opts.TaskTimeout <= 0 {
+		return
+	}
+	if w.limit != nil {
+		w.limit.Stop()
+	}
+	if len(w.out) == 0 {
+		return
+	}
+	c := w.out[0]
+	id := c.first + uint64(c.done)
+	w.limit = time.AfterFunc(p.opts.TaskTimeout+p.opts.KillGrace, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if len(w.out) > 0 && w.out[0].first+uint64(w.out[0].done) == id {
+			w.killedFor = id
+			w.p.Kill()
+		}
+	})
+}
+
+func (p *Pool) failChunk(c *chunk, err error) {
+	for i := range c.n {
+		p.deliver(c.s, c.index+i, nil, err)
 	}
 }
 

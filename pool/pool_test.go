@@ -515,3 +515,62 @@ func TestConcurrentCalls(t *testing.T) {
 	}
 	closeJoin(t, p)
 }
+
+var _ = pool.Register(echoUpper)
+
+func echoUpper(s string) (string, error) { return strings.ToUpper(s), nil }
+
+// TestLargeMessages: arguments and results far larger than the rings still go through (the rings
+// spill them to the heap).
+func TestLargeMessages(t *testing.T) {
+	p := newPool(t, &pool.Options{Workers: 2, QueueSize: 4096})
+	big := strings.Repeat("abc", 1<<20)
+	got, err := pool.Map(p, echoUpper, []string{big, "x", big})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0] != strings.ToUpper(big) || got[1] != "X" || got[2] != got[0] {
+		t.Fatal("large messages came back wrong")
+	}
+	closeJoin(t, p)
+}
+
+var _ = pool.Register(waitCancel)
+
+// waitCancel waits for its context to be cancelled by the soft time limit.
+func waitCancel(int) (int, error) {
+	ctx := pool.TaskContext()
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+// TestTaskTimeout: a task that watches its context stops at the soft limit and its worker carries
+// on; one that does not is stopped by killing its worker, which is replaced; quick tasks are
+// unaffected.
+func TestTaskTimeout(t *testing.T) {
+	p := newPool(t, &pool.Options{Workers: 2, TaskTimeout: 100 * time.Millisecond, KillGrace: 100 * time.Millisecond})
+	_, err := pool.Apply(p, waitCancel, 1)
+	var te *pool.TaskError
+	if !errors.Is(err, pool.ErrTaskTimeout) || !errors.As(err, &te) || !te.Timeout || errors.Is(err, pool.ErrWorkerDied) {
+		t.Fatalf("soft limit: %v", err)
+	}
+	if w := p.Progress().Workers; w != 2 {
+		t.Fatalf("%d workers after a soft time limit, want 2", w)
+	}
+	_, err = pool.Apply(p, sleepMs, 60_000)
+	var wd *pool.WorkerDiedError
+	if !errors.Is(err, pool.ErrTaskTimeout) || !errors.As(err, &wd) || wd.ExitCode != -9 || wd.Limit != 200*time.Millisecond {
+		t.Fatalf("hard limit: %v", err)
+	}
+	if !strings.Contains(err.Error(), "time limit of 200ms") {
+		t.Fatalf("message: %v", err)
+	}
+	got, err := pool.Map(p, square, seq(100), pool.ChunkSize(3))
+	if err != nil || !slices.Equal(got, squares(100)) {
+		t.Fatalf("after the time limits: %v", err)
+	}
+	if !testutil.Eventually(never, func() bool { return p.Progress().Workers == 3 }) {
+		t.Fatalf("%d workers started, want 3", p.Progress().Workers)
+	}
+	closeJoin(t, p)
+}

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/ring"
@@ -32,6 +34,7 @@ import (
 //	ok:    2, item id u64, the encoded result
 //	error: 3, item id u64, the error's text
 //	panic: 4, item id u64, message length u32, message, stack
+//	limit: 5, item id u64, the error's text (the task failed past its soft time limit)
 //
 // Item ids are given by the parent, one per item sent, never reused within a pool; the ids of a
 // chunk's items are consecutive.
@@ -43,6 +46,7 @@ const (
 	resOK    = 2
 	resErr   = 3
 	resPanic = 4
+	resLimit = 5 // as resErr, for a task that failed after its soft time limit cancelled its context
 
 	chunkHeader  = 15
 	resultHeader = 9
@@ -64,7 +68,7 @@ var stateKind = shm.RegisterKind("pool.state", func(r shm.Ref) (any, error) {
 var _ = proc.Register(worker)
 
 // worker is the target every worker process runs.
-func worker(tasks, results *ring.Queue, state shm.Ref, slot int, initName string, initArgs []byte) error {
+func worker(tasks, results *ring.Queue, state shm.Ref, slot int, initName string, initArgs []byte, limit time.Duration) error {
 	_, b, err := shm.Resolve(state, stateKind)
 	if err != nil {
 		return fmt.Errorf("pool worker: state block: %w", err)
@@ -106,7 +110,7 @@ func worker(tasks, results *ring.Queue, state shm.Ref, slot int, initName string
 		for i, arg := range c.items {
 			id := c.first + uint64(i)
 			atomic.StoreUint64(running, id) // publishes "id started" before anything of it runs
-			out = runItem(e, id, arg, out[:0])
+			out = runItem(e, id, arg, out[:0], limit)
 			if err := results.Put(out); err != nil {
 				return fmt.Errorf("pool worker: %w", err)
 			}
@@ -114,10 +118,19 @@ func worker(tasks, results *ring.Queue, state shm.Ref, slot int, initName string
 	}
 }
 
-// runItem runs one item and appends its result message to out.
-func runItem(e *entry, id uint64, arg, out []byte) (res []byte) {
+// runItem runs one item and appends its result message to out. With a time limit, the item's
+// context (TaskContext) is cancelled when it has run that long.
+func runItem(e *entry, id uint64, arg, out []byte, limit time.Duration) (res []byte) {
 	out = append(out, resOK)
 	out = binary.LittleEndian.AppendUint64(out, id)
+	ctx := context.Background()
+	if limit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, limit)
+		defer cancel()
+		taskCtx.Store(&ctx)
+		defer taskCtx.Store(nil)
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			msg := fmt.Sprint(r)
@@ -130,11 +143,29 @@ func runItem(e *entry, id uint64, arg, out []byte) (res []byte) {
 	}()
 	res, err := e.run(arg, out)
 	if err != nil {
-		res = append(out[:0], resErr)
+		kind := byte(resErr)
+		if ctx.Err() != nil {
+			kind = resLimit
+		}
+		res = append(out[:0], kind)
 		res = binary.LittleEndian.AppendUint64(res, id)
 		res = append(res, err.Error()...)
 	}
 	return res
+}
+
+// taskCtx is the context of the task this worker is running, when the pool has a time limit.
+var taskCtx atomic.Pointer[context.Context]
+
+// TaskContext returns, in a worker, the context of the task it is running: it is cancelled when
+// the task has run for Options.TaskTimeout (the soft limit), so that a task that watches it can
+// stop cleanly; its error then matches ErrTaskTimeout. Without a TaskTimeout, and outside a task,
+// it returns context.Background().
+func TaskContext() context.Context {
+	if c := taskCtx.Load(); c != nil {
+		return *c
+	}
+	return context.Background()
 }
 
 func runInit(name string, args []byte) error {
