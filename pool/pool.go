@@ -243,12 +243,16 @@ func (p *Pool) serve(w *workerState) {
 		<-w.p.Done()
 		cancel()
 	}()
+	var buf []byte
 	for {
-		m, err := w.results.GetContext(ctx)
-		if err != nil {
-			break
+		// Take what is there into one buffer; block (and allocate) only when the ring is empty.
+		m, err := w.results.GetAppendTimeout(buf[:0], 0)
+		if errors.Is(err, ErrTimeout) {
+			m, err = w.results.GetContext(ctx)
+		} else {
+			buf = m
 		}
-		if !p.onMessage(w, m) {
+		if err != nil || !p.onMessage(w, m) {
 			break
 		}
 	}

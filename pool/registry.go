@@ -47,16 +47,18 @@ var closureName = regexp.MustCompile(`\.func\d+(\.\d+)*$|-fm$`)
 func Register[A, R any](fn func(A) (R, error)) string {
 	v := reflect.ValueOf(fn)
 	ac, rc := codec.For[A](), codec.For[R]()
+	// A worker runs one item at a time, in one goroutine: the argument and the result are decoded
+	// and encoded through one value each, allocated once, not once per item.
+	a, r := new(A), new(R)
 	e := &entry{typed: true, fn: v, run: func(arg, dst []byte) ([]byte, error) {
-		var a A
-		if err := ac.Decode(arg, &a); err != nil {
+		if err := ac.Decode(arg, a); err != nil {
 			return dst, fmt.Errorf("%w: decode argument: %v", errDecode, err)
 		}
-		r, err := fn(a)
-		if err != nil {
+		var err error
+		if *r, err = fn(*a); err != nil {
 			return dst, err
 		}
-		return encodeResult(rc, dst, &r)
+		return encodeResult(rc, dst, r)
 	}}
 	return mustRegister(v, e)
 }
