@@ -13,6 +13,7 @@ import (
 
 	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/pool"
+	"github.com/shmkit/shmkit/proc"
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }
@@ -573,4 +574,32 @@ func TestTaskTimeout(t *testing.T) {
 		t.Fatalf("%d workers started, want 3", p.Progress().Workers)
 	}
 	closeJoin(t, p)
+}
+
+// TestTerminateDuringImap: a loop over an Imap whose pool is terminated ends, each remaining item
+// with ErrTerminated, and never hangs.
+func TestTerminateDuringImap(t *testing.T) {
+	p := newPool(t, nil)
+	if p.Size() != proc.CPUCount() {
+		t.Fatalf("default size %d, want CPUCount %d", p.Size(), proc.CPUCount())
+	}
+	it, err := pool.Imap(p, sleepMs, slices.Values(slices.Repeat([]int{50}, 40)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, terminated := 0, 0
+	for _, err := range it {
+		if n == 0 {
+			go p.Terminate()
+		}
+		n++
+		if errors.Is(err, pool.ErrTerminated) {
+			terminated++
+		} else if err != nil {
+			t.Fatalf("item %d: %v", n-1, err)
+		}
+	}
+	if terminated == 0 || n != 40 {
+		t.Fatalf("%d items, %d terminated; want 40, some terminated", n, terminated)
+	}
 }

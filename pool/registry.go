@@ -296,24 +296,25 @@ func lookup(fn any, typed bool) (*entry, error) {
 	if !v.IsValid() || v.Kind() != reflect.Func || v.IsNil() {
 		return nil, fmt.Errorf("%w: %T is not a function", ErrNotRegistered, fn)
 	}
+	registry.RLock()
+	e := registry.byPC[v.Pointer()] // registered: never a closure (mustRegister refuses those)
+	registry.RUnlock()
+	if e != nil && e.typed == typed {
+		return e, nil
+	}
 	name := funcName(v)
-	if closureName.MatchString(name) {
+	if e == nil && closureName.MatchString(name) {
 		return nil, fmt.Errorf("%w: %s is a closure or method value, which cannot run in a worker process; use a registered top-level function", ErrNotRegistered, name)
 	}
-	registry.RLock()
-	e := registry.byPC[v.Pointer()]
-	registry.RUnlock()
 	switch {
 	case e == nil && typed:
 		return nil, fmt.Errorf("%w: %s; call pool.Register(%s) from a package-level var", ErrNotRegistered, name, shortName(name))
 	case e == nil:
 		return nil, fmt.Errorf("%w: %s; call pool.RegisterFunc(%s) from a package-level var", ErrNotRegistered, name, shortName(name))
-	case e.typed != typed && typed:
+	case typed:
 		return nil, fmt.Errorf("%w: %s was registered with RegisterFunc; Map, Imap and Apply need pool.Register", ErrNotRegistered, name)
-	case e.typed != typed:
-		return nil, fmt.Errorf("%w: %s was registered with Register; Starmap and initializers need pool.RegisterFunc", ErrNotRegistered, name)
 	}
-	return e, nil
+	return nil, fmt.Errorf("%w: %s was registered with Register; Starmap and initializers need pool.RegisterFunc", ErrNotRegistered, name)
 }
 
 func lookupName(name string) *entry {
