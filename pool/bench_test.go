@@ -2,7 +2,10 @@ package pool_test
 
 import (
 	"math/big"
+	"os/exec"
 	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -40,6 +43,25 @@ func benchPool(b *testing.B, opts *pool.Options) *pool.Pool {
 	return p
 }
 
+// python runs testdata/pool_bench.py's baseline what, n times, and reports the nanoseconds per op
+// the script timed (without Python's start-up) as the sub-benchmark's ns/op.
+func python(b *testing.B, what string) {
+	py := testutil.Python3(b, "the CPython Pool "+what+" baseline")
+	n := 0
+	for b.Loop() { // the script does the work; ns/op below replaces this loop's timing
+		n++
+	}
+	out, err := exec.Command(py, "testdata/pool_bench.py", what, strconv.Itoa(n)).CombinedOutput()
+	if err != nil {
+		b.Fatalf("pool_bench.py %s: %v: %s", what, err, out)
+	}
+	ns, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		b.Fatalf("pool_bench.py %s said %q", what, out)
+	}
+	b.ReportMetric(ns, "ns/op")
+}
+
 const squaresSum = "333333383333335000000"
 
 // BenchmarkPoolMapSquares: the sum of x² over 1..10,000,000 through Map on a Pool of 2, results
@@ -66,6 +88,7 @@ func BenchmarkPoolMapSquares(b *testing.B) {
 			check(b, got)
 		}
 	})
+	b.Run("python", func(b *testing.B) { python(b, "map") })
 	b.Run("serial", func(b *testing.B) {
 		for b.Loop() {
 			got := make([]int64, n)
@@ -88,6 +111,7 @@ func BenchmarkPoolApply(b *testing.B) {
 			}
 		}
 	})
+	b.Run("python", func(b *testing.B) { python(b, "apply") })
 	b.Run("goroutine", func(b *testing.B) {
 		in, out := make(chan int64), make(chan int64)
 		defer close(in)
@@ -123,6 +147,7 @@ func BenchmarkPoolStart(b *testing.B) {
 			}
 		}
 	})
+	b.Run("python", func(b *testing.B) { python(b, "start") })
 }
 
 // BenchmarkPoolWorkerDeath reports the time from a worker's SIGKILL to its task's error, as the
