@@ -17,6 +17,9 @@ type chunk struct {
 	first   uint64 // id of the first item, given when sent
 	done    int    // items whose result came back (results come back in item order)
 	attempt int    // the workers these items have been given to, this one included
+	// bounces counts the workers in a row that died holding this chunk without starting its
+	// first item: a chunk that no worker can start must fail, not go round for ever.
+	bounces int
 }
 
 func newChunk(s sink, name string, index int) *chunk {

@@ -111,6 +111,11 @@ type workerState struct {
 // waits for the parent between chunks.
 const maxOut = 2
 
+// maxBounces is how many workers in a row may die holding a chunk without starting its first item
+// before that item fails as if it had killed them: such deaths are rare (a kill in the instant
+// between taking a chunk and starting it), and a chunk that causes them must not cycle for ever.
+const maxBounces = 3
+
 // maxPreReady is how many replacement workers in a row may die before they are ready before the
 // pool gives up (ErrBroken): a binary that cannot start a worker must not be retried forever.
 const maxPreReady = 3
@@ -299,6 +304,7 @@ func (p *Pool) onMessage(w *workerState, m []byte) bool {
 	idx := c.index + c.done
 	c.done++
 	if c.done == c.n {
+		w.out[0] = nil // the chunk's message may be megabytes: let it go now
 		w.out = w.out[1:]
 		p.dispatchLocked()
 	}
@@ -359,6 +365,16 @@ func (p *Pool) onExit(w *workerState) {
 	var back []*chunk
 	running := atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.slot))
 	for i, c := range w.out {
+		bounces := 0
+		if i == 0 && c.done < c.n && running != c.first+uint64(c.done) {
+			if c.done == 0 {
+				bounces = c.bounces + 1
+			}
+			if bounces > maxBounces {
+				// Worker after worker dies before it starts this item: fail it as if it ran.
+				running, bounces = c.first+uint64(c.done), 0
+			}
+		}
 		if i == 0 && c.done < c.n && running == c.first+uint64(c.done) {
 			idx := c.index + c.done
 			switch {
@@ -375,7 +391,9 @@ func (p *Pool) onExit(w *workerState) {
 			c.done++
 		}
 		if c.done < c.n {
-			back = append(back, c.slice(c.done, c.n, c.attempt))
+			rest := c.slice(c.done, c.n, c.attempt)
+			rest.bounces = bounces
+			back = append(back, rest)
 		}
 	}
 	w.out = nil
@@ -447,6 +465,7 @@ func (p *Pool) dispatchLocked() {
 	for len(p.pending) > 0 {
 		c := p.pending[0]
 		if c.s.abandoned() {
+			p.pending[0] = nil
 			p.pending = p.pending[1:]
 			continue
 		}
@@ -454,6 +473,7 @@ func (p *Pool) dispatchLocked() {
 		if w == nil {
 			break
 		}
+		p.pending[0] = nil
 		p.pending = p.pending[1:]
 		first := p.nextID
 		p.nextID += uint64(c.n)

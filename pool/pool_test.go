@@ -603,3 +603,22 @@ func TestTerminateDuringImap(t *testing.T) {
 		t.Fatalf("%d items, %d terminated; want 40, some terminated", n, terminated)
 	}
 }
+
+func lateSquare(x int) (int, error) { return x * x, nil }
+
+// TestRegisteredTooLate: a function registered after proc.Main ran (here, in a test; in a program,
+// in main) is unknown to the workers: its items fail with a message saying so, and no worker is
+// lost over it.
+func TestRegisteredTooLate(t *testing.T) {
+	pool.Register(lateSquare)
+	p := newPool(t, &pool.Options{Workers: 2})
+	_, err := pool.Map(p, lateSquare, seq(5))
+	var ie *pool.ItemsError
+	if !errors.As(err, &ie) || len(ie.Errs) != 5 || !errors.Is(err, pool.ErrTaskFailed) || !strings.Contains(err.Error(), "not registered in the worker") {
+		t.Fatalf("err = %v", err)
+	}
+	if w := p.Progress().Workers; w != 2 {
+		t.Fatalf("%d workers started, want 2", w)
+	}
+	closeJoin(t, p)
+}
