@@ -44,6 +44,11 @@ type Options struct {
 	// than the item's real running time, so a worker is never killed early.
 	TaskTimeout time.Duration
 	KillGrace   time.Duration
+	// MaxMemoryPerChild, when positive, retires a worker whose resident memory (RSS) has passed
+	// that many bytes, after the item it is running (billiard's max_memory_per_child): it exits,
+	// what it held and had not started goes to another worker, and a fresh worker replaces it.
+	// Nothing fails. The worker looks at its memory at most every 20 ms, between items.
+	MaxMemoryPerChild int64
 	// QueueSize is the size in bytes of each worker's task ring and result ring (0: 256 KiB).
 	// Larger messages still go through: ring spills them to the heap.
 	QueueSize int
@@ -129,7 +134,7 @@ func New(opts *Options) (*Pool, error) {
 	if opts != nil {
 		o = *opts
 	}
-	if o.Workers < 0 || o.MaxTasksPerChild < 0 || o.Retries < 0 || o.QueueSize < 0 || o.TaskTimeout < 0 || o.KillGrace < 0 {
+	if o.Workers < 0 || o.MaxTasksPerChild < 0 || o.Retries < 0 || o.QueueSize < 0 || o.TaskTimeout < 0 || o.KillGrace < 0 || o.MaxMemoryPerChild < 0 {
 		return nil, fmt.Errorf("%w: negative option in %+v", ErrBadArgs, o)
 	}
 	if o.Workers == 0 {
@@ -226,7 +231,8 @@ func (p *Pool) spawn(slot int) (*workerState, error) {
 		return nil, fmt.Errorf("pool: result queue: %w", err)
 	}
 	w := &workerState{slot: slot, tasks: tasks, results: results, stderr: &tail{w: os.Stderr}}
-	w.p = proc.New(worker, tasks, results, p.state, slot, p.initName, p.initArgs, p.opts.TaskTimeout)
+	cfg := workerConfig{Slot: slot, Init: p.initName, InitArgs: p.initArgs, Limit: p.opts.TaskTimeout, MaxRSS: p.opts.MaxMemoryPerChild}
+	w.p = proc.New(worker, tasks, results, p.state, cfg)
 	w.p.Name = fmt.Sprintf("PoolWorker-%d", slot+1)
 	w.p.Daemon = true
 	w.p.Stderr = w.stderr

@@ -622,3 +622,36 @@ func TestRegisteredTooLate(t *testing.T) {
 	}
 	closeJoin(t, p)
 }
+
+var _ = pool.Register(hog)
+
+// hoard is memory a hog task keeps in its worker.
+var hoard [][]byte
+
+// hog keeps mb more MiB, touched, in its worker, and returns how many MiB it holds.
+func hog(mb int) (int, error) {
+	b := make([]byte, mb<<20)
+	for i := range b {
+		b[i] = 1
+	}
+	hoard = append(hoard, b)
+	return len(hoard) * mb, nil
+}
+
+// TestMaxMemoryPerChild: a worker that grows past the limit is retired after its item and
+// replaced, and no item fails.
+func TestMaxMemoryPerChild(t *testing.T) {
+	p := newPool(t, &pool.Options{Workers: 1, MaxMemoryPerChild: 48 << 20})
+	got, err := pool.Map(p, hog, slices.Repeat([]int{16}, 8), pool.ChunkSize(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Max(got) > 64 {
+		t.Fatalf("a worker held %d MiB: it was not retired at 48 MiB (results %v)", slices.Max(got), got)
+	}
+	if w := p.Progress().Workers; w < 3 {
+		t.Fatalf("%d workers started for 128 MiB in 16 MiB items with a 48 MiB limit, want at least 3", w)
+	}
+	t.Logf("MiB held after each item: %v; %d workers", got, p.Progress().Workers)
+	closeJoin(t, p)
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,21 +68,31 @@ var stateKind = shm.RegisterKind("pool.state", func(r shm.Ref) (any, error) {
 
 var _ = proc.Register(worker)
 
+// A workerConfig is what a worker is started with, beside its rings and the state block.
+type workerConfig struct {
+	Slot     int           // its line in the state block
+	Init     string        // the initializer's registered name, or ""
+	InitArgs []byte        // its arguments, framed by encodeArgs
+	Limit    time.Duration // the soft time limit of each item (0: none)
+	MaxRSS   int64         // retire past this resident memory, in bytes (0: never)
+}
+
 // worker is the target every worker process runs.
-func worker(tasks, results *ring.Queue, state shm.Ref, slot int, initName string, initArgs []byte, limit time.Duration) error {
+func worker(tasks, results *ring.Queue, state shm.Ref, cfg workerConfig) error {
 	_, b, err := shm.Resolve(state, stateKind)
 	if err != nil {
 		return fmt.Errorf("pool worker: state block: %w", err)
 	}
-	if slot < 0 || len(b) < slotBytes*(slot+1) {
-		return fmt.Errorf("pool worker: slot %d outside a %d-byte state block", slot, len(b))
+	if cfg.Slot < 0 || len(b) < slotBytes*(cfg.Slot+1) {
+		return fmt.Errorf("pool worker: slot %d outside a %d-byte state block", cfg.Slot, len(b))
 	}
-	running := shm.Word64(b, slotBytes*slot)
-	if initName != "" {
-		if err := runInit(initName, initArgs); err != nil {
+	running := shm.Word64(b, slotBytes*cfg.Slot)
+	if cfg.Init != "" {
+		if err := runInit(cfg.Init, cfg.InitArgs); err != nil {
 			return err
 		}
 	}
+	grown := memoryCheck(cfg.MaxRSS)
 	msg := binary.LittleEndian.AppendUint64([]byte{resReady}, uint64(os.Getpid()))
 	if err := results.Put(msg); err != nil {
 		return fmt.Errorf("pool worker: %w", err)
@@ -113,11 +124,47 @@ func worker(tasks, results *ring.Queue, state shm.Ref, slot int, initName string
 		for i, arg := range c.items {
 			id := c.first + uint64(i)
 			atomic.StoreUint64(running, id) // publishes "id started" before anything of it runs
-			out = runItem(e, id, arg, out[:0], limit)
+			out = runItem(e, id, arg, out[:0], cfg.Limit)
 			if err := results.Put(out); err != nil {
 				return fmt.Errorf("pool worker: %w", err)
 			}
+			if grown() {
+				// Retire: exit with the item's result sent and nothing else started. The
+				// pool gives what this worker held and had not started to another worker.
+				return nil
+			}
 		}
+	}
+}
+
+// memoryCheck returns a function, called after each item, that reports whether this process's
+// resident memory has passed limit bytes (never, for limit 0). It reads /proc/self/statm after
+// every item that ran 1 ms or more, and otherwise at most every 20 ms, so that tiny tasks do not
+// pay a system call each.
+func memoryCheck(limit int64) func() bool {
+	if limit <= 0 {
+		return func() bool { return false }
+	}
+	page := int64(os.Getpagesize())
+	var last, next time.Time
+	return func() bool {
+		now := time.Now()
+		long := now.Sub(last) >= time.Millisecond
+		last = now
+		if !long && now.Before(next) {
+			return false
+		}
+		next = now.Add(20 * time.Millisecond)
+		b, err := os.ReadFile("/proc/self/statm")
+		if err != nil {
+			return false
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 {
+			return false
+		}
+		pages, err := strconv.ParseInt(f[1], 10, 64)
+		return err == nil && pages*page > limit
 	}
 }
 
