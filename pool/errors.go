@@ -75,6 +75,7 @@ type WorkerDiedError struct {
 	Limit time.Duration
 }
 
+// Error says which worker ended how, in which task, and quotes its stderr.
 func (e *WorkerDiedError) Error() string {
 	var b strings.Builder
 	if e.Limit > 0 {
@@ -108,6 +109,7 @@ type TaskError struct {
 	Timeout bool // the task failed after its soft time limit cancelled its context
 }
 
+// Error gives the task, the worker and the message (and the stack of a panic).
 func (e *TaskError) Error() string {
 	if e.Panic {
 		return fmt.Sprintf("pool: task %d panicked in worker pid %d: %s\n%s", e.Index, e.Pid, e.Message, e.Stack)
@@ -131,6 +133,7 @@ type ItemsError struct {
 	Total int           // items in the call
 }
 
+// Error counts the failed items and gives the first one's error.
 func (e *ItemsError) Error() string {
 	first := -1
 	for i := range e.Errs {

@@ -14,6 +14,7 @@ import (
 	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/pool"
 	"github.com/shmkit/shmkit/proc"
+	"github.com/shmkit/shmkit/shm"
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }
@@ -654,4 +655,18 @@ func TestMaxMemoryPerChild(t *testing.T) {
 	}
 	t.Logf("MiB held after each item: %v; %d workers", got, p.Progress().Workers)
 	closeJoin(t, p)
+}
+
+// TestConventions: pool's timeout values are the project's one set, and its corruption error
+// matches shm.ErrCorrupt (the same checks internal/conventions makes of the other packages).
+func TestConventions(t *testing.T) {
+	if pool.Forever != proc.Forever {
+		t.Errorf("pool.Forever = %v", pool.Forever)
+	}
+	if pool.ErrTimeout != proc.ErrTimeout || pool.ErrBadTimeout != proc.ErrBadTimeout {
+		t.Error("pool's ErrTimeout or ErrBadTimeout is not the one value")
+	}
+	if !errors.Is(pool.ErrCorrupt, shm.ErrCorrupt) {
+		t.Error("pool.ErrCorrupt does not match shm.ErrCorrupt")
+	}
 }

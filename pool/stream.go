@@ -191,7 +191,8 @@ func stream[A, R any](p *Pool, e *entry, src iter.Seq[A], o callOpts, ordered bo
 // drops the results still to come. A channel source (see Chan) must be closed by its sender.
 //
 // fn, the options and the pool's state are checked at the call: an error there returns a nil
-// sequence.
+// sequence. A pool closed or broken by the time the loop starts yields one zero value with the
+// error.
 func Imap[A, R any](p *Pool, fn func(A) (R, error), src iter.Seq[A], opts ...CallOption) (iter.Seq2[R, error], error) {
 	e, o, err := prepareCall(fn, true, opts)
 	if err != nil {
@@ -218,7 +219,8 @@ func Imap[A, R any](p *Pool, fn func(A) (R, error), src iter.Seq[A], opts ...Cal
 }
 
 // ImapUnordered is Python's imap_unordered: Imap, yielding each result as soon as it arrives,
-// with its index in src.
+// with its index in src. A pool closed or broken by the time the loop starts yields one Result
+// with Index -1 and the error.
 func ImapUnordered[A, R any](p *Pool, fn func(A) (R, error), src iter.Seq[A], opts ...CallOption) (iter.Seq[Result[R]], error) {
 	e, o, err := prepareCall(fn, true, opts)
 	if err != nil {
