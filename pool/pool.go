@@ -197,16 +197,35 @@ func (p *Pool) Size() int { return p.size }
 
 // startWorker starts the worker of slot and serves it; p.wg was raised for it.
 func (p *Pool) startWorker(slot int) {
+	p.mu.Lock()
+	if p.terminated || p.broken != nil {
+		p.mu.Unlock()
+		p.wg.Done()
+		return
+	}
+	p.mu.Unlock()
 	atomic.StoreUint64(shm.Word64(p.words, slotBytes*slot), 0)
 	w, err := p.spawn(slot)
 	p.mu.Lock()
 	if err != nil {
 		p.preReady++
+		var fails []failure
 		if p.starting || p.preReady >= maxPreReady {
-			p.breakLocked(fmt.Errorf("%w: %v", ErrBroken, err))
+			fails = p.breakLocked(fmt.Errorf("%w: %v", ErrBroken, err))
+		} else {
+			// Try the slot again shortly (a process limit, say, may pass), still counting
+			// towards maxPreReady.
+			p.wg.Add(1)
+			go func(backoff time.Duration) {
+				time.Sleep(backoff)
+				p.startWorker(slot)
+			}(time.Duration(p.preReady) * 10 * time.Millisecond)
 		}
 		p.cond.Broadcast()
 		p.mu.Unlock()
+		for _, f := range fails {
+			p.deliver(f.s, f.idx, nil, f.err)
+		}
 		p.wg.Done()
 		return
 	}
