@@ -244,9 +244,13 @@ func typedDecoder[R any]() func([]byte, *R) error { return codec.For[R]().Decode
 func buildChunks[A any](s sink, name string, items []A, size int, enc func(*chunk, *A) error) ([]*chunk, error) {
 	var out []*chunk
 	var c *chunk
+	per := 16 // bytes an item is expected to take, with its length
+	if ac := codec.For[A](); ac.Raw() {
+		per = 4 + ac.Size()
+	}
 	for i := range items {
 		if c == nil || c.n == size {
-			c = newChunk(s, name, i)
+			c = newChunkCap(s, name, i, min(size, len(items)-i)*per)
 			out = append(out, c)
 		}
 		if err := enc(c, &items[i]); err != nil {

@@ -22,8 +22,12 @@ type chunk struct {
 	bounces int
 }
 
-func newChunk(s sink, name string, index int) *chunk {
-	msg := make([]byte, chunkHeader, 256)
+func newChunk(s sink, name string, index int) *chunk { return newChunkCap(s, name, index, 256) }
+
+// newChunkCap is newChunk with room for capacity bytes of items, so that a chunk of known size
+// is not copied as it grows.
+func newChunkCap(s sink, name string, index, capacity int) *chunk {
+	msg := make([]byte, chunkHeader, chunkHeader+len(name)+capacity)
 	msg = append(msg, name...)
 	return &chunk{s: s, name: name, index: index, msg: msg, attempt: 1}
 }

@@ -81,3 +81,69 @@ func eventually(cond func() bool) bool {
 	}
 	return false
 }
+
+// FuzzParseChunk: a task message, which another process could have written, is refused or taken
+// apart without a panic, and every item it yields lies inside it.
+func FuzzParseChunk(f *testing.F) {
+	s := newListSink(2, typedDecoder[int]())
+	c := newChunk(s, "pkg.fn", 0)
+	enc := typedEncoder[int]()
+	for i := range 2 {
+		enc(c, &i)
+	}
+	f.Add(c.seal(7))
+	f.Add([]byte{msgStop})
+	f.Add([]byte{msgChunk, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 0, 0})
+	f.Fuzz(func(t *testing.T, m []byte) {
+		pc, err := parseChunk(m)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not match ErrCorrupt", err)
+			}
+			return
+		}
+		rest, total := pc.items, 0
+		for range pc.count {
+			var item []byte
+			item, rest = nextItem(rest)
+			total += 4 + len(item)
+		}
+		if len(rest) != 0 || total != len(pc.items) {
+			t.Fatalf("items of %d bytes in %d, %d left", total, len(pc.items), len(rest))
+		}
+	})
+}
+
+// FuzzParseResult: a result message is refused or read without a panic.
+func FuzzParseResult(f *testing.F) {
+	f.Add([]byte{resOK, 1, 0, 0, 0, 0, 0, 0, 0, 42})
+	f.Add([]byte{resPanic, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 'h', 'i', 's', 't'})
+	f.Add([]byte{resPanic, 1, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255})
+	f.Fuzz(func(t *testing.T, m []byte) {
+		if len(m) < resultHeader {
+			return // onMessage refuses these before parsing
+		}
+		res, err := parseResult(m, 0, 1)
+		if err == nil && len(res) != len(m)-resultHeader {
+			t.Fatalf("result of %d bytes from a %d-byte message", len(res), len(m))
+		}
+	})
+}
+
+// FuzzDecodeArgs: an argument list (a Starmap item, an initializer's arguments) is refused or
+// decoded without a panic.
+func FuzzDecodeArgs(f *testing.F) {
+	ft := reflect.TypeFor[func(int, string, []float64) error]()
+	good, err := encodeArgs(ft, []any{3, "x", []float64{1.5}}, false)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte{argShared, 4, 0, 0, 0, 1, 2, 3, 4})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		in, err := decodeArgs(ft, b)
+		if err == nil && len(in) != 3 {
+			t.Fatalf("%d arguments decoded for 3 parameters", len(in))
+		}
+	})
+}

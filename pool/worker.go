@@ -121,7 +121,10 @@ func worker(tasks, results *ring.Queue, state shm.Ref, cfg workerConfig) error {
 			}
 			names[c.name] = e
 		}
-		for i, arg := range c.items {
+		rest := c.items
+		for i := range c.count {
+			var arg []byte
+			arg, rest = nextItem(rest)
 			id := c.first + uint64(i)
 			atomic.StoreUint64(running, id) // publishes "id started" before anything of it runs
 			out = runItem(e, id, arg, out[:0], cfg.Limit)
@@ -246,14 +249,22 @@ func runInit(name string, args []byte) error {
 	return nil
 }
 
-// A parsedChunk is a chunk message taken apart; its slices point into the message.
+// A parsedChunk is a chunk message taken apart; items points into the message: count items, each
+// a length u32 and its bytes, checked by parseChunk.
 type parsedChunk struct {
 	first uint64
 	name  string
-	items [][]byte
+	count int
+	items []byte
 }
 
-// parseChunk validates a chunk message, which comes from another process.
+// next returns the first item of rest and what follows it; rest was checked by parseChunk.
+func nextItem(rest []byte) (item, after []byte) {
+	l := binary.LittleEndian.Uint32(rest)
+	return rest[4 : 4+l : 4+l], rest[4+l:]
+}
+
+// parseChunk validates a chunk message, which comes from another process, without copying it.
 func parseChunk(m []byte) (parsedChunk, error) {
 	var c parsedChunk
 	if len(m) < chunkHeader || m[0] != msgChunk {
@@ -267,22 +278,19 @@ func parseChunk(m []byte) (parsedChunk, error) {
 		return c, fmt.Errorf("%w: chunk of %d items in %d bytes", ErrCorrupt, n, len(m))
 	}
 	c.name = string(m[:nl])
-	m = m[nl:]
-	c.items = make([][]byte, n)
-	for i := range c.items {
-		if len(m) < 4 {
+	c.items, c.count = m[nl:], int(n)
+	rest := c.items
+	for i := range c.count {
+		if len(rest) < 4 {
 			return c, fmt.Errorf("%w: chunk item %d truncated", ErrCorrupt, i)
 		}
-		l := binary.LittleEndian.Uint32(m)
-		m = m[4:]
-		if uint64(l) > uint64(len(m)) {
-			return c, fmt.Errorf("%w: chunk item %d of %d bytes, %d left", ErrCorrupt, i, l, len(m))
+		if l := binary.LittleEndian.Uint32(rest); uint64(l) > uint64(len(rest)-4) {
+			return c, fmt.Errorf("%w: chunk item %d of %d bytes, %d left", ErrCorrupt, i, l, len(rest)-4)
 		}
-		c.items[i] = m[:l:l]
-		m = m[l:]
+		_, rest = nextItem(rest)
 	}
-	if len(m) != 0 {
-		return c, fmt.Errorf("%w: %d bytes after a chunk's items", ErrCorrupt, len(m))
+	if len(rest) != 0 {
+		return c, fmt.Errorf("%w: %d bytes after a chunk's items", ErrCorrupt, len(rest))
 	}
 	return c, nil
 }
