@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/shmkit/shmkit/proc"
@@ -295,16 +296,13 @@ func parseChunk(m []byte) (parsedChunk, error) {
 	return c, nil
 }
 
-// describeExit says how a process ended, from proc's exit code (negative: a signal).
+// describeExit says how a process ended, from proc's exit code (negative: a signal). What a
+// panic outside any task printed is quoted from the worker's stderr beside it.
 func describeExit(code int) string {
-	switch {
-	case code < 0:
-		return fmt.Sprintf("was killed by signal %d (%v)", -code, sigName(-code))
-	case code == proc.ExitPanic:
-		return fmt.Sprintf("exited with code %d (a panic outside any task)", code)
-	default:
-		return fmt.Sprintf("exited with code %d", code)
+	if code < 0 {
+		return fmt.Sprintf("was killed by signal %d (%v)", -code, syscall.Signal(-code))
 	}
+	return fmt.Sprintf("exited with code %d", code)
 }
 
 // exitCode returns how p ended; it is the one place that reads proc's exit status, so that a

@@ -1,5 +1,0 @@
-package pool
-
-import "syscall"
-
-func sigName(n int) string { return syscall.Signal(n).String() }
