@@ -30,7 +30,8 @@ type Options struct {
 	// error or panics exits; New fails with that worker's exit, and later a pool that can start no
 	// worker fails its tasks with ErrBroken.
 	Initializer any
-	InitArgs    []any
+	// InitArgs are the Initializer's arguments, checked against its parameters by New.
+	InitArgs []any
 	// Retries is how many more times a task whose worker died is given to another worker before
 	// it fails with ErrWorkerDied; a task that kills every worker it touches therefore costs
 	// Retries+1 worker processes, and never loops. 0: no retry.
@@ -43,11 +44,13 @@ type Options struct {
 	// start (the result before it arrived, or the chunk was sent to an idle worker): never less
 	// than the item's real running time, so a worker is never killed early.
 	TaskTimeout time.Duration
-	KillGrace   time.Duration
+	// KillGrace is how long past TaskTimeout a task may go on before its worker is killed.
+	KillGrace time.Duration
 	// MaxMemoryPerChild, when positive, retires a worker whose resident memory (RSS) has passed
 	// that many bytes, after the item it is running (billiard's max_memory_per_child): it exits,
 	// what it held and had not started goes to another worker, and a fresh worker replaces it.
-	// Nothing fails. The worker looks at its memory at most every 20 ms, between items.
+	// Nothing fails. The worker looks at its memory between items: after each item that ran 1 ms
+	// or more, and otherwise at most every 20 ms.
 	MaxMemoryPerChild int64
 	// QueueSize is the size in bytes of each worker's task ring and result ring (0: 256 KiB).
 	// Larger messages still go through: ring spills them to the heap.
@@ -78,7 +81,7 @@ type Pool struct {
 	state    shm.Ref
 	words    []byte // the state block: one running-item word per slot
 
-	mu         sync.Mutex
+	mu         sync.Mutex // guards the fields from here to wg
 	cond       *sync.Cond // signalled when a worker becomes ready or exits
 	workers    []*workerState
 	pending    []*chunk
@@ -86,9 +89,10 @@ type Pool struct {
 	closed     bool
 	terminated bool
 	broken     error
-	feeding    int // streaming calls still adding chunks
-	preReady   int // workers in a row that died before they were ready
-	starting   bool
+	feeding    int     // streaming calls still adding chunks
+	preReady   int     // workers in a row that died before they were ready
+	starting   bool    // New is waiting for the first workers
+	freeErrs   []error // failures to free a dead worker's rings, for Join to return
 
 	wg       sync.WaitGroup // the goroutines that start and serve workers
 	freeOnce sync.Once
@@ -447,11 +451,10 @@ func (p *Pool) onExit(w *workerState) {
 	p.dispatchLocked()
 	p.cond.Broadcast()
 	p.mu.Unlock()
-	if err := w.tasks.Free(); err != nil {
-		fmt.Fprintf(os.Stderr, "pool: free a task queue: %v\n", err)
-	}
-	if err := w.results.Free(); err != nil {
-		fmt.Fprintf(os.Stderr, "pool: free a result queue: %v\n", err)
+	if err := errors.Join(w.tasks.Free(), w.results.Free()); err != nil {
+		p.mu.Lock()
+		p.freeErrs = append(p.freeErrs, fmt.Errorf("pool: free the rings of worker pid %d: %w", w.pid, err))
+		p.mu.Unlock()
 	}
 	for _, f := range fails {
 		p.deliver(f.s, f.idx, nil, f.err)
@@ -668,7 +671,8 @@ func (p *Pool) Terminate() error {
 }
 
 // Join waits for every worker to exit, after Close (when the calls made before it have finished)
-// or Terminate, and frees the pool's shared memory. Before Close it returns ErrNotClosed, as
+// or Terminate, and frees the pool's shared memory; it returns what failed to be freed, if
+// anything. Before Close it returns ErrNotClosed, as
 // Python's join raises ValueError. Afterwards no process or shared memory of the pool is left.
 func (p *Pool) Join() error {
 	p.mu.Lock()
@@ -682,7 +686,12 @@ func (p *Pool) Join() error {
 
 func (p *Pool) join() error {
 	p.wg.Wait()
-	p.freeOnce.Do(func() { p.freeErr = shm.Free(p.state) })
+	p.freeOnce.Do(func() {
+		p.mu.Lock()
+		errs := append(p.freeErrs, shm.Free(p.state))
+		p.mu.Unlock()
+		p.freeErr = errors.Join(errs...)
+	})
 	return p.freeErr
 }
 
