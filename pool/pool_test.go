@@ -670,3 +670,25 @@ func TestConventions(t *testing.T) {
 		t.Error("pool.ErrCorrupt does not match shm.ErrCorrupt")
 	}
 }
+
+func takesChan(chan int) (int, error) { return 0, nil }
+
+func returnsFunc(int) (func(), error) { return nil, nil }
+
+// TestRegisterRefusesTypes: argument and result types the codec cannot carry are refused when
+// the function is registered, not at each item in a worker.
+func TestRegisterRefusesTypes(t *testing.T) {
+	for name, register := range map[string]func(){
+		"argument": func() { pool.Register(takesChan) },
+		"result":   func() { pool.Register(returnsFunc) },
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), name+" type cannot cross processes") {
+					t.Errorf("Register with a bad %s type: panic %v", name, r)
+				}
+			}()
+			register()
+		}()
+	}
+}

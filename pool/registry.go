@@ -42,11 +42,20 @@ var closureName = regexp.MustCompile(`\.func\d+(\.\d+)*$|-fm$`)
 //
 //	var _ = pool.Register(square)
 //
-// Register panics on a closure, or on a second registration of the name for another function:
-// both are bugs in the program, found the first time it runs.
+// Register panics on a closure, on an argument or result type the codec cannot carry (a channel,
+// a function), or on a second registration of the name for another function: all are bugs in the
+// program, found the first time it runs.
 func Register[A, R any](fn func(A) (R, error)) string {
 	v := reflect.ValueOf(fn)
 	ac, rc := codec.For[A](), codec.For[R]()
+	// A type the codec cannot carry (a channel, a function) fails here, the first time the
+	// program runs, rather than at each item in a worker.
+	if _, err := ac.Append(nil, new(A)); err != nil {
+		panic(fmt.Sprintf("pool: Register(%s): its argument type cannot cross processes: %v", funcName(v), err))
+	}
+	if _, err := rc.Append(nil, new(R)); err != nil {
+		panic(fmt.Sprintf("pool: Register(%s): its result type cannot cross processes: %v", funcName(v), err))
+	}
 	// A worker runs one item at a time, in one goroutine: the argument and the result are decoded
 	// and encoded through one value each, allocated once, not once per item.
 	a, r := new(A), new(R)
@@ -106,6 +115,12 @@ func checkFuncType(t reflect.Type) error {
 		switch t.In(i).Kind() {
 		case reflect.Chan, reflect.Func, reflect.UnsafePointer:
 			return fmt.Errorf("parameter %d is a %v, which cannot cross processes", i, t.In(i))
+		}
+	}
+	if rt := resultType(t); rt != nil {
+		switch rt.Kind() {
+		case reflect.Chan, reflect.Func, reflect.UnsafePointer:
+			return fmt.Errorf("its result is a %v, which cannot cross processes", rt)
 		}
 	}
 	switch t.NumOut() {
