@@ -1,0 +1,368 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmkit/shmkit/internal/codec"
+	"github.com/shmkit/shmkit/internal/deadline"
+)
+
+// A sink receives the items of one call, each exactly once, from any goroutine.
+type sink interface {
+	deliver(idx int, res []byte, err error)
+	abandoned() bool // nobody wants the results any more: pending chunks are dropped
+}
+
+// A CallOption adjusts one call.
+type CallOption func(*callOpts)
+
+type callOpts struct {
+	chunk    int // 0: the default
+	lenHint  int // -1: none
+	badChunk bool
+}
+
+// ChunkSize sets how many consecutive items go to a worker as one message. The default for Map,
+// MapAsync, Starmap and StarmapAsync is Python's: len/(4*workers), rounded up (each worker gets
+// about four chunks); for Imap and ImapUnordered it is 1, as in Python, or that formula applied to
+// LenHint when one is given. Larger chunks cost fewer messages; an item of a chunk whose worker
+// dies that had not started is given to another worker, so chunking never loses items. n ≤ 0 is
+// an ErrBadArgs error at the call.
+func ChunkSize(n int) CallOption {
+	return func(o *callOpts) {
+		o.chunk = n
+		o.badChunk = n <= 0
+	}
+}
+
+// LenHint tells Imap and ImapUnordered about how many items their source holds, so that the
+// default chunk size can be computed as Map's is.
+func LenHint(n int) CallOption { return func(o *callOpts) { o.lenHint = n } }
+
+// prepareCall finds fn's registration (typed: by Register) and reads the call's options.
+func prepareCall(fn any, typed bool, opts []CallOption) (*entry, callOpts, error) {
+	e, err := lookup(fn, typed)
+	if err != nil {
+		return nil, callOpts{}, err
+	}
+	o, err := parseOpts(opts)
+	return e, o, err
+}
+
+func parseOpts(opts []CallOption) (callOpts, error) {
+	o := callOpts{lenHint: -1}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.badChunk {
+		return o, fmt.Errorf("%w: chunk size %d", ErrBadArgs, o.chunk)
+	}
+	return o, nil
+}
+
+// An AsyncResult is the result of ApplyAsync, MapAsync or StarmapAsync (Python's AsyncResult).
+// It becomes ready once, when every item of its call has ended: with a result, an error, or
+// ErrWorkerDied for an item whose worker died (the call never hangs on a dead worker). Its methods
+// are safe for concurrent use; everything the call stored happens before Get returns.
+//
+// Python's callback and error_callback have a Go form: Done, a channel closed when the result is
+// ready, to select on in a goroutine of your own.
+type AsyncResult[T any] struct {
+	done chan struct{}
+	val  T
+	err  error
+}
+
+func newAsync[T any]() *AsyncResult[T] { return &AsyncResult[T]{done: make(chan struct{})} }
+
+func (r *AsyncResult[T]) finish(v T, err error) {
+	r.val, r.err = v, err
+	close(r.done)
+}
+
+// Get waits for the result, at most timeout (Forever: no bound; 0: only look), and returns it. It
+// returns ErrTimeout when the result is not ready in time (Python's TimeoutError); the call goes
+// on, and Get may be called again. For MapAsync and StarmapAsync a failure of some items is an
+// *ItemsError, returned beside the results of the others.
+func (r *AsyncResult[T]) Get(timeout time.Duration) (T, error) {
+	if err := r.Wait(timeout); err != nil {
+		var zero T
+		return zero, err
+	}
+	return r.val, r.err
+}
+
+// GetContext waits for the result or for ctx to end, and returns the result or ctx.Err().
+func (r *AsyncResult[T]) GetContext(ctx context.Context) (T, error) {
+	select {
+	case <-r.done:
+		return r.val, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+// Wait waits until the result is ready, at most timeout (Forever: no bound; 0: only look), and
+// returns nil when it is, ErrTimeout when it is not (Python's wait returns None either way).
+func (r *AsyncResult[T]) Wait(timeout time.Duration) error {
+	if err := deadline.Check("pool: Get", timeout); err != nil {
+		return err
+	}
+	select {
+	case <-r.done:
+		return nil
+	default:
+	}
+	if timeout == 0 {
+		return deadline.Timeout("pool: Get", 0)
+	}
+	var tc <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		tc = t.C
+	}
+	select {
+	case <-r.done:
+		return nil
+	case <-tc:
+		return deadline.Timeout("pool: Get", timeout)
+	}
+}
+
+// Ready reports whether the result is ready.
+func (r *AsyncResult[T]) Ready() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Successful reports whether the call ended without error; before it is ready it returns
+// ErrNotReady (Python raises ValueError).
+func (r *AsyncResult[T]) Successful() (bool, error) {
+	if !r.Ready() {
+		return false, ErrNotReady
+	}
+	return r.err == nil, nil
+}
+
+// Done returns a channel closed when the result is ready.
+func (r *AsyncResult[T]) Done() <-chan struct{} { return r.done }
+
+// A listSink collects the items of a Map or Starmap into a slice.
+type listSink[R any] struct {
+	res    []R
+	decode func([]byte, *R) error
+	mu     sync.Mutex
+	errs   map[int]error
+	left   atomic.Int64
+	ar     *AsyncResult[[]R]
+}
+
+func newListSink[R any](n int, decode func([]byte, *R) error) *listSink[R] {
+	s := &listSink[R]{res: make([]R, n), decode: decode, ar: newAsync[[]R]()}
+	s.left.Store(int64(n))
+	if n == 0 {
+		s.ar.finish(s.res, nil)
+	}
+	return s
+}
+
+func (s *listSink[R]) deliver(idx int, res []byte, err error) {
+	if err == nil {
+		err = decodeResult(s.decode, res, &s.res[idx], idx)
+	}
+	if err != nil {
+		s.mu.Lock()
+		if s.errs == nil {
+			s.errs = make(map[int]error)
+		}
+		s.errs[idx] = err
+		s.mu.Unlock()
+	}
+	if s.left.Add(-1) == 0 {
+		s.mu.Lock()
+		errs := s.errs
+		s.mu.Unlock()
+		if errs != nil {
+			err = &ItemsError{Errs: errs, Total: len(s.res)}
+		} else {
+			err = nil
+		}
+		s.ar.finish(s.res, err)
+	}
+}
+
+func (s *listSink[R]) abandoned() bool { return false }
+
+func decodeResult[R any](decode func([]byte, *R) error, b []byte, r *R, idx int) error {
+	if err := decode(b, r); err != nil {
+		return fmt.Errorf("%w: result of task %d: %v", ErrCorrupt, idx, err)
+	}
+	return nil
+}
+
+// A oneSink takes the single item of an Apply.
+type oneSink[R any] struct {
+	decode func([]byte, *R) error
+	ar     *AsyncResult[R]
+}
+
+func (s *oneSink[R]) deliver(idx int, res []byte, err error) {
+	var r R
+	if err == nil {
+		err = decodeResult(s.decode, res, &r, idx)
+	}
+	s.ar.finish(r, err)
+}
+
+func (s *oneSink[R]) abandoned() bool { return false }
+
+// The encoders of an item, by how the function was registered.
+func typedEncoder[A any]() func(*chunk, *A) error {
+	ac := codec.For[A]()
+	return func(c *chunk, a *A) error {
+		at := c.open()
+		var err error
+		c.msg, err = ac.Append(c.msg, a)
+		return c.closeItem(at, err)
+	}
+}
+
+func typedDecoder[R any]() func([]byte, *R) error { return codec.For[R]().Decode }
+
+// buildChunks encodes every item of a list call, so that a bad item is an error at the call.
+func buildChunks[A any](s sink, name string, items []A, size int, enc func(*chunk, *A) error) ([]*chunk, error) {
+	var out []*chunk
+	var c *chunk
+	per := 16 // bytes an item is expected to take, with its length
+	if ac := codec.For[A](); ac.Raw() {
+		per = 4 + ac.Size()
+	}
+	for i := range items {
+		if c == nil || c.n == size {
+			c = newChunkCap(s, name, i, min(size, len(items)-i)*per)
+			out = append(out, c)
+		}
+		if err := enc(c, &items[i]); err != nil {
+			return nil, fmt.Errorf("%w: item %d: %v", ErrBadArgs, i, err)
+		}
+	}
+	return out, nil
+}
+
+// submitList runs a list call: items encoded now, results into a slice.
+func submitList[A, R any](p *Pool, name string, items []A, o callOpts, enc func(*chunk, *A) error, dec func([]byte, *R) error) (*AsyncResult[[]R], error) {
+	size := o.chunk
+	if size == 0 {
+		size = autoChunk(len(items), p.size)
+	}
+	s := newListSink(len(items), dec)
+	chunks, err := buildChunks(s, name, items, size, enc)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.submit(chunks, false); err != nil {
+		return nil, err
+	}
+	return s.ar, nil
+}
+
+// MapAsync is Python's map_async: it applies fn to every item in the pool's workers and returns
+// at once. The result holds one value per item, in the order of items; when some items fail, Get
+// returns the others' values beside an *ItemsError. fn must be registered with Register; an
+// unregistered function, an item the codec cannot encode, a bad chunk size or a closed pool is an
+// error at the call, and nothing is run.
+func MapAsync[A, R any](p *Pool, fn func(A) (R, error), items []A, opts ...CallOption) (*AsyncResult[[]R], error) {
+	e, o, err := prepareCall(fn, true, opts)
+	if err != nil {
+		return nil, err
+	}
+	return submitList(p, e.name, items, o, typedEncoder[A](), typedDecoder[R]())
+}
+
+// Map is Python's map: MapAsync, then Get(Forever). It returns one result per item, in order; if
+// any item failed, also an *ItemsError naming each failed item (errors.Is(err, ErrWorkerDied)
+// tells whether one was lost with its worker), and the other items' results are still there.
+func Map[A, R any](p *Pool, fn func(A) (R, error), items []A, opts ...CallOption) ([]R, error) {
+	ar, err := MapAsync(p, fn, items, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return ar.Get(Forever)
+}
+
+// ApplyAsync is Python's apply_async: it runs fn(arg) in a worker and returns at once.
+func ApplyAsync[A, R any](p *Pool, fn func(A) (R, error), arg A) (*AsyncResult[R], error) {
+	e, err := lookup(fn, true)
+	if err != nil {
+		return nil, err
+	}
+	s := &oneSink[R]{decode: typedDecoder[R](), ar: newAsync[R]()}
+	c := newChunk(s, e.name, 0)
+	if err := typedEncoder[A]()(c, &arg); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadArgs, err)
+	}
+	if err := p.submit([]*chunk{c}, false); err != nil {
+		return nil, err
+	}
+	return s.ar, nil
+}
+
+// Apply is Python's apply: it runs fn(arg) in a worker and waits for the result. A function of
+// several arguments takes them as one struct, or runs through Starmap.
+func Apply[A, R any](p *Pool, fn func(A) (R, error), arg A) (R, error) {
+	ar, err := ApplyAsync(p, fn, arg)
+	if err != nil {
+		var zero R
+		return zero, err
+	}
+	return ar.Get(Forever)
+}
+
+// StarmapAsync is Python's starmap_async: fn(args[i]...) for each i. fn is any function
+// registered with RegisterFunc whose first result is R (or which returns only an error, or
+// nothing: R is then left zero). The number and types of each item's arguments are checked at the
+// call.
+func StarmapAsync[R any](p *Pool, fn any, args [][]any, opts ...CallOption) (*AsyncResult[[]R], error) {
+	e, o, err := prepareCall(fn, false, opts)
+	if err != nil {
+		return nil, err
+	}
+	ft := e.fn.Type()
+	rt := resultType(ft)
+	if want := reflect.TypeFor[R](); rt != nil && rt != want {
+		return nil, fmt.Errorf("%w: %s returns %v, the call asks for %v", ErrBadArgs, e.name, rt, want)
+	}
+	enc := func(c *chunk, a *[]any) error {
+		b, err := encodeArgs(ft, *a, false)
+		at := c.open()
+		c.msg = append(c.msg, b...)
+		return c.closeItem(at, err)
+	}
+	dec := func(b []byte, r *R) error {
+		if rt == nil {
+			return nil
+		}
+		return codec.Unmarshal(b, r)
+	}
+	return submitList(p, e.name, args, o, enc, dec)
+}
+
+// Starmap is Python's starmap: StarmapAsync, then Get(Forever).
+func Starmap[R any](p *Pool, fn any, args [][]any, opts ...CallOption) ([]R, error) {
+	ar, err := StarmapAsync[R](p, fn, args, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return ar.Get(Forever)
+}

@@ -1,0 +1,149 @@
+package pool
+
+import (
+	"errors"
+	"os"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+)
+
+var (
+	_ = Register(double)
+	_ = RegisterFunc(exitWhenTaking)
+)
+
+func double(x int) (int, error) { return 2 * x, nil }
+
+// exitWhenTaking, an initializer, makes its worker exit with code 5 each time it takes a chunk,
+// before it starts the chunk's first item.
+func exitWhenTaking() { testHookTaken = func() { os.Exit(5) } }
+
+// TestDeathBeforeStart: a worker that dies after taking a chunk and before starting it loses
+// nothing: the chunk goes to the next worker. When every worker dies so (the chunk never starts),
+// the first item fails after maxBounces+1 workers, then the next, and so on: never a cycle.
+func TestDeathBeforeStart(t *testing.T) {
+	p, err := New(&Options{Workers: 1, Initializer: exitWhenTaking})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Terminate()
+	_, err = Map(p, double, []int{1, 2, 3}, ChunkSize(3))
+	var ie *ItemsError
+	if !errors.As(err, &ie) || len(ie.Errs) != 3 {
+		t.Fatalf("err = %v, want all 3 items lost", err)
+	}
+	for i, e := range ie.Errs {
+		var wd *WorkerDiedError
+		if !errors.As(e, &wd) || wd.ExitCode != 5 || wd.Index != i {
+			t.Fatalf("item %d: %v, want a worker's exit 5", i, e)
+		}
+	}
+	want := int64(1 + 3*(maxBounces+1))
+	if !eventually(func() bool { return p.Progress().Workers == want }) {
+		t.Fatalf("%d workers started, want %d", p.Progress().Workers, want)
+	}
+}
+
+// TestDeathBeforeStartOnce: with only some deaths in the window, no item is lost.
+func TestDeathBeforeStartOnce(t *testing.T) {
+	p, err := New(&Options{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Terminate()
+	// Send a chunk by hand to a worker that then dies in the window: the pool's bookkeeping
+	// sees the chunk given and not started.
+	s := newListSink(4, typedDecoder[int]())
+	chunks, err := buildChunks(s, funcName(reflect.ValueOf(double)), []int{1, 2, 3, 4}, 2, typedEncoder[int]())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	w := p.workers[0]
+	p.mu.Unlock()
+	w.p.Kill() // dead before it takes anything: what it is given goes elsewhere
+	if err := p.submit(chunks, false); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ar.Get(30 * time.Second)
+	if err != nil || !slices.Equal(got, []int{2, 4, 6, 8}) {
+		t.Fatalf("%v, %v", got, err)
+	}
+}
+
+func eventually(cond func() bool) bool {
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(2 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return false
+}
+
+// FuzzParseChunk: a task message, which another process could have written, is refused or taken
+// apart without a panic, and every item it yields lies inside it.
+func FuzzParseChunk(f *testing.F) {
+	s := newListSink(2, typedDecoder[int]())
+	c := newChunk(s, "pkg.fn", 0)
+	enc := typedEncoder[int]()
+	for i := range 2 {
+		enc(c, &i)
+	}
+	f.Add(c.seal(7))
+	f.Add([]byte{msgStop})
+	f.Add([]byte{msgChunk, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 0, 0})
+	f.Fuzz(func(t *testing.T, m []byte) {
+		pc, err := parseChunk(m)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not match ErrCorrupt", err)
+			}
+			return
+		}
+		rest, total := pc.items, 0
+		for range pc.count {
+			var item []byte
+			item, rest = nextItem(rest)
+			total += 4 + len(item)
+		}
+		if len(rest) != 0 || total != len(pc.items) {
+			t.Fatalf("items of %d bytes in %d, %d left", total, len(pc.items), len(rest))
+		}
+	})
+}
+
+// FuzzParseResult: a result message is refused or read without a panic.
+func FuzzParseResult(f *testing.F) {
+	f.Add([]byte{resOK, 1, 0, 0, 0, 0, 0, 0, 0, 42})
+	f.Add([]byte{resPanic, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 'h', 'i', 's', 't'})
+	f.Add([]byte{resPanic, 1, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255})
+	f.Fuzz(func(t *testing.T, m []byte) {
+		if len(m) < resultHeader {
+			return // onMessage refuses these before parsing
+		}
+		res, err := parseResult(m, 0, 1)
+		if err == nil && len(res) != len(m)-resultHeader {
+			t.Fatalf("result of %d bytes from a %d-byte message", len(res), len(m))
+		}
+	})
+}
+
+// FuzzDecodeArgs: an argument list (a Starmap item, an initializer's arguments) is refused or
+// decoded without a panic.
+func FuzzDecodeArgs(f *testing.F) {
+	ft := reflect.TypeFor[func(int, string, []float64) error]()
+	good, err := encodeArgs(ft, []any{3, "x", []float64{1.5}}, false)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte{argShared, 4, 0, 0, 0, 1, 2, 3, 4})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		in, err := decodeArgs(ft, b)
+		if err == nil && len(in) != 3 {
+			t.Fatalf("%d arguments decoded for 3 parameters", len(in))
+		}
+	})
+}

@@ -1,0 +1,318 @@
+package pool_test
+
+import (
+	"errors"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shmkit/internal/testutil"
+	"github.com/shmkit/shmkit/pool"
+)
+
+var (
+	_ = pool.RegisterFunc(useCell)
+	_ = pool.Register(hang)
+	_ = pool.Register(hangOnce)
+	_ = pool.Register(poison)
+	_ = pool.Register(spin)
+)
+
+// cell is the test's shared memory, given to each worker by the initializer useCell:
+// word 0: the pid of the worker running a hang task, word 1: whether hangOnce has hung.
+var cell *testutil.Cell
+
+func useCell(c *testutil.Cell) { cell = c }
+
+// hang announces its worker's pid and never returns: the test kills the worker.
+func hang(x int) (int, error) {
+	cell.Set(0, uint32(os.Getpid()))
+	select {}
+}
+
+// hangOnce hangs the first time it runs (for a given cell) and returns x*x afterwards.
+func hangOnce(x int) (int, error) {
+	if atomic.CompareAndSwapUint32(cell.W32(1), 0, 1) {
+		return hang(x)
+	}
+	return x * x, nil
+}
+
+func poison(x int) (int, error) {
+	os.Exit(7)
+	return x, nil
+}
+
+// spin is a tiny task that takes long enough for a 10,000-item Map to be killed in its middle.
+func spin(x int) (int, error) {
+	for t := time.Now(); time.Since(t) < 20*time.Microsecond; {
+	}
+	return x * x, nil
+}
+
+// never is how long a test waits for what must happen: the call must never hang, and on a
+// loaded machine a process start can take long, but not this long.
+const never = 30 * time.Second
+
+// killHung waits for a hang task to announce its worker, kills it, and returns its pid.
+func killHung(t *testing.T, c *testutil.Cell) int {
+	t.Helper()
+	pid, err := killWhenHung(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// killWhenHung is killHung for a goroutine other than the test's.
+func killWhenHung(c *testutil.Cell) (int, error) {
+	if !testutil.Eventually(never, func() bool { return c.Get(0) != 0 }) {
+		return 0, errors.New("no worker ran the hanging task")
+	}
+	pid := int(c.Get(0))
+	c.Set(0, 0)
+	return pid, syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// checkDied checks that err is the death, by SIGKILL, of worker pid while it ran task index.
+func checkDied(t *testing.T, err error, pid, index int) {
+	t.Helper()
+	var wd *pool.WorkerDiedError
+	if !errors.Is(err, pool.ErrWorkerDied) || !errors.As(err, &wd) {
+		t.Fatalf("err = %v, want ErrWorkerDied", err)
+	}
+	if wd.Pid != pid || wd.ExitCode != -9 || wd.Index != index {
+		t.Fatalf("%v: want pid %d killed by signal 9 in task %d", err, pid, index)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "signal 9") || !strings.Contains(msg, "pid "+strconv.Itoa(pid)) {
+		t.Fatalf("message %q does not name the pid and the signal", msg)
+	}
+}
+
+// TestKillWorker50 kills the worker running a task 50 times, while another call runs beside: each
+// killed task fails with ErrWorkerDied naming the worker, the pool replaces the worker, the other
+// call completes, and the pool keeps serving.
+func TestKillWorker50(t *testing.T) {
+	c := testutil.NewCell(t, 64)
+	p := newPool(t, &pool.Options{Workers: 2, Initializer: useCell, InitArgs: []any{c}})
+	beside, err := pool.MapAsync(p, sleepMs, slices.Repeat([]int{1}, 200), pool.ChunkSize(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lat []time.Duration
+	for i := range 50 {
+		ar, err := pool.ApplyAsync(p, hang, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid := killHung(t, c)
+		t0 := time.Now()
+		_, err = ar.Get(never)
+		lat = append(lat, time.Since(t0))
+		if errors.Is(err, pool.ErrTimeout) {
+			t.Fatalf("kill %d: the call hung", i)
+		}
+		checkDied(t, err, pid, 0)
+		if v, err := pool.Apply(p, square, i); err != nil || v != i*i {
+			t.Fatalf("kill %d: the pool no longer serves: %d, %v", i, v, err)
+		}
+	}
+	got, err := beside.Get(never)
+	if err != nil || !slices.Equal(got, slices.Repeat([]int{1}, 200)) {
+		t.Fatalf("the call beside the kills: %v", err)
+	}
+	if !testutil.Eventually(never, func() bool { return p.Progress().Workers == 52 }) {
+		t.Fatalf("%d workers started, want 2 + 50 replacements", p.Progress().Workers)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("from SIGKILL to the task's error: median %v, max %v", lat[len(lat)/2], lat[len(lat)-1])
+	closeJoin(t, p)
+}
+
+// TestKillWorkerRetried: with Retries, the task of a killed worker runs again and succeeds.
+func TestKillWorkerRetried(t *testing.T) {
+	c := testutil.NewCell(t, 64)
+	p := newPool(t, &pool.Options{Workers: 2, Retries: 1, Initializer: useCell, InitArgs: []any{c}})
+	for i := range 10 {
+		c.Set(1, 0)
+		ar, err := pool.ApplyAsync(p, hangOnce, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		killHung(t, c)
+		if v, err := ar.Get(never); err != nil || v != i*i {
+			t.Fatalf("kill %d: %d, %v; want the retried result", i, v, err)
+		}
+	}
+	if r := p.Progress().Retried; r != 10 {
+		t.Fatalf("%d retries, want 10", r)
+	}
+	closeJoin(t, p)
+}
+
+// TestMapWithTrap: a 10,000-item Map (and Imap) on 4 workers, one of which is killed while it
+// runs item trap: every other item's result arrives, and exactly that item fails (or, with
+// Retries, every result arrives).
+func TestMapWithTrap(t *testing.T) {
+	const n, trap = 10_000, 6_789
+	for _, retries := range []int{0, 1} {
+		for _, streaming := range []bool{false, true} {
+			c := testutil.NewCell(t, 64)
+			p := newPool(t, &pool.Options{Workers: 4, Retries: retries, Initializer: useCell, InitArgs: []any{c}})
+			done := make(chan int, 1)
+			go func() {
+				pid, err := killWhenHung(c)
+				if err != nil {
+					t.Error(err)
+				}
+				done <- pid
+			}()
+			got := make([]int, 0, n)
+			errs := map[int]error{}
+			if streaming {
+				it, err := pool.Imap(p, mapTrap, slices.Values(seq(n)), pool.LenHint(n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for v, err := range it {
+					if err != nil {
+						errs[len(got)] = err
+					}
+					got = append(got, v)
+				}
+			} else {
+				var err error
+				got, err = pool.Map(p, mapTrap, seq(n))
+				var ie *pool.ItemsError
+				if errors.As(err, &ie) {
+					errs = ie.Errs
+				} else if err != nil {
+					t.Fatal(err)
+				}
+			}
+			pid := <-done
+			if len(got) != n {
+				t.Fatalf("%d results, want %d", len(got), n)
+			}
+			for i, v := range got {
+				if i == trap && retries == 0 {
+					checkDied(t, errs[i], pid, trap)
+				} else if errs[i] != nil || v != i*i {
+					t.Fatalf("retries %d, streaming %v, item %d: %d, %v", retries, streaming, i, v, errs[i])
+				}
+			}
+			if want := 1 - retries; len(errs) != want {
+				t.Fatalf("retries %d: %d errors, want %d", retries, len(errs), want)
+			}
+			closeJoin(t, p)
+		}
+	}
+}
+
+var _ = pool.Register(mapTrap)
+
+// mapTrap hangs (once) at item 6789 and squares the rest.
+func mapTrap(x int) (int, error) {
+	if x == 6789 {
+		return hangOnce(x)
+	}
+	return x * x, nil
+}
+
+// TestMapKilledAnywhere kills one of 4 workers at whatever point of a 20,000-item Map it is, up
+// to 8 times, each time after 1,500 more items are done: each kill loses at most the item its
+// worker was running, and every other result arrives. With Retries, all do.
+func TestMapKilledAnywhere(t *testing.T) {
+	for _, retries := range []int{0, 1} {
+		p := newPool(t, &pool.Options{Workers: 4, Retries: retries})
+		const n, kills, every = 20_000, 8, 1_500
+		ar, err := pool.MapAsync(p, spin, seq(n), pool.ChunkSize(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		killed := map[int]bool{}
+		for k := 1; k <= kills; k++ {
+			if !testutil.Eventually(never, func() bool { return ar.Ready() || p.Progress().Done >= int64(k*every) }) {
+				t.Fatal("the Map made no progress")
+			}
+			kids := testutil.Children()
+			if ar.Ready() || len(kids) == 0 {
+				break
+			}
+			victim := kids[k%len(kids)]
+			if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			killed[victim] = true
+		}
+		got, err := ar.Get(never)
+		var ie *pool.ItemsError
+		if err != nil && (!errors.As(err, &ie) || retries > 0) {
+			t.Fatalf("retries %d: %v", retries, err)
+		}
+		lost := 0
+		if ie != nil {
+			for i, e := range ie.Errs {
+				var wd *pool.WorkerDiedError
+				if !errors.As(e, &wd) || !killed[wd.Pid] || wd.ExitCode != -9 || wd.Index != i {
+					t.Fatalf("item %d: %v; want a death by SIGKILL of one of %v", i, e, killed)
+				}
+				lost++
+			}
+		}
+		if lost > len(killed) {
+			t.Fatalf("%d items lost to %d kills", lost, len(killed))
+		}
+		for i, v := range got {
+			if (ie == nil || ie.Errs[i] == nil) && v != i*i {
+				t.Fatalf("retries %d, item %d: %d", retries, i, v)
+			}
+		}
+		t.Logf("retries %d: %d kills, %d items lost, %d retried", retries, len(killed), lost, p.Progress().Retried)
+		closeJoin(t, p)
+	}
+}
+
+// TestPoisonTask: a task that kills every worker it runs in ends with ErrWorkerDied after
+// Retries+1 attempts, costing Retries+1 worker processes, and the pool goes on.
+func TestPoisonTask(t *testing.T) {
+	const retries = 2
+	p := newPool(t, &pool.Options{Workers: 2, Retries: retries})
+	_, err := pool.Apply(p, poison, 1)
+	var wd *pool.WorkerDiedError
+	if !errors.As(err, &wd) || wd.ExitCode != 7 || wd.Attempts != retries+1 || !strings.Contains(err.Error(), "exited with code 7") {
+		t.Fatalf("poison: %v", err)
+	}
+	if v, err := pool.Apply(p, square, 5); err != nil || v != 25 {
+		t.Fatalf("after the poison: %d, %v", v, err)
+	}
+	want := int64(2 + retries + 1)
+	if !testutil.Eventually(never, func() bool { return p.Progress().Workers == want }) {
+		t.Fatalf("%d workers started, want %d", p.Progress().Workers, want)
+	}
+	if _, err := pool.Map(p, square, seq(100)); err != nil {
+		t.Fatal(err)
+	}
+	if g := p.Progress(); g.Workers != want || g.Retried != retries {
+		t.Fatalf("progress %+v: want %d workers and %d retries", g, want, retries)
+	}
+	closeJoin(t, p)
+}
+
+var _ = pool.RegisterFunc(failInit)
+
+func failInit() error { return errors.New("no database") }
+
+// TestInitializerFails: New reports a worker whose initializer failed, with its stderr.
+func TestInitializerFails(t *testing.T) {
+	_, err := pool.New(&pool.Options{Workers: 2, Initializer: failInit})
+	if !errors.Is(err, pool.ErrBroken) || !strings.Contains(err.Error(), "no database") {
+		t.Fatalf("New with a failing initializer: %v", err)
+	}
+}

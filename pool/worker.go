@@ -1,0 +1,351 @@
+package pool
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/shmkit/shmkit/proc"
+	"github.com/shmkit/shmkit/ring"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// The wire protocol between the pool (in the parent) and a worker. Each worker has a task queue
+// of its own (the parent is its single producer, the worker its single consumer) and a result
+// queue of its own (the reverse), so that the parent knows at every moment which tasks it gave to
+// which worker.
+//
+// Task messages, parent to worker:
+//
+//	chunk: 1, first id u64, count u32, name length u16, function name, then count items,
+//	       each an argument length u32 and the argument's bytes
+//	stop:  2 (finish what came before, then exit 0)
+//
+// Result messages, worker to parent, one per item, in the order of the items:
+//
+//	ready: 1, pid u64 (the initializer has run)
+//	ok:    2, item id u64, the encoded result
+//	error: 3, item id u64, the error's text
+//	panic: 4, item id u64, message length u32, message, stack
+//	limit: 5, item id u64, the error's text (the task failed past its soft time limit)
+//
+// Item ids are given by the parent, one per item sent, never reused within a pool; the ids of a
+// chunk's items are consecutive.
+const (
+	msgChunk = 1
+	msgStop  = 2
+
+	resReady = 1
+	resOK    = 2
+	resErr   = 3
+	resPanic = 4
+	resLimit = 5 // as resErr, for a task that failed after its soft time limit cancelled its context
+
+	chunkHeader  = 15
+	resultHeader = 9
+)
+
+// The pool's state block in shared memory: one 64-byte line per worker slot (no two workers share
+// a cache line). Word 0 of a slot is the id of the item the worker is running or last ran: the
+// worker stores it (sequentially consistent) before it starts the item. It is what makes a
+// worker's death exact: after the death, the parent reads the word and compares it with the first
+// item of the worker's that has no result. Equal: that item was running and is lost; otherwise the
+// worker died before it started it (between taking a chunk and starting its next item), and the
+// item and every later one are given to another worker, never lost.
+const slotBytes = 64
+
+var stateKind = shm.RegisterKind("pool.state", func(r shm.Ref) (any, error) {
+	return nil, fmt.Errorf("%w: a pool.state block is internal to a Pool", shm.ErrBadRef)
+})
+
+var _ = proc.Register(worker)
+
+// A workerConfig is what a worker is started with, beside its rings and the state block.
+type workerConfig struct {
+	Slot     int           // its line in the state block
+	Init     string        // the initializer's registered name, or ""
+	InitArgs []byte        // its arguments, framed by encodeArgs
+	Limit    time.Duration // the soft time limit of each item (0: none)
+	MaxRSS   int64         // retire past this resident memory, in bytes (0: never)
+}
+
+// worker is the target every worker process runs.
+func worker(tasks, results *ring.Queue, state shm.Ref, cfg workerConfig) error {
+	_, b, err := shm.Resolve(state, stateKind)
+	if err != nil {
+		return fmt.Errorf("pool worker: state block: %w", err)
+	}
+	if cfg.Slot < 0 || len(b) < slotBytes*(cfg.Slot+1) {
+		return fmt.Errorf("pool worker: slot %d outside a %d-byte state block", cfg.Slot, len(b))
+	}
+	running := shm.Word64(b, slotBytes*cfg.Slot)
+	if cfg.Init != "" {
+		if err := runInit(cfg.Init, cfg.InitArgs); err != nil {
+			return err
+		}
+	}
+	grown := memoryCheck(cfg.MaxRSS)
+	msg := binary.LittleEndian.AppendUint64([]byte{resReady}, uint64(os.Getpid()))
+	if err := results.Put(msg); err != nil {
+		return fmt.Errorf("pool worker: %w", err)
+	}
+	names := map[string]*entry{}
+	out := make([]byte, 0, 4096)
+	for {
+		m, err := tasks.Get()
+		if err != nil {
+			return fmt.Errorf("pool worker: %w", err)
+		}
+		if len(m) == 1 && m[0] == msgStop {
+			return nil
+		}
+		c, err := parseChunk(m)
+		if err != nil {
+			return err
+		}
+		if testHookTaken != nil {
+			testHookTaken()
+		}
+		e := names[c.name]
+		if e == nil {
+			if e = lookupName(c.name); e == nil {
+				e = unregistered(c.name)
+			}
+			names[c.name] = e
+		}
+		rest := c.items
+		for i := range c.count {
+			var arg []byte
+			arg, rest = nextItem(rest)
+			id := c.first + uint64(i)
+			atomic.StoreUint64(running, id) // publishes "id started" before anything of it runs
+			out = runItem(e, id, arg, out[:0], cfg.Limit)
+			if err := results.Put(out); err != nil {
+				return fmt.Errorf("pool worker: %w", err)
+			}
+			if grown() {
+				// Retire: exit with the item's result sent and nothing else started. The
+				// pool gives what this worker held and had not started to another worker.
+				return nil
+			}
+		}
+	}
+}
+
+// memoryCheck returns a function, called after each item, that reports whether this process's
+// resident memory has passed limit bytes (never, for limit 0). It reads /proc/self/statm after
+// every item that ran 1 ms or more, and otherwise at most every 20 ms, so that tiny tasks do not
+// pay a system call each.
+func memoryCheck(limit int64) func() bool {
+	if limit <= 0 {
+		return func() bool { return false }
+	}
+	page := int64(os.Getpagesize())
+	var last, next time.Time
+	return func() bool {
+		now := time.Now()
+		long := now.Sub(last) >= time.Millisecond
+		last = now
+		if !long && now.Before(next) {
+			return false
+		}
+		next = now.Add(20 * time.Millisecond)
+		b, err := os.ReadFile("/proc/self/statm")
+		if err != nil {
+			return false
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 {
+			return false
+		}
+		pages, err := strconv.ParseInt(f[1], 10, 64)
+		return err == nil && pages*page > limit
+	}
+}
+
+// testHookTaken, set by a test's initializer in the worker, runs between taking a chunk and
+// starting its first item: the window a death there must not lose the chunk in.
+var testHookTaken func()
+
+// runItem runs one item and appends its result message to out. With a time limit, the item's
+// context (TaskContext) is cancelled when it has run that long.
+func runItem(e *entry, id uint64, arg, out []byte, limit time.Duration) (res []byte) {
+	out = append(out, resOK)
+	out = binary.LittleEndian.AppendUint64(out, id)
+	ctx := context.Background()
+	if limit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, limit)
+		defer cancel()
+		taskCtx.Store(&ctx)
+		defer taskCtx.Store(nil)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			msg := fmt.Sprint(r)
+			res = append(out[:0], resPanic)
+			res = binary.LittleEndian.AppendUint64(res, id)
+			res = binary.LittleEndian.AppendUint32(res, uint32(len(msg)))
+			res = append(res, msg...)
+			res = append(res, debug.Stack()...)
+		}
+	}()
+	res, err := e.run(arg, out)
+	if err != nil {
+		kind := byte(resErr)
+		if ctx.Err() != nil {
+			kind = resLimit
+		}
+		res = append(out[:0], kind)
+		res = binary.LittleEndian.AppendUint64(res, id)
+		res = append(res, err.Error()...)
+	}
+	return res
+}
+
+// taskCtx is the context of the task this worker is running, when the pool has a time limit.
+var taskCtx atomic.Pointer[context.Context]
+
+// TaskContext returns, in a worker, the context of the task it is running: it is cancelled when
+// the task has run for Options.TaskTimeout (the soft limit), so that a task that watches it can
+// stop cleanly; its error then matches ErrTaskTimeout. Without a TaskTimeout, and outside a task,
+// it returns context.Background().
+func TaskContext() context.Context {
+	if c := taskCtx.Load(); c != nil {
+		return *c
+	}
+	return context.Background()
+}
+
+// unregistered stands for a function the parent has registered and this worker has not: it was
+// registered after proc.Main ran (in main, not at package level). Its items fail, and the worker
+// carries on; exiting would only hand them to another worker that lacks it too.
+func unregistered(name string) *entry {
+	return &entry{name: name, run: func(_, dst []byte) ([]byte, error) {
+		return dst, fmt.Errorf("%s is not registered in the worker: register it from a package-level var, so that it is registered before proc.Main runs", name)
+	}}
+}
+
+func runInit(name string, args []byte) error {
+	e := lookupName(name)
+	if e == nil || e.typed {
+		return fmt.Errorf("pool worker: initializer %q is not registered with RegisterFunc in this binary", name)
+	}
+	in, err := decodeArgs(e.fn.Type(), args)
+	if err != nil {
+		return fmt.Errorf("pool worker: initializer %s: %w", name, err)
+	}
+	if _, err := callReflect(e.fn, in, nil); err != nil {
+		return fmt.Errorf("pool worker: initializer %s: %w", name, err)
+	}
+	return nil
+}
+
+// A parsedChunk is a chunk message taken apart; items points into the message: count items, each
+// a length u32 and its bytes, checked by parseChunk.
+type parsedChunk struct {
+	first uint64
+	name  string
+	count int
+	items []byte
+}
+
+// next returns the first item of rest and what follows it; rest was checked by parseChunk.
+func nextItem(rest []byte) (item, after []byte) {
+	l := binary.LittleEndian.Uint32(rest)
+	return rest[4 : 4+l : 4+l], rest[4+l:]
+}
+
+// parseChunk validates a chunk message, which comes from another process, without copying it.
+func parseChunk(m []byte) (parsedChunk, error) {
+	var c parsedChunk
+	if len(m) < chunkHeader || m[0] != msgChunk {
+		return c, fmt.Errorf("%w: task message of %d bytes", ErrCorrupt, len(m))
+	}
+	c.first = binary.LittleEndian.Uint64(m[1:9])
+	n := binary.LittleEndian.Uint32(m[9:13])
+	nl := int(binary.LittleEndian.Uint16(m[13:15]))
+	m = m[chunkHeader:]
+	if nl > len(m) || uint64(n)*4 > uint64(len(m)-nl) {
+		return c, fmt.Errorf("%w: chunk of %d items in %d bytes", ErrCorrupt, n, len(m))
+	}
+	c.name = string(m[:nl])
+	c.items, c.count = m[nl:], int(n)
+	rest := c.items
+	for i := range c.count {
+		if len(rest) < 4 {
+			return c, fmt.Errorf("%w: chunk item %d truncated", ErrCorrupt, i)
+		}
+		if l := binary.LittleEndian.Uint32(rest); uint64(l) > uint64(len(rest)-4) {
+			return c, fmt.Errorf("%w: chunk item %d of %d bytes, %d left", ErrCorrupt, i, l, len(rest)-4)
+		}
+		_, rest = nextItem(rest)
+	}
+	if len(rest) != 0 {
+		return c, fmt.Errorf("%w: %d bytes after a chunk's items", ErrCorrupt, len(rest))
+	}
+	return c, nil
+}
+
+// describeExit says how a process ended, from proc's exit code (negative: a signal). What a
+// panic outside any task printed is quoted from the worker's stderr beside it.
+func describeExit(code int) string {
+	if code < 0 {
+		return fmt.Sprintf("was killed by signal %d (%v)", -code, syscall.Signal(-code))
+	}
+	return fmt.Sprintf("exited with code %d", code)
+}
+
+// exitCode returns how p ended; it is the one place that reads proc's exit status, so that a
+// change there touches one function.
+func exitCode(p *proc.Process) int {
+	code, ok := p.ExitCode()
+	if !ok {
+		return -1
+	}
+	return code
+}
+
+func leUint64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
+func leUint32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
+
+// A tail passes a worker's standard error on to w and keeps its last bytes, which the error of a
+// task lost with the worker quotes.
+type tail struct {
+	w   io.Writer
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailBytes = 4096
+
+func (t *tail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	t.buf = append(t.buf, b...)
+	if len(t.buf) > 2*tailBytes {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailBytes:]...)
+	}
+	t.mu.Unlock()
+	return t.w.Write(b)
+}
+
+// lastLines returns at most n of the last lines written.
+func (t *tail) lastLines(n int) string {
+	t.mu.Lock()
+	s := strings.TrimRight(string(t.buf), "\n")
+	t.mu.Unlock()
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
