@@ -12,6 +12,7 @@ import (
 
 	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/lock"
+	"github.com/shmkit/shmkit/pool"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/ring"
 	"github.com/shmkit/shmkit/shm"
@@ -21,6 +22,7 @@ import (
 func TestOneForever(t *testing.T) {
 	for name, f := range map[string]time.Duration{
 		"futex": futex.Forever, "proc": proc.Forever, "lock": lock.Forever, "ring": ring.Forever,
+		"pool": pool.Forever,
 	} {
 		if f != -1 {
 			t.Errorf("%s.Forever = %v, want -1", name, f)
@@ -31,6 +33,7 @@ func TestOneForever(t *testing.T) {
 func TestOneTimeoutError(t *testing.T) {
 	for name, err := range map[string]error{
 		"proc": proc.ErrTimeout, "lock": lock.ErrTimeout, "ring": ring.ErrTimeout,
+		"pool": pool.ErrTimeout,
 	} {
 		if err != futex.ErrTimeout {
 			t.Errorf("%s.ErrTimeout is not the one value", name)
@@ -43,6 +46,7 @@ func TestOneTimeoutError(t *testing.T) {
 	}
 	for name, err := range map[string]error{
 		"proc": proc.ErrBadTimeout, "lock": lock.ErrBadTimeout, "ring": ring.ErrBadTimeout,
+		"pool": pool.ErrBadTimeout,
 	} {
 		if err != futex.ErrBadTimeout {
 			t.Errorf("%s.ErrBadTimeout is not the one value", name)
@@ -84,6 +88,7 @@ func TestTimeoutArguments(t *testing.T) {
 func TestCorruptionMatchesShm(t *testing.T) {
 	for name, err := range map[string]error{
 		"ring": ring.ErrCorrupt, "value": value.ErrCorrupt, "lock": lock.ErrCorrupt,
+		"pool": pool.ErrCorrupt,
 	} {
 		if !errors.Is(err, shm.ErrCorrupt) {
 			t.Errorf("%s.ErrCorrupt does not match shm.ErrCorrupt", name)
