@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/proc"
@@ -71,12 +70,7 @@ func benchPipePingPong(b *testing.B) {
 // joinPeer waits for a benchmark's peer process and fails the benchmark if it failed.
 func joinPeer(b *testing.B, p *proc.Process) {
 	b.Helper()
-	if err := p.Join(time.Minute); err != nil {
-		b.Fatal(err)
-	}
-	if code, _ := p.ExitCode(); code != 0 {
-		b.Fatalf("peer exited %d", code)
-	}
+	testutil.WaitOK(b, p)
 }
 
 // python runs bench/python/<script> under python3 with args and returns the want numbers it

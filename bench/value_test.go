@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/value"
 )
@@ -69,12 +70,7 @@ func BenchmarkValueAdd(b *testing.B) {
 			time.Sleep(20 * time.Microsecond)
 		}
 		b.StopTimer()
-		if err := p.Join(time.Minute); err != nil {
-			b.Fatal(err)
-		}
-		if code, _ := p.ExitCode(); code != 0 {
-			b.Fatalf("peer exited %d", code)
-		}
+		testutil.WaitOK(b, p)
 		if got := v.Load(); got != int64(b.N) {
 			b.Fatalf("counter %d, want %d", got, b.N)
 		}

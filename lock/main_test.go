@@ -57,9 +57,7 @@ func threads(t testing.TB) int {
 // joinOK waits for p and requires a clean exit.
 func joinOK(t testing.TB, p *proc.Process) {
 	t.Helper()
-	require.NoError(t, p.Join(30*time.Second))
-	code, _ := p.ExitCode()
-	require.Equal(t, 0, code, "child exit code")
+	testutil.WaitOK(t, p)
 }
 
 // killJoin SIGKILLs p and waits for it.

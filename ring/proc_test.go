@@ -148,12 +148,7 @@ func start(t testing.TB, fn any, args ...any) *proc.Process {
 
 func joinOK(t testing.TB, p *proc.Process) {
 	t.Helper()
-	if err := p.Join(ring.Forever); err != nil {
-		t.Fatal(err)
-	}
-	if code, _ := p.ExitCode(); code != 0 {
-		t.Fatalf("%v exited with %d", p, code)
-	}
+	testutil.WaitOK(t, p)
 }
 
 var modes = []struct {

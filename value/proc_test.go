@@ -117,10 +117,7 @@ var start = testutil.Start
 
 func join(t *testing.T, p *proc.Process) {
 	t.Helper()
-	require.NoError(t, p.Join(60*time.Second))
-	code, ok := p.ExitCode()
-	require.True(t, ok)
-	require.Equal(t, 0, code, "child %v failed (its stderr says why)", p)
+	testutil.WaitOK(t, p)
 }
 
 func TestSeedExample(t *testing.T) {

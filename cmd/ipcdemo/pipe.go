@@ -54,7 +54,7 @@ func runPipe() error {
 		return err
 	}
 	fmt.Println(ringRepr(v))
-	if err := ringJoinChild(p); err != nil {
+	if err := p.WaitTimeout(10 * time.Second); err != nil {
 		return err
 	}
 
@@ -77,5 +77,5 @@ func runPipe() error {
 		return err
 	}
 	fmt.Printf("parent received: %s\n", ringRepr(reply))
-	return ringJoinChild(p)
+	return p.WaitTimeout(10 * time.Second)
 }

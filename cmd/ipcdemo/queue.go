@@ -113,16 +113,6 @@ func queueWorker(q *ring.JoinableQueue) error {
 	}
 }
 
-func ringJoinChild(p *proc.Process) error {
-	if err := p.Join(10 * time.Second); err != nil {
-		return err
-	}
-	if code, _ := p.ExitCode(); code != 0 {
-		return fmt.Errorf("%v exited with %d", p, code)
-	}
-	return nil
-}
-
 func runQueue() error {
 	// 1. A child puts a list; the parent prints what it gets.
 	q, err := ring.NewQueueOf[[]any](nil)
@@ -139,7 +129,7 @@ func runQueue() error {
 		return err
 	}
 	fmt.Println(ringRepr(v))
-	if err := ringJoinChild(p); err != nil {
+	if err := p.WaitTimeout(10 * time.Second); err != nil {
 		return err
 	}
 
@@ -158,7 +148,7 @@ func runQueue() error {
 	if err != nil {
 		return err
 	}
-	if err := ringJoinChild(pw); err != nil {
+	if err := pw.WaitTimeout(10 * time.Second); err != nil {
 		return err
 	}
 	// The reader loops forever: wait until it has taken everything, then terminate it.
@@ -185,7 +175,7 @@ func runQueue() error {
 	if err != nil {
 		return err
 	}
-	if err := ringJoinChild(pd); err != nil {
+	if err := pd.WaitTimeout(10 * time.Second); err != nil {
 		return err
 	}
 	done, err := dq.GetTimeout(time.Second)
@@ -217,5 +207,5 @@ func runQueue() error {
 	// Shutdown ends the queue for every process, so the worker's Get returns ErrShutdown (as
 	// Python 3.13's queue.Queue.shutdown); Close would end only this process's handle.
 	jq.Shutdown()
-	return ringJoinChild(pj)
+	return pj.WaitTimeout(10 * time.Second)
 }
