@@ -394,7 +394,7 @@ func (p *Process) JoinContext(ctx context.Context) error {
 }
 
 // Done returns a channel closed when the child has ended and been reaped: the process's sentinel,
-// for select and for ring.Wait.
+// for select, and for ring.Wait as ring.Ended(p).
 func (p *Process) Done() <-chan struct{} { return p.done }
 
 func (p *Process) check() error {
