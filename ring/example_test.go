@@ -181,3 +181,76 @@ func ExampleWaitContext() {
 	// ping
 	// context deadline exceeded
 }
+
+// job is what the JoinableQueue example's workers are given.
+type job struct{ N, Square int }
+
+// squareJobs runs in each worker process: it takes jobs until the queue is shut down, sends each
+// answer back, and marks the job done.
+func squareJobs(jobs *ring.JoinableQueueOf[job], results *ring.QueueOf[job]) error {
+	for {
+		j, err := jobs.Get()
+		if errors.Is(err, ring.ErrShutdown) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		j.Square = j.N * j.N
+		if err := results.Put(j); err != nil {
+			return err
+		}
+		if err := jobs.TaskDone(); err != nil {
+			return err
+		}
+	}
+}
+
+var _ = proc.Register(squareJobs)
+
+// Python's JoinableQueue: workers in two processes take jobs and call TaskDone; the parent's Join
+// returns once every job is done.
+func ExampleJoinableQueueOf() {
+	jobs, err := ring.NewJoinableQueueOf[job](nil)
+	if err != nil {
+		panic(err)
+	}
+	defer jobs.Free()
+	results, err := ring.NewQueueOf[job](nil)
+	if err != nil {
+		panic(err)
+	}
+	defer results.Free()
+	var workers []*proc.Process
+	for range 2 {
+		p, err := proc.Start(squareJobs, jobs, results)
+		if err != nil {
+			panic(err)
+		}
+		workers = append(workers, p)
+	}
+	for n := 1; n <= 10; n++ {
+		if err := jobs.Put(job{N: n}); err != nil {
+			panic(err)
+		}
+	}
+	if err := jobs.Join(); err != nil { // every job taken and marked done
+		panic(err)
+	}
+	sum := 0
+	for range 10 {
+		r, err := results.Get()
+		if err != nil {
+			panic(err)
+		}
+		sum += r.Square
+	}
+	jobs.Shutdown() // the workers' Get returns ErrShutdown: they return
+	for _, p := range workers {
+		if err := p.Wait(); err != nil {
+			panic(err)
+		}
+	}
+	fmt.Println(sum, jobs.Unfinished())
+	// Output: 385 0
+}
