@@ -355,29 +355,10 @@ func (p *Process) Join(timeout time.Duration) error {
 	if err := p.check(); err != nil {
 		return err
 	}
-	if err := deadline.Check("proc: Join", timeout); err != nil {
+	if err := deadline.WaitChan("proc: Join", p.done, timeout); err != nil {
 		return err
 	}
-	select {
-	case <-p.done:
-		return p.waitErr
-	default:
-	}
-	if timeout == 0 {
-		return deadline.Timeout("proc: Join", 0)
-	}
-	var tc <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		tc = t.C
-	}
-	select {
-	case <-p.done:
-		return p.waitErr
-	case <-tc:
-		return deadline.Timeout("proc: Join", timeout)
-	}
+	return p.waitErr
 }
 
 // JoinContext waits for the child to end or ctx to be done, and returns nil or ctx.Err().

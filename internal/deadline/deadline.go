@@ -150,3 +150,32 @@ func (d D) Err(op string, err error) error {
 	}
 	return err
 }
+
+// WaitChan waits until done is closed, at most timeout (Forever: no bound; 0: only look). It
+// returns nil once done is closed, ErrBadTimeout for a bad timeout, and a timeout error naming op
+// otherwise. It is the Join of a process and the Wait of a pool's result.
+func WaitChan(op string, done <-chan struct{}, timeout time.Duration) error {
+	if err := Check(op, timeout); err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	default:
+	}
+	if timeout == 0 {
+		return Timeout(op, 0)
+	}
+	var tc <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		tc = t.C
+	}
+	select {
+	case <-done:
+		return nil
+	case <-tc:
+		return Timeout(op, timeout)
+	}
+}

@@ -78,3 +78,23 @@ func TestD(t *testing.T) {
 		t.Errorf("cancelled Left = %v", err)
 	}
 }
+
+func TestWaitChan(t *testing.T) {
+	done := make(chan struct{})
+	if err := WaitChan("x: Wait", done, 0); !errors.Is(err, ErrTimeout) {
+		t.Errorf("open, 0 = %v", err)
+	}
+	if err := WaitChan("x: Wait", done, time.Millisecond); !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "x: Wait") {
+		t.Errorf("open, 1ms = %v", err)
+	}
+	if err := WaitChan("x: Wait", done, -3); !errors.Is(err, ErrBadTimeout) {
+		t.Errorf("bad timeout = %v", err)
+	}
+	go close(done)
+	if err := WaitChan("x: Wait", done, Forever); err != nil {
+		t.Errorf("closed, Forever = %v", err)
+	}
+	if err := WaitChan("x: Wait", done, 0); err != nil {
+		t.Errorf("closed, 0 = %v", err)
+	}
+}
