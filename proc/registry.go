@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
-	"runtime"
 	"sync"
+
+	"github.com/shmkit/shmkit/internal/funcs"
 )
 
 // A target is what a child process runs: a registered top-level function, or a registered type
@@ -24,12 +24,7 @@ var registry struct {
 	byType map[reflect.Type]*target
 }
 
-var (
-	errorType = reflect.TypeFor[error]()
-	// closureName matches the names the compiler gives function literals ("pkg.f.func1",
-	// "pkg.init.func2", "pkg.glob..func3") and method values ("pkg.T.M-fm").
-	closureName = regexp.MustCompile(`\.func\d+(\.\d+)*$|-fm$`)
-)
+var errorType = reflect.TypeFor[error]()
 
 // Register registers target so that it can run in a child process, and returns the name under
 // which it is registered. target is either
@@ -78,8 +73,8 @@ func register(name string, tg any) (string, error) {
 			return "", fmt.Errorf("proc: Register of a nil function")
 		}
 		pc = v.Pointer()
-		fname := funcName(v)
-		if closureName.MatchString(fname) {
+		fname := funcs.Name(v)
+		if funcs.IsClosure(fname) {
 			return "", fmt.Errorf("proc: Register(%s): closures and method values cannot run in another process; register a top-level function", fname)
 		}
 		if err := checkSignature(v.Type()); err != nil {
@@ -137,14 +132,14 @@ func lookupTarget(tg any) (*target, error) {
 		if v.IsNil() {
 			return nil, fmt.Errorf("%w: nil function", ErrNotRegistered)
 		}
-		fname := funcName(v)
-		if closureName.MatchString(fname) {
+		fname := funcs.Name(v)
+		if funcs.IsClosure(fname) {
 			return nil, fmt.Errorf("%w: %s is a closure or method value, which cannot run in another process; use a registered top-level function", ErrNotRegistered, fname)
 		}
 		if t := registry.byPC[v.Pointer()]; t != nil {
 			return t, nil
 		}
-		return nil, fmt.Errorf("%w: function %s; call proc.Register(%s) from a package-level var or init", ErrNotRegistered, fname, shortName(fname))
+		return nil, fmt.Errorf("%w: function %s; call proc.Register(%s) from a package-level var or init", ErrNotRegistered, fname, funcs.Short(fname))
 	}
 	rt := v.Type()
 	if rt.Kind() == reflect.Pointer {
@@ -160,22 +155,6 @@ func lookupName(name string) *target {
 	registry.RLock()
 	defer registry.RUnlock()
 	return registry.byName[name]
-}
-
-func funcName(v reflect.Value) string {
-	if f := runtime.FuncForPC(v.Pointer()); f != nil {
-		return f.Name()
-	}
-	return fmt.Sprintf("func@%#x", v.Pointer())
-}
-
-func shortName(full string) string {
-	for i := len(full) - 1; i >= 0; i-- {
-		if full[i] == '/' {
-			return full[i+1:]
-		}
-	}
-	return full
 }
 
 // checkSignature accepts functions returning nothing or one error, with no variadic, channel or
