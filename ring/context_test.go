@@ -49,6 +49,9 @@ func TestContextForms(t *testing.T) {
 	if _, err := q.ReserveContext(expiring(), 10); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("ReserveContext on a full queue: %v", err)
 	}
+	if n, err := q.PutBatchContext(expiring(), [][]byte{msg(0, 10), msg(1, 10)}); n != 0 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("PutBatchContext on a full queue: %d, %v", n, err)
+	}
 	for {
 		if err := a.SendTimeout(msg(0, 100), 0); errors.Is(err, ring.ErrTimeout) {
 			break

@@ -410,7 +410,15 @@ func (q *Queue) Put(msg []byte) error {
 // one after another and published together with one store: the consumer meets the producer once
 // per batch instead of once per message, and reads lines the producer has finished. Otherwise it
 // is a loop of Put.
-func (q *Queue) PutBatch(msgs [][]byte) (int, error) {
+func (q *Queue) PutBatch(msgs [][]byte) (int, error) { return q.putBatch(forever, msgs) }
+
+// PutBatchContext is PutBatch waiting for room only until ctx is done; it then returns how many
+// it put and ctx.Err().
+func (q *Queue) PutBatchContext(ctx context.Context, msgs [][]byte) (int, error) {
+	return q.putBatch(deadline{ctx: ctx, forever: true}, msgs)
+}
+
+func (q *Queue) putBatch(dl deadline, msgs [][]byte) (int, error) {
 	for i := 0; i < len(msgs); {
 		if q.fastPut {
 			if n, err := q.putSingleBatch(msgs[i:]); err != nil {
@@ -420,7 +428,7 @@ func (q *Queue) PutBatch(msgs [][]byte) (int, error) {
 				continue
 			}
 		}
-		if err := q.put1(forever, msgs[i]); err != nil {
+		if err := q.put1(dl, msgs[i]); err != nil {
 			return i, err
 		}
 		i++
