@@ -7,42 +7,70 @@ import (
 	"os"
 	"time"
 
-	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/lock"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/shm"
+	"github.com/shmkit/shmkit/value"
 )
 
 // Children used by the examples (registered at package level, as every proc target must be).
 var (
 	_ = proc.Register(exampleAdd)
 	_ = proc.Register(exampleSetter)
+	_ = proc.Register(exampleHoldAndDie)
 )
 
-func exampleAdd(l *lock.Lock, c *cell) error {
+// exampleAdd adds 1 to counter 1000 times, each time under l: a load and a store, which without
+// the Lock would lose updates made by the other process.
+func exampleAdd(l *lock.Lock, counter *value.RawValue[int64]) error {
 	for range 1000 {
-		if err := l.Lock(); err != nil {
+		err := l.Do(func(bool) error { return counter.Store(counter.Load() + 1) })
+		if err != nil {
 			return err
 		}
-		incr(c, 0)
-		l.Unlock()
 	}
 	return nil
 }
 
 func exampleSetter(e *lock.Event) error { return e.Set() }
 
+// exampleHoldAndDie takes l, starts an update of state (sets it to 1: "half done") and waits to
+// be killed before it finishes.
+func exampleHoldAndDie(l *lock.Lock, state *value.RawValue[int64]) error {
+	if err := l.Lock(); err != nil {
+		return err
+	}
+	if err := state.Store(1); err != nil {
+		return err
+	}
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
 // Two processes add to a shared counter under one Lock.
 func ExampleLock() {
-	l, _ := lock.NewLock()
+	l, err := lock.NewLock()
+	if err != nil {
+		panic(err)
+	}
 	defer l.Free()
-	ref, _ := allocCell()
-	defer shm.Free(ref)
-	c, _ := testutil.OpenCell(ref)
-	p, _ := proc.Start(exampleAdd, l, c) // the child gets the Lock as a Ref
-	exampleAdd(l, c)
-	p.Join(proc.Forever)
-	fmt.Println(c.Get(0))
+	counter, err := value.NewRawValue[int64](0)
+	if err != nil {
+		panic(err)
+	}
+	defer counter.Free()
+	p, err := proc.Start(exampleAdd, l, counter) // the child gets the same Lock and counter
+	if err != nil {
+		panic(err)
+	}
+	if err := exampleAdd(l, counter); err != nil {
+		panic(err)
+	}
+	if err := p.Wait(); err != nil {
+		panic(err)
+	}
+	fmt.Println(counter.Load())
 	// Output: 2000
 }
 
@@ -50,25 +78,33 @@ func ExampleLock() {
 // the Lock; ownerDied says the previous holder died inside its own critical section, so the state
 // may be half-updated and is repaired first.
 func ExampleLock_Do() {
-	l, _ := lock.NewLock()
+	l, err := lock.NewLock()
+	if err != nil {
+		panic(err)
+	}
 	defer l.Free()
-	ref, _ := allocCell()
-	defer shm.Free(ref)
-	c, _ := testutil.OpenCell(ref)
-	p, _ := proc.Start(lockHoldUntilKilled, l, c) // takes the Lock, sets word 1, sleeps
-	for c.Get(1) == 0 {
+	state, err := value.NewRawValue[int64](0)
+	if err != nil {
+		panic(err)
+	}
+	defer state.Free()
+	p, err := proc.Start(exampleHoldAndDie, l, state) // takes the Lock, sets state to 1, sleeps
+	if err != nil {
+		panic(err)
+	}
+	for state.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	p.Kill() // dies holding the Lock, word 1 still set: a half-done update
+	p.Kill() // dies holding the Lock, state still 1: a half-done update
 	p.Join(proc.Forever)
-	err := l.Do(func(ownerDied bool) error {
+	err = l.Do(func(ownerDied bool) error {
 		if ownerDied {
 			fmt.Println("previous owner died; repairing")
-			c.Set(1, 0)
+			return state.Store(0)
 		}
 		return nil
 	})
-	fmt.Println(err, l.Locked(), c.Get(1))
+	fmt.Println(err, l.Locked(), state.Load())
 	// Output:
 	// previous owner died; repairing
 	// <nil> false 0
