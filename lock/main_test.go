@@ -21,9 +21,6 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 // cell is the tests' shared bookkeeping: counters, flags, pids.
 type cell = testutil.Cell
 
-// allocCell allocates a cell's block (the caller frees it).
-func allocCell() (shm.Ref, error) { return shm.Alloc(256, testutil.CellKind) }
-
 func newCell(t testing.TB) *cell { return testutil.NewCell(t, 256) }
 
 // incr adds 1 to word i with a separate load and store: not atomic, so concurrent unprotected
