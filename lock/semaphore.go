@@ -224,7 +224,7 @@ func (s *Semaphore) acquire(dl deadline) error {
 		return err
 	}
 	var err error
-	if s.loc.spin(func() bool {
+	if s.loc.Spin(func() bool {
 		if atomic.LoadUint32(s.w)&semMask == 0 {
 			return false
 		}
@@ -234,10 +234,10 @@ func (s *Semaphore) acquire(dl deadline) error {
 	}) {
 		return err
 	}
-	if err := s.loc.enter(dl); err != nil {
+	if err := s.loc.Enter(dl); err != nil {
 		return err
 	}
-	defer s.loc.leave()
+	defer s.loc.Leave()
 	var b backoff
 	for {
 		if ok, err := s.take(); ok || err != nil {
@@ -253,11 +253,11 @@ func (s *Semaphore) acquire(dl deadline) error {
 			}
 			v |= semWaiters
 		}
-		d, err := dl.Left(b.next())
+		d, err := dl.Left(b.Next())
 		if err != nil {
 			return err
 		}
-		err = s.loc.park(dl.Context(), s.w, v, d)
+		err = s.loc.Park(dl.Context(), s.w, v, d)
 		switch {
 		case errors.Is(err, ErrTimeout):
 			s.hold.reap(s.giveBack)
