@@ -2,7 +2,6 @@ package lock
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -268,19 +267,13 @@ func (c *Condition) wait(dl deadline) error {
 		if isServed(s, t) {
 			break
 		}
-		d, err := dl.Left(bo.Next())
+		sliceEnded, err := c.loc.Slice(dl, &bo, c.serve, s)
 		if err != nil {
 			stop = err
 			break
 		}
-		err = c.loc.Park(dl.Context(), c.serve, s, d)
-		switch {
-		case errors.Is(err, ErrTimeout):
+		if sliceEnded {
 			c.probe()
-		case ended(dl) != nil:
-			stop = ended(dl)
-		case err != nil:
-			stop = fmt.Errorf("lock: futex wait: %w", err)
 		}
 	}
 	if _, err := c.m.Relock(depth); err != nil {

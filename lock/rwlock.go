@@ -333,13 +333,11 @@ func (rw *RWLock) rlock(dl deadline) error {
 		if owner == 0 {
 			continue
 		}
-		d, err := dl.Left(bo.Next())
+		sliceEnded, err := rw.gloc.Slice(dl, &bo, rw.gate, g)
 		if err != nil {
 			return err
 		}
-		err = rw.gloc.Park(dl.Context(), rw.gate, g, d)
-		switch {
-		case errors.Is(err, ErrTimeout):
+		if sliceEnded {
 			if owner != self && !alive(owner) {
 				if ok, recovered, err := rw.m.Try(true); ok && recovered {
 					rw.markDead()
@@ -352,10 +350,6 @@ func (rw *RWLock) rlock(dl deadline) error {
 					return err
 				}
 			}
-		case ended(dl) != nil:
-			return ended(dl)
-		case err != nil:
-			return fmt.Errorf("lock: futex wait: %w", err)
 		}
 	}
 }

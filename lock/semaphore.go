@@ -2,7 +2,6 @@ package lock
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -253,18 +252,12 @@ func (s *Semaphore) acquire(dl deadline) error {
 			}
 			v |= semWaiters
 		}
-		d, err := dl.Left(b.Next())
+		sliceEnded, err := s.loc.Slice(dl, &b, s.w, v)
 		if err != nil {
 			return err
 		}
-		err = s.loc.Park(dl.Context(), s.w, v, d)
-		switch {
-		case errors.Is(err, ErrTimeout):
+		if sliceEnded {
 			s.hold.reap(s.giveBack)
-		case ended(dl) != nil:
-			return ended(dl)
-		case err != nil:
-			return fmt.Errorf("lock: futex wait: %w", err)
 		}
 	}
 }

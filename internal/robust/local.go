@@ -2,11 +2,12 @@ package robust
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"runtime"
 	"sync"
-	"time"
-
 	"sync/atomic"
+	"time"
 
 	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/internal/deadline"
@@ -139,6 +140,28 @@ func (b *Backoff) Next() time.Duration {
 		*b = Backoff(sliceMax)
 	}
 	return d
+}
+
+// Slice parks on w while it holds val, for at most the next slice of b and within dl: one step of
+// a wait that watches a peer. sliceEnded reports that the slice passed without news, time for the
+// caller to check its peer. err ends the wait: the bare deadline.ErrTimeout when dl is over (or a
+// try), the context's error when it ended, or a failed futex wait. Otherwise (woken, or
+// spuriously) both are zero. In every case the caller re-reads the word.
+func (l *Local) Slice(dl deadline.D, b *Backoff, w *uint32, val uint32) (sliceEnded bool, err error) {
+	d, err := dl.Left(b.Next())
+	if err != nil {
+		return false, err
+	}
+	err = l.Park(dl.Context(), w, val, d)
+	switch {
+	case errors.Is(err, deadline.ErrTimeout):
+		return true, nil
+	case ended(dl) != nil:
+		return false, ended(dl)
+	case err != nil:
+		return false, fmt.Errorf("shmkit: futex wait: %w", err)
+	}
+	return false, nil
 }
 
 // A Registry maps a shared object's identity in this process (a word's address, or a segment

@@ -40,7 +40,6 @@
 package robust
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -270,22 +269,14 @@ func (m *Mutex) Lock(dl deadline.D) (recovered bool, err error) {
 			}
 			v |= Waiters
 		}
-		d, err := dl.Left(b.Next())
+		sliceEnded, err := m.loc.Slice(dl, &b, m.lo, uint32(v))
 		if err != nil {
 			return false, err
 		}
-		err = m.loc.Park(dl.Context(), m.lo, uint32(v), d)
-		switch {
-		case errors.Is(err, deadline.ErrTimeout):
-			if owner != Self && !Alive(owner) {
-				if ok, rec, err := m.Try(true); ok || err != nil {
-					return rec, err
-				}
+		if sliceEnded && owner != Self && !Alive(owner) {
+			if ok, rec, err := m.Try(true); ok || err != nil {
+				return rec, err
 			}
-		case ended(dl) != nil:
-			return false, ended(dl)
-		case err != nil:
-			return false, fmt.Errorf("%s: futex wait: %w", m.kind.What, err)
 		}
 	}
 }
