@@ -102,7 +102,7 @@ func OpenBarrier(ref shm.Ref) (*Barrier, error) {
 		return nil, fmt.Errorf("%w: Barrier of %d parties in a %d-byte block", ErrCorrupt, parties, len(b))
 	}
 	bar := &Barrier{ref: ref, parties: parties,
-		m:     newMutex(shm.Word64(b, 0), shm.Word32(b, 0), false, "Barrier mutex"),
+		m:     newMutex(shm.Word64(b, 0), shm.Word32(b, 0), kindBarrier),
 		state: shm.Word32(b, barState), count: shm.Word32(b, barCount), resetAt: shm.Word32(b, barResetAt),
 		partiesW: shm.Word32(b, barParties)}
 	bar.pids = make([]*uint32, parties)
@@ -135,15 +135,15 @@ func (b *Barrier) Broken() bool { return atomic.LoadUint32(b.state)&barBroken !=
 // lock takes the internal mutex. If the process that held it died, the state it guards may be
 // half-updated: the Barrier is broken, and lock reports ErrBroken (holding the mutex).
 func (b *Barrier) lock() error {
-	err := b.m.lock(forever)
-	if errors.Is(err, ErrOwnerDead) {
+	recovered, err := b.m.Lock(forever)
+	if recovered {
 		b.breakLocked()
-		return fmt.Errorf("%w: %w", ErrBroken, err)
+		return fmt.Errorf("%w: %w", ErrBroken, ErrOwnerDead)
 	}
 	return err
 }
 
-func (b *Barrier) unlock() { b.m.unlock() }
+func (b *Barrier) unlock() { b.m.Unlock() }
 
 // breakLocked marks the Barrier broken and wakes every waiter; the mutex is held.
 func (b *Barrier) breakLocked() {
@@ -253,11 +253,11 @@ func (b *Barrier) await(st, idx uint32, dl deadline) error {
 		if cur&barBroken != 0 {
 			return ErrBroken
 		}
-		d, err := dl.Left(bo.next())
+		d, err := dl.Left(bo.Next())
 		if err != nil {
 			return b.breakIf(gen, dl.Err("lock: Barrier.Wait", err))
 		}
-		err = b.loc.park(dl.Context(), b.state, cur, d)
+		err = b.loc.Park(dl.Context(), b.state, cur, d)
 		if ended(dl) != nil {
 			return b.breakIf(gen, ended(dl))
 		}

@@ -2,7 +2,6 @@ package lock
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -128,7 +127,7 @@ func NewCondition(l Locker) (*Condition, error) {
 		l = nl
 	}
 	kind := uint32(0)
-	if l.word().recursive {
+	if l.word().Recursive() {
 		kind = 1
 	}
 	seg := shm.Lookup(l.Ref().Seg)
@@ -194,7 +193,7 @@ func (c *Condition) Lock() error { return c.l.Lock() }
 func (c *Condition) Unlock() error { return c.l.Unlock() }
 
 func (c *Condition) held() error {
-	if owner := c.m.owner(); owner != self {
+	if owner := c.m.Owner(); owner != self {
 		return fmt.Errorf("%w: Condition used without holding its Lock (owner pid %d)", ErrNotOwner, owner)
 	}
 	return nil
@@ -256,7 +255,7 @@ func (c *Condition) wait(dl deadline) error {
 			break
 		}
 	}
-	depth, err := c.m.unlockAll()
+	depth, err := c.m.UnlockAll()
 	if err != nil {
 		c.leave(t)
 		return err
@@ -268,22 +267,16 @@ func (c *Condition) wait(dl deadline) error {
 		if isServed(s, t) {
 			break
 		}
-		d, err := dl.Left(bo.next())
+		sliceEnded, err := c.loc.Slice(dl, &bo, c.serve, s)
 		if err != nil {
 			stop = err
 			break
 		}
-		err = c.loc.park(dl.Context(), c.serve, s, d)
-		switch {
-		case errors.Is(err, ErrTimeout):
+		if sliceEnded {
 			c.probe()
-		case ended(dl) != nil:
-			stop = ended(dl)
-		case err != nil:
-			stop = fmt.Errorf("lock: futex wait: %w", err)
 		}
 	}
-	if err := c.m.relock(depth); err != nil {
+	if _, err := c.m.Relock(depth); err != nil {
 		return err
 	}
 	if stop != nil && !c.leave(t) {

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"time"
 
 	shdeadline "github.com/shmkit/shmkit/internal/deadline"
-	"github.com/shmkit/shmkit/internal/pids"
+	"github.com/shmkit/shmkit/internal/robust"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -47,27 +45,17 @@ var (
 // Forever, passed as a timeout, waits without a time bound.
 const Forever = shdeadline.Forever
 
-// Process ids are stored in 22 bits: Linux never hands out a pid at or above PID_MAX_LIMIT
-// (4,194,304 = 1<<22) on any architecture.
-const (
-	pidBits = 22
-	pidMask = 1<<pidBits - 1
-)
+// Process ids are stored in 22 bits of the mutex word (internal/robust): Linux never hands out a
+// pid at or above PID_MAX_LIMIT (4,194,304 = 1<<22) on any architecture.
+const pidMask = robust.PidMask
 
 // self is this process's pid, read once: Go programs do not fork without exec.
-var self = uint32(os.Getpid())
-
-func init() {
-	if self > pidMask {
-		// Cannot happen on Linux (PID_MAX_LIMIT); refuse loudly rather than store a truncated pid.
-		panic("lock: process id " + strconv.Itoa(int(self)) + " does not fit in 22 bits")
-	}
-}
+var self = robust.Self
 
 // alive reports whether process pid exists and has not exited (see pids.Alive for the limits:
 // a reused pid counts as alive; all processes must share a pid namespace). Only called on slow
 // paths, after a waiter has waited a while.
-func alive(pid uint32) bool { return pid == self || pids.Alive(int(pid)) }
+func alive(pid uint32) bool { return robust.Alive(pid) }
 
 // deadline is a wait's bound: a context (nil for none) and no time limit, a try, or a point in
 // time; the project's one bound type. Left(limit) gives the next slice of a wait, or the reason

@@ -144,7 +144,7 @@ func (e *Event) wait(dl deadline) (err error) {
 	if _, err := dl.Left(Forever); err != nil {
 		return err
 	}
-	if e.loc.spin(func() bool { return atomic.LoadUint32(e.w)&evSet != 0 }) {
+	if e.loc.Spin(func() bool { return atomic.LoadUint32(e.w)&evSet != 0 }) {
 		return nil
 	}
 	for {
@@ -165,7 +165,7 @@ func (e *Event) wait(dl deadline) (err error) {
 		if err != nil {
 			return err
 		}
-		if err := e.loc.park(dl.Context(), e.w, v, d); err != nil && !errors.Is(err, ErrTimeout) {
+		if err := e.loc.Park(dl.Context(), e.w, v, d); err != nil && !errors.Is(err, ErrTimeout) {
 			return err
 		}
 	}

@@ -3,7 +3,6 @@ package lock
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	shdeadline "github.com/shmkit/shmkit/internal/deadline"
@@ -72,18 +71,14 @@ func OpenLock(ref shm.Ref) (*Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Lock{ref: ref, m: newMutex(shm.Word64(b, 0), shm.Word32(b, 0), false, "Lock")}, nil
+	return &Lock{ref: ref, m: newMutex(shm.Word64(b, 0), shm.Word32(b, 0), kindLock)}, nil
 }
 
 // Lock acquires the Lock, waiting as long as it takes. It returns nil holding the Lock, also when
 // it took the Lock over from a process that died holding it (then Recovered is true). It fails,
 // without the Lock, only with ErrCorrupt.
 func (l *Lock) Lock() error {
-	if atomic.CompareAndSwapUint64(l.m.w, 0, uint64(self)) {
-		raceAcquire(l.m.loc)
-		return nil
-	}
-	return l.m.lockForever()
+	return l.m.LockForever()
 }
 
 // LockTimeout is Lock bounded by d: it returns an error matching ErrTimeout (naming the call and
@@ -93,43 +88,40 @@ func (l *Lock) LockTimeout(d time.Duration) error {
 	if d < 0 && d != Forever {
 		return shdeadline.Check("lock: Lock", d)
 	}
-	if atomic.CompareAndSwapUint64(l.m.w, 0, uint64(self)) {
-		raceAcquire(l.m.loc)
+	if l.m.Fast() {
 		return nil
 	}
 	dl, err := deadlineFor("lock: Lock", d)
 	if err != nil {
 		return err
 	}
-	return dl.Err("lock: Lock", acquired(l.m.lock(dl)))
+	return dl.Err("lock: Lock", acquired(l.m.Lock(dl)))
 }
 
 // LockContext is Lock bounded by ctx: it returns ctx.Err(), without the Lock, when ctx ends
 // first.
 func (l *Lock) LockContext(ctx context.Context) error {
-	if atomic.CompareAndSwapUint64(l.m.w, 0, uint64(self)) {
-		raceAcquire(l.m.loc)
+	if l.m.Fast() {
 		return nil
 	}
-	return acquired(l.m.lock(contextBound(ctx)))
+	return acquired(l.m.Lock(contextBound(ctx)))
 }
 
 // TryLock acquires the Lock if it is free, or if its owner has died (then Recovered is true), and
 // never blocks. It reports whether the caller now holds the Lock; an error (ErrCorrupt) comes
 // with false.
 func (l *Lock) TryLock() (bool, error) {
-	if atomic.CompareAndSwapUint64(l.m.w, 0, uint64(self)) {
-		raceAcquire(l.m.loc)
+	if l.m.Fast() {
 		return true, nil
 	}
-	return tried(l.m.tryOnce(true))
+	return tried(l.m.Try(true))
 }
 
 // Recovered reports whether this process holds the Lock and took it over from a process that died
 // holding it: the state the Lock guards may be half-updated, and should be checked or repaired
 // before Unlock, which clears the mark. It reads the shared word, so any goroutine of the holding
 // process sees the same answer; it is false in every other process.
-func (l *Lock) Recovered() bool { return l.m.recovered() }
+func (l *Lock) Recovered() bool { return l.m.Recovered() }
 
 // Do runs fn holding the Lock, and releases the Lock when fn returns or panics: the form of Lock
 // that cannot be mishandled. ownerDied is Recovered: the Lock was taken over from a process that
@@ -143,18 +135,14 @@ func (l *Lock) Do(fn func(ownerDied bool) error) error {
 // Unlock releases the Lock. It returns ErrNotOwner when the Lock is free or held by another
 // process; any goroutine of the owning process may call it.
 func (l *Lock) Unlock() error {
-	raceRelease(l.m.loc)
-	if atomic.CompareAndSwapUint64(l.m.w, uint64(self), 0) {
-		return nil
-	}
-	return l.m.unlock()
+	return l.m.Unlock()
 }
 
 // Locked reports whether some process holds the Lock (a snapshot, for tests and diagnostics).
-func (l *Lock) Locked() bool { return l.m.owner() != 0 }
+func (l *Lock) Locked() bool { return l.m.Owner() != 0 }
 
 // Owner returns the pid of the process holding the Lock, 0 when it is free (a snapshot).
-func (l *Lock) Owner() int { return int(l.m.owner()) }
+func (l *Lock) Owner() int { return int(l.m.Owner()) }
 
 // Ref returns the Lock's Ref, by which another process opens it.
 func (l *Lock) Ref() shm.Ref { return l.ref }

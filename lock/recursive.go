@@ -61,17 +61,13 @@ func OpenRecursiveLock(ref shm.Ref) (*RecursiveLock, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &RecursiveLock{ref: ref, m: newMutex(shm.Word64(b, 0), shm.Word32(b, 0), true, "RecursiveLock")}, nil
+	return &RecursiveLock{ref: ref, m: newMutex(shm.Word64(b, 0), shm.Word32(b, 0), kindRecursive)}, nil
 }
 
 // Lock acquires the RecursiveLock, or one more level of it when this process holds it already. It returns
 // nil holding it (Recovered tells a takeover from a dead owner), or ErrCorrupt without it.
 func (r *RecursiveLock) Lock() error {
-	if atomic.CompareAndSwapUint64(r.m.w, 0, uint64(self)|mOne) {
-		raceAcquire(r.m.loc)
-		return nil
-	}
-	return r.m.lockForever()
+	return r.m.LockForever()
 }
 
 // LockTimeout is Lock bounded by d (0: try once; Forever: no bound); an error matching ErrTimeout
@@ -80,39 +76,36 @@ func (r *RecursiveLock) LockTimeout(d time.Duration) error {
 	if d < 0 && d != Forever {
 		return shdeadline.Check("lock: RecursiveLock.Lock", d)
 	}
-	if atomic.CompareAndSwapUint64(r.m.w, 0, uint64(self)|mOne) {
-		raceAcquire(r.m.loc)
+	if r.m.Fast() {
 		return nil
 	}
 	dl, err := deadlineFor("lock: RecursiveLock.Lock", d)
 	if err != nil {
 		return err
 	}
-	return dl.Err("lock: RecursiveLock.Lock", acquired(r.m.lock(dl)))
+	return dl.Err("lock: RecursiveLock.Lock", acquired(r.m.Lock(dl)))
 }
 
 // LockContext is Lock bounded by ctx: ctx.Err(), without the lock, when ctx ends first.
 func (r *RecursiveLock) LockContext(ctx context.Context) error {
-	if atomic.CompareAndSwapUint64(r.m.w, 0, uint64(self)|mOne) {
-		raceAcquire(r.m.loc)
+	if r.m.Fast() {
 		return nil
 	}
-	return acquired(r.m.lock(contextBound(ctx)))
+	return acquired(r.m.Lock(contextBound(ctx)))
 }
 
 // TryLock acquires the RecursiveLock if it is free, held by this process, or held by a dead process (then
 // Recovered is true); it never blocks, and reports whether the caller now holds it.
 func (r *RecursiveLock) TryLock() (bool, error) {
-	if atomic.CompareAndSwapUint64(r.m.w, 0, uint64(self)|mOne) {
-		raceAcquire(r.m.loc)
+	if r.m.Fast() {
 		return true, nil
 	}
-	return tried(r.m.tryOnce(true))
+	return tried(r.m.Try(true))
 }
 
 // Recovered reports whether this process holds the RecursiveLock and took it over from a process that
 // died holding it; see Lock.Recovered. The mark lasts until the last level is released.
-func (r *RecursiveLock) Recovered() bool { return r.m.recovered() }
+func (r *RecursiveLock) Recovered() bool { return r.m.Recovered() }
 
 // Do runs fn holding one level of the RecursiveLock and releases that level when fn returns or panics;
 // see Lock.Do.
@@ -123,16 +116,12 @@ func (r *RecursiveLock) Do(fn func(ownerDied bool) error) error {
 // Unlock releases one level; the RecursiveLock is free when the last level is released. ErrNotOwner when
 // this process does not hold it.
 func (r *RecursiveLock) Unlock() error {
-	raceRelease(r.m.loc)
-	if atomic.CompareAndSwapUint64(r.m.w, uint64(self)|mOne, 0) {
-		return nil
-	}
-	return r.m.unlock()
+	return r.m.Unlock()
 }
 
 // Depth returns how many levels this process holds (0 when it does not hold the RecursiveLock).
 func (r *RecursiveLock) Depth() int {
-	v := atomic.LoadUint64(r.m.w)
+	v := atomic.LoadUint64(r.m.Word())
 	if uint32(v)&pidMask != self {
 		return 0
 	}
@@ -140,7 +129,7 @@ func (r *RecursiveLock) Depth() int {
 }
 
 // Owner returns the pid of the process holding the RecursiveLock, 0 when it is free (a snapshot).
-func (r *RecursiveLock) Owner() int { return int(r.m.owner()) }
+func (r *RecursiveLock) Owner() int { return int(r.m.Owner()) }
 
 // Ref returns the RecursiveLock's Ref.
 func (r *RecursiveLock) Ref() shm.Ref { return r.ref }

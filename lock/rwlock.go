@@ -95,7 +95,7 @@ func OpenRWLock(ref shm.Ref) (*RWLock, error) {
 	if err != nil {
 		return nil, err
 	}
-	rw := &RWLock{ref: ref, m: newMutex(shm.Word64(b, 0), shm.Word32(b, 0), false, "RWLock"),
+	rw := &RWLock{ref: ref, m: newMutex(shm.Word64(b, 0), shm.Word32(b, 0), kindRWLock),
 		readers: shm.Word32(b, rwReaders), gate: shm.Word32(b, rwGate), dirty: shm.Word32(b, rwDirty)}
 	rw.rloc, rw.gloc = localFor(rw.readers), localFor(rw.gate)
 	rw.hold.init(func(i int) *uint64 { return shm.Word64(b, rwHolders+8*i) })
@@ -158,12 +158,13 @@ func (rw *RWLock) RDo(fn func(ownerDied bool) error) error {
 func (rw *RWLock) markDead() { atomic.StoreUint32(rw.dirty, 1) }
 
 func (rw *RWLock) lock(dl deadline) error {
-	if !atomic.CompareAndSwapUint64(rw.m.w, 0, uint64(self)) {
-		err := rw.m.lock(dl)
-		if errors.Is(err, ErrOwnerDead) {
-			rw.markDead()
-		} else if err != nil {
+	if !rw.m.Fast() {
+		recovered, err := rw.m.Lock(dl)
+		if err != nil {
 			return err
+		}
+		if recovered {
+			rw.markDead()
 		}
 	}
 	// Writer mutex held: no new reader gets in; wait for those inside to leave.
@@ -187,9 +188,9 @@ func (rw *RWLock) lock(dl deadline) error {
 			}
 			r |= rwDrain
 		}
-		d, err := dl.Left(bo.next())
+		d, err := dl.Left(bo.Next())
 		if err == nil {
-			err = rw.rloc.park(dl.Context(), rw.readers, r, d)
+			err = rw.rloc.Park(dl.Context(), rw.readers, r, d)
 			if errors.Is(err, ErrTimeout) {
 				rw.hold.reap(rw.dropReaders)
 				continue
@@ -220,10 +221,8 @@ func (rw *RWLock) dropReaders(n uint32) {
 
 // releaseWriter releases the writer mutex and opens the reader gate.
 func (rw *RWLock) releaseWriter() error {
-	if !atomic.CompareAndSwapUint64(rw.m.w, uint64(self), 0) {
-		if err := rw.m.unlock(); err != nil {
-			return err
-		}
+	if err := rw.m.Unlock(); err != nil {
+		return err
 	}
 	for {
 		g := atomic.LoadUint32(rw.gate)
@@ -241,7 +240,7 @@ func (rw *RWLock) releaseWriter() error {
 // Unlock releases the write lock, and clears Recovered: the writer has left the data whole.
 // ErrNotOwner when this process does not hold it.
 func (rw *RWLock) Unlock() error {
-	if rw.m.owner() == self {
+	if rw.m.Owner() == self {
 		atomic.StoreUint32(rw.dirty, 0)
 	}
 	return rw.releaseWriter()
@@ -249,8 +248,8 @@ func (rw *RWLock) Unlock() error {
 
 // tryRead makes one attempt at a read lock.
 func (rw *RWLock) tryRead() (bool, error) {
-	w := atomic.LoadUint64(rw.m.w)
-	if err := rw.m.check(w); err != nil {
+	w := atomic.LoadUint64(rw.m.Word())
+	if err := rw.m.Check(w); err != nil {
 		return false, err
 	}
 	if w != 0 {
@@ -261,11 +260,11 @@ func (rw *RWLock) tryRead() (bool, error) {
 		rw.leaveReader()
 		return false, corrupt("RWLock readers", uint64(r))
 	}
-	if uint32(atomic.LoadUint64(rw.m.w))&pidMask == 0 {
+	if rw.m.Owner() == 0 {
 		// The holders entry goes up after the count, so a death in between leaves a read lock
 		// held (a writer times out) rather than freeing one still in use.
 		rw.hold.add(1, rw.dropReaders)
-		raceAcquire(rw.m.loc)
+		rw.m.Local().RaceAcquire()
 		return true, nil
 	}
 	rw.leaveReader()
@@ -308,8 +307,8 @@ func (rw *RWLock) rlock(dl deadline) error {
 		return err
 	}
 	var err error
-	if rw.gloc.spin(func() bool {
-		if atomic.LoadUint64(rw.m.w) != 0 {
+	if rw.gloc.Spin(func() bool {
+		if atomic.LoadUint64(rw.m.Word()) != 0 {
 			return false
 		}
 		var ok bool
@@ -330,19 +329,17 @@ func (rw *RWLock) rlock(dl deadline) error {
 			}
 			g |= rwParked
 		}
-		owner := rw.m.owner()
+		owner := rw.m.Owner()
 		if owner == 0 {
 			continue
 		}
-		d, err := dl.Left(bo.next())
+		sliceEnded, err := rw.gloc.Slice(dl, &bo, rw.gate, g)
 		if err != nil {
 			return err
 		}
-		err = rw.gloc.park(dl.Context(), rw.gate, g, d)
-		switch {
-		case errors.Is(err, ErrTimeout):
+		if sliceEnded {
 			if owner != self && !alive(owner) {
-				if ok, err := rw.m.tryOnce(true); ok && errors.Is(err, ErrOwnerDead) {
+				if ok, recovered, err := rw.m.Try(true); ok && recovered {
 					rw.markDead()
 					if err := rw.releaseWriter(); err != nil {
 						return err
@@ -353,10 +350,6 @@ func (rw *RWLock) rlock(dl deadline) error {
 					return err
 				}
 			}
-		case ended(dl) != nil:
-			return ended(dl)
-		case err != nil:
-			return fmt.Errorf("lock: futex wait: %w", err)
 		}
 	}
 }

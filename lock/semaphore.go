@@ -2,7 +2,6 @@ package lock
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -224,7 +223,7 @@ func (s *Semaphore) acquire(dl deadline) error {
 		return err
 	}
 	var err error
-	if s.loc.spin(func() bool {
+	if s.loc.Spin(func() bool {
 		if atomic.LoadUint32(s.w)&semMask == 0 {
 			return false
 		}
@@ -234,10 +233,10 @@ func (s *Semaphore) acquire(dl deadline) error {
 	}) {
 		return err
 	}
-	if err := s.loc.enter(dl); err != nil {
+	if err := s.loc.Enter(dl); err != nil {
 		return err
 	}
-	defer s.loc.leave()
+	defer s.loc.Leave()
 	var b backoff
 	for {
 		if ok, err := s.take(); ok || err != nil {
@@ -253,18 +252,12 @@ func (s *Semaphore) acquire(dl deadline) error {
 			}
 			v |= semWaiters
 		}
-		d, err := dl.Left(b.next())
+		sliceEnded, err := s.loc.Slice(dl, &b, s.w, v)
 		if err != nil {
 			return err
 		}
-		err = s.loc.park(dl.Context(), s.w, v, d)
-		switch {
-		case errors.Is(err, ErrTimeout):
+		if sliceEnded {
 			s.hold.reap(s.giveBack)
-		case ended(dl) != nil:
-			return ended(dl)
-		case err != nil:
-			return fmt.Errorf("lock: futex wait: %w", err)
 		}
 	}
 }

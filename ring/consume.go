@@ -32,7 +32,7 @@ var _ = [1]struct{}{}[stCommitted>>8]
 // GetTimeout is Get waiting at most d (0: not at all; Forever: no bound); an error matching
 // ErrTimeout when the queue stayed empty.
 func (q *Queue) GetTimeout(d time.Duration) ([]byte, error) {
-	dl, err := newDeadline(context.Background(), d)
+	dl, err := newDeadline(d)
 	if err != nil {
 		return nil, err
 	}
@@ -42,12 +42,12 @@ func (q *Queue) GetTimeout(d time.Duration) ([]byte, error) {
 
 // GetContext is Get waiting until ctx is done; it then returns ctx.Err().
 func (q *Queue) GetContext(ctx context.Context) ([]byte, error) {
-	return q.get1(deadline{ctx: ctx, forever: true}, nil)
+	return q.get1(contextBound(ctx), nil)
 }
 
 // TryGet takes a message if there is one now, and reports whether it did.
 func (q *Queue) TryGet() ([]byte, bool, error) {
-	b, err := q.get1(deadline{try: true}, nil)
+	b, err := q.get1(tryNow, nil)
 	if err == ErrTimeout {
 		return nil, false, nil
 	}
@@ -151,7 +151,7 @@ func (q *Queue) getSingle(dst []byte) ([]byte, bool) {
 // GetAppendTimeout is GetAppend waiting at most d; an error matching ErrTimeout when the queue
 // stayed empty.
 func (q *Queue) GetAppendTimeout(dst []byte, d time.Duration) ([]byte, error) {
-	dl, err := newDeadline(context.Background(), d)
+	dl, err := newDeadline(d)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +167,7 @@ func (q *Queue) GetAppendContext(ctx context.Context, dst []byte) ([]byte, error
 	if dst == nil {
 		dst = []byte{}
 	}
-	return q.get1(deadline{ctx: ctx, forever: true}, dst)
+	return q.get1(contextBound(ctx), dst)
 }
 
 func (q *Queue) get1(dl deadline, dst []byte) ([]byte, error) {
@@ -208,7 +208,7 @@ func (q *Queue) Peek() (*Message, error) { return q.peek(forever) }
 // PeekTimeout is Peek waiting at most d; an error matching ErrTimeout when the queue stayed
 // empty.
 func (q *Queue) PeekTimeout(d time.Duration) (*Message, error) {
-	dl, err := newDeadline(context.Background(), d)
+	dl, err := newDeadline(d)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +218,7 @@ func (q *Queue) PeekTimeout(d time.Duration) (*Message, error) {
 
 // PeekContext is Peek waiting until ctx is done; it then returns ctx.Err().
 func (q *Queue) PeekContext(ctx context.Context) (*Message, error) {
-	return q.peek(deadline{ctx: ctx, forever: true})
+	return q.peek(contextBound(ctx))
 }
 
 func (q *Queue) peek(dl deadline) (*Message, error) {
@@ -290,9 +290,10 @@ func (q *Queue) claim(dl *deadline, m *Message) error {
 			res, r, st, err = q.claimSingle(m, checkPid)
 		} else {
 			q.cmu.Lock()
-			robustLock(q.clock)
-			res, r, st, err = q.claimLocked(m, checkPid)
-			robustUnlock(q.clock)
+			if err = q.cm.LockForever(); err == nil {
+				res, r, st, err = q.claimLocked(m, checkPid)
+				q.cm.Unlock() // see reserveWait
+			}
 			q.cmu.Unlock()
 		}
 		if err != nil {
@@ -301,7 +302,7 @@ func (q *Queue) claim(dl *deadline, m *Message) error {
 		if res == claimOK {
 			return q.fill(m)
 		}
-		if !waiting && !dl.try {
+		if !waiting && !dl.IsTry() {
 			if err := q.takeTurn(&q.getTurn, dl); err != nil {
 				return err
 			}

@@ -3,6 +3,8 @@ package ring_test
 import (
 	"encoding/binary"
 	"errors"
+	"os"
+	"os/exec"
 	"sync/atomic"
 	"testing"
 
@@ -131,4 +133,61 @@ func FuzzCorruptRing(f *testing.F) {
 		}
 		corruptQueue(t, opts, writes)
 	})
+}
+
+// The producer and consumer locks are internal/robust's mutex word: a word naming a dead
+// process, or this process (left over: this process's goroutines take turns before the word), is
+// taken over by the next Put or Get, which works and leaves the word free; a word with bits no
+// process sets is ErrCorrupt, never a panic or a hang.
+func TestLockWords(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := uint64(cmd.Process.Pid)
+	const waiters = 1 << 22
+	for _, off := range []int{offPLock, offCLock} {
+		for _, c := range []struct {
+			name    string
+			word    uint64
+			corrupt bool
+		}{
+			{"dead owner", dead, false},
+			{"dead owner with waiters", dead | waiters, false},
+			{"this process", uint64(os.Getpid()), false},
+			{"waiters without owner", waiters, true},
+			{"bit 31 (the version 3 waiters bit)", 1<<31 | dead, true},
+			{"high half", 1<<32 | dead, true},
+		} {
+			q := newPrivateQueue(t, &ring.Options{Size: 4096})
+			if err := q.Put([]byte("a")); err != nil {
+				t.Fatal(err)
+			}
+			_, b, err := shm.Resolve(q.Ref(), q.Ref().Kind)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := shm.Word64(b, off)
+			atomic.StoreUint64(w, c.word)
+			var ok bool
+			if off == offPLock {
+				ok, err = q.TryPut([]byte("b"))
+			} else {
+				_, ok, err = q.TryGet()
+			}
+			if c.corrupt {
+				if !errors.Is(err, ring.ErrCorrupt) || !errors.Is(err, shm.ErrCorrupt) {
+					t.Errorf("%d %s: %v, want ErrCorrupt", off, c.name, err)
+				}
+				atomic.StoreUint64(w, 0)
+				continue
+			}
+			if err != nil || !ok {
+				t.Errorf("%d %s: ok %v, err %v", off, c.name, ok, err)
+			}
+			if v := atomic.LoadUint64(w); v != 0 {
+				t.Errorf("%d %s: word %#x after the call", off, c.name, v)
+			}
+		}
+	}
 }

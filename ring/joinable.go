@@ -79,7 +79,7 @@ func (j *JoinableQueue) Join() error { return j.join1(forever) }
 
 // JoinTimeout is Join waiting at most d.
 func (j *JoinableQueue) JoinTimeout(d time.Duration) error {
-	dl, err := newDeadline(context.Background(), d)
+	dl, err := newDeadline(d)
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (j *JoinableQueue) JoinTimeout(d time.Duration) error {
 
 // JoinContext is Join waiting until ctx is done.
 func (j *JoinableQueue) JoinContext(ctx context.Context) error {
-	return j.join1(deadline{ctx: ctx, forever: true})
+	return j.join1(contextBound(ctx))
 }
 
 func (j *JoinableQueue) join1(dl deadline) error {

@@ -6,16 +6,16 @@ package ring
 //
 //	offset size field                         written by
 //	     0    4 magic "RNG1"                  creator
-//	     4    4 layout version (3)            creator
+//	     4    4 layout version (4)            creator
 //	     8    8 capacity C of the data area   creator (a power of two, >= minCap)
 //	    16    4 flags (single producer/consumer, joinable)
 //	    20    4 max message bytes (0: none)   creator
 //	    24    4 max messages (0: none)        creator
 //	    32    4 owner: pid of the single producer that produced last  single producers
-//	    64    4 producer lock (owner pid | waiters bit)      producers
+//	    64    8 producer lock (internal/robust: owner pid | waiters | recovered) producers
 //	    72    8 tail: end of the reserved records            producers, under the producer lock
 //	    80    8 put count: records published | position tag   producers, under the producer lock
-//	   128    4 consumer lock (owner pid | waiters bit)      consumers
+//	   128    8 consumer lock (internal/robust, as the producer lock)   consumers
 //	   136    8 read: first record not yet claimed           consumers, under the consumer lock
 //	   144    8 head: first record whose space is not free   any consumer (CAS), any waiter (reaping)
 //	   152    8 got count: records passed | position tag      consumers, under the consumer lock
@@ -66,7 +66,7 @@ const (
 	headerSize  = 384
 
 	magic   = 0x31474e52 // "RNG1"
-	version = 3
+	version = 4
 
 	// noRecord is what the position word at tail holds until a record is published there: no
 	// record has it, positions being multiples of recAlign.

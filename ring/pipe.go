@@ -230,7 +230,7 @@ func (c *Conn) Send(msg []byte) error {
 
 // SendTimeout is Send waiting at most d; an error matching ErrTimeout when the ring stayed full.
 func (c *Conn) SendTimeout(msg []byte, d time.Duration) error {
-	dl, err := newDeadline(context.Background(), d)
+	dl, err := newDeadline(d)
 	if err != nil {
 		return err
 	}
@@ -239,7 +239,7 @@ func (c *Conn) SendTimeout(msg []byte, d time.Duration) error {
 
 // SendContext is Send waiting until ctx is done; it then returns ctx.Err().
 func (c *Conn) SendContext(ctx context.Context, msg []byte) error {
-	return c.send1(deadline{ctx: ctx, forever: true}, msg)
+	return c.send1(contextBound(ctx), msg)
 }
 
 func (c *Conn) send1(dl deadline, msg []byte) error {
@@ -275,7 +275,7 @@ func (c *Conn) Recv() ([]byte, error) {
 
 // RecvTimeout is Recv waiting at most d; an error matching ErrTimeout when nothing came.
 func (c *Conn) RecvTimeout(d time.Duration) ([]byte, error) {
-	dl, err := newDeadline(context.Background(), d)
+	dl, err := newDeadline(d)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +285,7 @@ func (c *Conn) RecvTimeout(d time.Duration) ([]byte, error) {
 
 // RecvContext is Recv waiting until ctx is done; it then returns ctx.Err().
 func (c *Conn) RecvContext(ctx context.Context) ([]byte, error) {
-	return c.recv1(deadline{ctx: ctx, forever: true})
+	return c.recv1(contextBound(ctx))
 }
 
 func (c *Conn) recv1(dl deadline) ([]byte, error) {
@@ -299,7 +299,7 @@ func (c *Conn) recv1(dl deadline) ([]byte, error) {
 // Poll reports whether Recv would return at once (a message, or io.EOF), waiting at most d for
 // that (0: just look; Forever: no bound).
 func (c *Conn) Poll(d time.Duration) (bool, error) {
-	dl, err := newDeadline(context.Background(), d)
+	dl, err := newDeadline(d)
 	if err != nil {
 		return false, err
 	}
@@ -308,7 +308,7 @@ func (c *Conn) Poll(d time.Duration) (bool, error) {
 
 // PollContext is Poll waiting until ctx is done; it then returns false and ctx.Err().
 func (c *Conn) PollContext(ctx context.Context) (bool, error) {
-	return c.poll(deadline{ctx: ctx, forever: true})
+	return c.poll(contextBound(ctx))
 }
 
 func (c *Conn) poll(dl deadline) (bool, error) {

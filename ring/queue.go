@@ -13,6 +13,7 @@ import (
 
 	"github.com/shmkit/shmkit/internal/fence"
 	"github.com/shmkit/shmkit/internal/park"
+	"github.com/shmkit/shmkit/internal/robust"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -93,7 +94,8 @@ type Queue struct {
 	maxMsgs   uint64
 	inlineMax int
 
-	plock, clock, closed, unfin  *uint32
+	pm, cm                       robust.Mutex // the producer and consumer locks
+	closed, unfin                *uint32
 	owner                        *uint32
 	tail, nput, read, head, nget *uint64
 	spare                        [spares]*uint64
@@ -115,21 +117,23 @@ type local struct {
 	put, get, join wakeup // put: committed records; get: freed space; join: tasks done
 	_              [64]byte
 	pmu            sync.Mutex
-	cachedHead     uint64 // under pmu (or the single producer's): a head seen; head only grows
-	ptail          uint64 // the single producer's position, valid while psynced and owner is self
+	plocal         robust.Local // the producer lock's
+	cachedHead     uint64       // under pmu (or the single producer's): a head seen; head only grows
+	ptail          uint64       // the single producer's position, valid while psynced and owner is self
 	psynced        bool
 	_              [64]byte
 	cmu            sync.Mutex
-	cachedTail     uint64 // under cmu (or the single consumer's)
-	streak         int    // the single consumer's: messages taken since it last found none
-	slip           int    // the single consumer's: how long it stays away after catching up
+	clocal         robust.Local // the consumer lock's
+	cachedTail     uint64       // under cmu (or the single consumer's)
+	streak         int          // the single consumer's: messages taken since it last found none
+	slip           int          // the single consumer's: how long it stays away after catching up
 	_              [64]byte
 	getTurn        park.Turn
 	putTurn        park.Turn
 }
 
 // locals maps a queue (segment id, offset, generation) to its local state in this process.
-var locals sync.Map
+var locals robust.Registry[localKey, local]
 
 type localKey struct {
 	seg, off uint64
@@ -215,8 +219,7 @@ func openQueue(ref shm.Ref, kind shm.Kind) (*Queue, error) {
 		flags:   atomic.LoadUint32(shm.Word32(b, offFlags)),
 		maxMsg:  int(atomic.LoadUint32(shm.Word32(b, offMaxMsg))),
 		maxMsgs: uint64(atomic.LoadUint32(shm.Word32(b, offMaxMsgs))),
-		plock:   shm.Word32(b, offPLock), clock: shm.Word32(b, offCLock),
-		closed: shm.Word32(b, offClosed), unfin: shm.Word32(b, offUnfin),
+		closed:  shm.Word32(b, offClosed), unfin: shm.Word32(b, offUnfin),
 		owner: shm.Word32(b, offOwner),
 		tail:  shm.Word64(b, offTail), nput: shm.Word64(b, offNPut),
 		read: shm.Word64(b, offRead), head: shm.Word64(b, offHead), nget: shm.Word64(b, offNGot),
@@ -225,16 +228,14 @@ func openQueue(ref shm.Ref, kind shm.Kind) (*Queue, error) {
 	q.hctx, q.hcancel = context.WithCancel(context.Background())
 	q.inlineMax = int(c/4) - recHeader
 	q.counted = q.maxMsgs != 0 || q.flags&(flagSingleProducer|flagSingleConsumer) != flagSingleProducer|flagSingleConsumer
-	key := localKey{seg: ref.Seg, off: ref.Off, gen: ref.Gen}
-	l, ok := locals.Load(key)
-	if !ok {
-		nl := &local{slip: slipMin}
+	q.local = locals.Get(localKey{seg: ref.Seg, off: ref.Off, gen: ref.Gen}, func(nl *local) {
+		nl.slip = slipMin
 		nl.put.seq, nl.put.waiters = shm.Word32(b, offPutSeq), shm.Word32(b, offConsWait)
 		nl.get.seq, nl.get.waiters = shm.Word32(b, offGetSeq), shm.Word32(b, offProdWait)
 		nl.join.seq, nl.join.waiters = shm.Word32(b, offJoinSeq), shm.Word32(b, offJoinWait)
-		l, _ = locals.LoadOrStore(key, nl)
-	}
-	q.local = l.(*local)
+	})
+	q.pm = robust.New(shm.Word64(b, offPLock), &q.plocal, kindProducer)
+	q.cm = robust.New(shm.Word64(b, offCLock), &q.clocal, kindConsumer)
 	q.fastPut = q.flags&(flagSingleProducer|flagJoinable) == flagSingleProducer && !q.counted
 	q.fastGet = q.flags&flagSingleConsumer != 0 && !q.counted
 	return q, nil
@@ -595,7 +596,7 @@ func (q *Queue) publishCounted(start, end uint64) {
 // PutTimeout is Put waiting at most d (0: not at all; Forever: no bound); an error matching
 // ErrTimeout when the queue stayed full.
 func (q *Queue) PutTimeout(msg []byte, d time.Duration) error {
-	dl, err := newDeadline(context.Background(), d)
+	dl, err := newDeadline(d)
 	if err != nil {
 		return err
 	}
@@ -604,12 +605,12 @@ func (q *Queue) PutTimeout(msg []byte, d time.Duration) error {
 
 // PutContext is Put waiting until ctx is done; it then returns ctx.Err().
 func (q *Queue) PutContext(ctx context.Context, msg []byte) error {
-	return q.put1(deadline{ctx: ctx, forever: true}, msg)
+	return q.put1(contextBound(ctx), msg)
 }
 
 // TryPut puts msg if there is room now, and reports whether it did.
 func (q *Queue) TryPut(msg []byte) (bool, error) {
-	err := q.put1(deadline{try: true}, msg)
+	err := q.put1(tryNow, msg)
 	if err == ErrTimeout {
 		return false, nil
 	}
@@ -652,7 +653,7 @@ func (q *Queue) Reserve(n int) (*Reservation, error) { return q.reserveNew(forev
 // ReserveTimeout is Reserve waiting at most d; an error matching ErrTimeout when the queue
 // stayed full.
 func (q *Queue) ReserveTimeout(n int, d time.Duration) (*Reservation, error) {
-	dl, err := newDeadline(context.Background(), d)
+	dl, err := newDeadline(d)
 	if err != nil {
 		return nil, err
 	}
@@ -662,7 +663,7 @@ func (q *Queue) ReserveTimeout(n int, d time.Duration) (*Reservation, error) {
 
 // ReserveContext is Reserve waiting until ctx is done; it then returns ctx.Err().
 func (q *Queue) ReserveContext(ctx context.Context, n int) (*Reservation, error) {
-	return q.reserveNew(deadline{ctx: ctx, forever: true}, n)
+	return q.reserveNew(contextBound(ctx), n)
 }
 
 func (q *Queue) reserveNew(dl deadline, n int) (*Reservation, error) {
@@ -730,15 +731,16 @@ func (q *Queue) reserveWait(dl *deadline, w *Reservation) error {
 			ok, err = q.reserveSingle(w)
 		} else {
 			q.pmu.Lock()
-			robustLock(q.plock)
-			ok, err = q.reserveLocked(w)
-			robustUnlock(q.plock)
+			if err = q.pm.LockForever(); err == nil {
+				ok, err = q.reserveLocked(w)
+				q.pm.Unlock() // taken just above, with pmu held: it cannot fail but for a scribble, which the next Lock reports
+			}
 			q.pmu.Unlock()
 		}
 		if err != nil || ok {
 			return err
 		}
-		if !waiting && !dl.try {
+		if !waiting && !dl.IsTry() {
 			if err := q.takeTurn(&q.putTurn, dl); err != nil {
 				return err
 			}

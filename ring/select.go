@@ -62,7 +62,7 @@ func Ended(s Sentinel) Waitable { return ended{s} }
 // it watches (at most futex.MaxWaitV-1 queues); where futex_waitv is missing it polls every
 // millisecond. Readiness is a snapshot: another consumer may take the message first.
 func Wait(d time.Duration, objects ...Waitable) ([]Waitable, error) {
-	dl, err := newDeadline(context.Background(), d)
+	dl, err := newDeadline(d)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ func Wait(d time.Duration, objects ...Waitable) ([]Waitable, error) {
 
 // WaitContext is Wait waiting until ctx is done; it then returns ctx.Err().
 func WaitContext(ctx context.Context, objects ...Waitable) ([]Waitable, error) {
-	return wait(deadline{ctx: ctx, forever: true}, objects)
+	return wait(contextBound(ctx), objects)
 }
 
 func wait(dl deadline, objects []Waitable) ([]Waitable, error) {
@@ -100,8 +100,8 @@ func wait(dl deadline, objects []Waitable) ([]Waitable, error) {
 		atomic.AddUint32(local, 1)
 		futex.Wake(local, 0)
 	}
-	if dl.ctx != nil {
-		defer context.AfterFunc(dl.ctx, bump)()
+	if dl.Context() != nil {
+		defer context.AfterFunc(dl.Context(), bump)()
 	}
 	if len(sentinels) > 0 {
 		stop := make(chan struct{})
@@ -138,7 +138,7 @@ func wait(dl deadline, objects []Waitable) ([]Waitable, error) {
 		}
 		var left time.Duration
 		if len(ready) == 0 {
-			left, err = dl.left(tick)
+			left, err = dl.Left(tick)
 			if first && len(qs) > 0 {
 				left, first = min(left, fence.DrainBound), false
 			}

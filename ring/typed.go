@@ -96,7 +96,7 @@ func (t *QueueOf[T]) Put(v T) error { return t.put(forever, v) }
 
 // PutTimeout is Put waiting at most d.
 func (t *QueueOf[T]) PutTimeout(v T, d time.Duration) error {
-	dl, err := newDeadline(context.Background(), d)
+	dl, err := newDeadline(d)
 	if err != nil {
 		return err
 	}
@@ -105,12 +105,12 @@ func (t *QueueOf[T]) PutTimeout(v T, d time.Duration) error {
 
 // PutContext is Put waiting until ctx is done.
 func (t *QueueOf[T]) PutContext(ctx context.Context, v T) error {
-	return t.put(deadline{ctx: ctx, forever: true}, v)
+	return t.put(contextBound(ctx), v)
 }
 
 // TryPut puts v if there is room now.
 func (t *QueueOf[T]) TryPut(v T) (bool, error) {
-	err := t.put(deadline{try: true}, v)
+	err := t.put(tryNow, v)
 	if err == ErrTimeout {
 		return false, nil
 	}
@@ -149,7 +149,7 @@ func (t *QueueOf[T]) Get() (T, error) { return t.get(forever) }
 
 // GetTimeout is Get waiting at most d.
 func (t *QueueOf[T]) GetTimeout(d time.Duration) (T, error) {
-	dl, err := newDeadline(context.Background(), d)
+	dl, err := newDeadline(d)
 	if err != nil {
 		var zero T
 		return zero, err
@@ -160,12 +160,12 @@ func (t *QueueOf[T]) GetTimeout(d time.Duration) (T, error) {
 
 // GetContext is Get waiting until ctx is done.
 func (t *QueueOf[T]) GetContext(ctx context.Context) (T, error) {
-	return t.get(deadline{ctx: ctx, forever: true})
+	return t.get(contextBound(ctx))
 }
 
 // TryGet takes a value if there is one now.
 func (t *QueueOf[T]) TryGet() (T, bool, error) {
-	v, err := t.get(deadline{try: true})
+	v, err := t.get(tryNow)
 	if err == ErrTimeout {
 		return v, false, nil
 	}

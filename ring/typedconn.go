@@ -72,7 +72,7 @@ func (t *ConnOf[T]) Send(v T) error { return t.send1(forever, v) }
 
 // SendTimeout is Send waiting at most d; an error matching ErrTimeout when the ring stayed full.
 func (t *ConnOf[T]) SendTimeout(v T, d time.Duration) error {
-	dl, err := newDeadline(context.Background(), d)
+	dl, err := newDeadline(d)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (t *ConnOf[T]) SendTimeout(v T, d time.Duration) error {
 
 // SendContext is Send waiting until ctx is done; it then returns ctx.Err().
 func (t *ConnOf[T]) SendContext(ctx context.Context, v T) error {
-	return t.send1(deadline{ctx: ctx, forever: true}, v)
+	return t.send1(contextBound(ctx), v)
 }
 
 func (t *ConnOf[T]) send1(dl deadline, v T) error {
@@ -98,7 +98,7 @@ func (t *ConnOf[T]) Recv() (T, error) { return t.recv1(forever) }
 
 // RecvTimeout is Recv waiting at most d; an error matching ErrTimeout when nothing came.
 func (t *ConnOf[T]) RecvTimeout(d time.Duration) (T, error) {
-	dl, err := newDeadline(context.Background(), d)
+	dl, err := newDeadline(d)
 	if err != nil {
 		var zero T
 		return zero, err
@@ -109,7 +109,7 @@ func (t *ConnOf[T]) RecvTimeout(d time.Duration) (T, error) {
 
 // RecvContext is Recv waiting until ctx is done; it then returns ctx.Err().
 func (t *ConnOf[T]) RecvContext(ctx context.Context) (T, error) {
-	return t.recv1(deadline{ctx: ctx, forever: true})
+	return t.recv1(contextBound(ctx))
 }
 
 func (t *ConnOf[T]) recv1(dl deadline) (T, error) {

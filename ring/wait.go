@@ -11,28 +11,23 @@ import (
 	"github.com/shmkit/shmkit/internal/park"
 )
 
-// deadline is how long a blocking call may wait: until a time, forever, or not at all (try), and
-// until a context is done.
-type deadline struct {
-	ctx     context.Context // nil: none
-	until   time.Time       // zero: no bound (unless try)
-	try     bool            // do not wait at all
-	forever bool
-}
+// deadline is how long a blocking call may wait: shmkit's one bound (internal/deadline): until
+// a time, forever, or not at all (a try), and until a context (nil: none) is done.
+type deadline = shdeadline.D
 
-func newDeadline(ctx context.Context, d time.Duration) (deadline, error) {
-	switch {
-	case d == 0:
-		return deadline{ctx: ctx, try: true}, nil
-	case d == Forever:
-		return deadline{ctx: ctx, forever: true}, nil
-	case d < 0:
-		return deadline{}, shdeadline.Check("ring", d)
-	}
-	return deadline{ctx: ctx, until: time.Now().Add(d)}, nil
-}
+// newDeadline is the bound of a Timeout form: Forever waits without bound, 0 tries once, any
+// other negative value is ErrBadTimeout.
+func newDeadline(d time.Duration) (deadline, error) { return shdeadline.New("ring", nil, d) }
 
-var forever = deadline{forever: true}
+// contextBound is the bound of a Context form.
+func contextBound(ctx context.Context) deadline { return shdeadline.Ctx(ctx) }
+
+// forever is the bound of the calls that wait without limit or context; tryNow of those that
+// never wait.
+var (
+	forever deadline
+	tryNow  = shdeadline.Try()
+)
 
 // timeoutErr names op and the timeout d in a bare ErrTimeout (shmkit's convention: "ring: Get:
 // timed out after 250ms"); other errors pass unchanged.
@@ -41,27 +36,6 @@ func timeoutErr(op string, d time.Duration, err error) error {
 		return shdeadline.Timeout(op, d)
 	}
 	return err
-}
-
-// left returns how long a wait may last now, capped at limit; ErrTimeout when nothing is left,
-// the context's error when it is done.
-func (dl *deadline) left(limit time.Duration) (time.Duration, error) {
-	if dl.ctx != nil {
-		if err := dl.ctx.Err(); err != nil {
-			return 0, err
-		}
-	}
-	if dl.try {
-		return 0, ErrTimeout
-	}
-	if dl.forever {
-		return limit, nil
-	}
-	l := time.Until(dl.until)
-	if l <= 0 {
-		return 0, ErrTimeout
-	}
-	return min(l, limit), nil
 }
 
 // How a waiter waits before it sleeps in the kernel: spinChecks checks of its condition, spinGap
@@ -150,7 +124,7 @@ func (w *wakeup) wake() {
 // everything), false when a whole tick passed, and ErrTimeout or the context's error when dl is
 // over.
 func (w *wakeup) park(dl *deadline, ready func() bool) (bool, error) {
-	if _, err := dl.left(tick); err != nil {
+	if _, err := dl.Left(tick); err != nil {
 		return false, err
 	}
 	for i := 0; i < spinChecks; i++ {
@@ -169,7 +143,7 @@ func (w *wakeup) park(dl *deadline, ready func() bool) (bool, error) {
 	if ready() {
 		return true, nil
 	}
-	d, err := dl.left(tick)
+	d, err := dl.Left(tick)
 	if err != nil {
 		return false, err
 	}
@@ -178,7 +152,7 @@ func (w *wakeup) park(dl *deadline, ready func() bool) (bool, error) {
 	// ready() above could not see it. Such a store is visible within fence.DrainBound: sleep
 	// that long first and look again (internal/fence).
 	if first := min(d, fence.DrainBound); first < d {
-		err = w.gate.Wait(dl.ctx, w.seq, seq, first)
+		err = w.gate.Wait(dl.Context(), w.seq, seq, first)
 		if err != futex.ErrTimeout {
 			return true, err
 		}
@@ -187,7 +161,7 @@ func (w *wakeup) park(dl *deadline, ready func() bool) (bool, error) {
 		}
 		d -= first
 	}
-	err = w.gate.Wait(dl.ctx, w.seq, seq, d)
+	err = w.gate.Wait(dl.Context(), w.seq, seq, d)
 	if err == futex.ErrTimeout {
 		return ready(), nil // the tick, not the deadline: the caller checks dl again
 	}
@@ -199,20 +173,17 @@ func (w *wakeup) park(dl *deadline, ready func() bool) (bool, error) {
 // held by a goroutine waiting on another handle of the queue, which this handle's Close does not
 // wake: the wait for the turn ends with the handle too (ErrClosed).
 func (q *Queue) takeTurn(t *park.Turn, dl *deadline) error {
-	d, err := dl.left(time.Duration(1<<63 - 1))
+	d, err := dl.Left(Forever) // Forever when dl has no time limit
 	if err != nil {
 		if t.Take(context.Background(), 0) == nil { // a free turn is taken even when the time is up
 			return nil
 		}
 		return err
 	}
-	if dl.forever {
-		d = Forever
-	}
 	ctx := q.hctx
-	if dl.ctx != nil {
+	if dl.Context() != nil {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(dl.ctx)
+		ctx, cancel = context.WithCancel(dl.Context())
 		defer cancel()
 		defer context.AfterFunc(q.hctx, cancel)()
 	}
@@ -220,8 +191,8 @@ func (q *Queue) takeTurn(t *park.Turn, dl *deadline) error {
 		if q.Closed() {
 			return ErrClosed
 		}
-		if dl.ctx != nil && dl.ctx.Err() != nil {
-			return dl.ctx.Err()
+		if dl.Context() != nil && dl.Context().Err() != nil {
+			return dl.Context().Err()
 		}
 		return err
 	}

@@ -1,0 +1,389 @@
+// Package robust is shmkit's robust process-shared mutex: the one implementation of the mutex
+// word that lock's Lock, RecursiveLock, RWLock (writer side) and Barrier, and ring's producer and
+// consumer locks, all use; with the per-process companions every shared word needs (Local: the
+// Gate and turnstile through which this process's goroutines wait, the adaptive spin), the park
+// slices (Backoff) and the per-process registry of those companions (Registry).
+//
+// # The mutex word
+//
+// A mutex is one 64-bit word in shared memory, 8-aligned, little-endian; its low half is the
+// futex word waiters sleep on:
+//
+//	bits  0..21  owner pid (0: free)
+//	bit   22     waiters: some process may be parked on the word (set by waiters, cleared by
+//	             the release, which then wakes one)
+//	bit   23     recovered: the owner took the mutex over from a process that died holding it
+//	             (set by the takeover, cleared by the release)
+//	bits 24..31  always 0
+//	bits 32..63  a recursive mutex's recursion count (>= 1 while held); otherwise always 0
+//
+// Free is exactly 0. Every other state with pid 0, any of bits 24..31, a count in a
+// non-recursive word, or a held recursive word with count 0 is impossible: the word is corrupt,
+// and every operation reports it as an error wrapping Kind.Corrupt. No operation panics or hangs
+// on a corrupt word, whatever it holds (FuzzWord).
+//
+// # Memory ordering
+//
+// The word is only accessed with sequentially consistent atomics: everything a process wrote
+// before a release is visible to the process whose acquisition returns next.
+//
+// # A dead owner
+//
+// A waiter parks in slices (Backoff: 1 ms doubling to 100 ms) and after each one checks the
+// owner's pid (Alive); when the owner has died it takes the mutex over, keeps the waiters bit (so
+// its release wakes the others) and sets the recovered bit: the acquisition returns
+// recovered == true, and Recovered reports it until the release. What the dead owner was doing
+// under the mutex was cut short at any point; the caller decides what that means (lock reports
+// it through Recovered and breaks a Barrier; ring's protocol tolerates it). See pids.Alive for
+// the limits of pid probing: a reused pid counts as alive, and all processes must share a pid
+// namespace.
+package robust
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/futex"
+	"github.com/shmkit/shmkit/internal/deadline"
+	"github.com/shmkit/shmkit/internal/pids"
+)
+
+// The layout of the mutex word (see the package documentation).
+const (
+	PidBits   = 22                 // Linux never hands out a pid at or above 1<<22 (PID_MAX_LIMIT)
+	PidMask   = 1<<PidBits - 1     // the owner pid's bits
+	Waiters   = 1 << PidBits       // some process may be parked on the word
+	Recovered = 1 << (PidBits + 1) // the owner took the mutex over from a dead one
+	badLow    = 0xffffffff &^ (PidMask | Waiters | Recovered)
+	one       = 1 << 32 // one level of recursion
+)
+
+// Self is this process's pid, read once: Go programs do not fork without exec.
+var Self = uint32(os.Getpid())
+
+func init() {
+	if Self > PidMask {
+		// Cannot happen on Linux (PID_MAX_LIMIT); refuse loudly rather than store a truncated pid.
+		panic("shmkit: process id " + strconv.Itoa(int(Self)) + " does not fit in 22 bits")
+	}
+}
+
+// Alive reports whether process pid exists and has not exited; this process is always alive.
+// A zombie counts as dead (it will never touch shared memory again). See pids.Alive for the
+// limits: a reused pid counts as alive; all processes must share a pid namespace. It makes a
+// system call: only slow paths call it.
+func Alive(pid uint32) bool { return pid == Self || pids.Alive(int(pid)) }
+
+// A Kind is what differs between the users of the mutex word; it is fixed per kind of object
+// and shared by every Mutex of that kind.
+type Kind struct {
+	// What names the object in error messages ("Lock", "ring: producer lock").
+	What string
+	// Recursive: the process holding the mutex may take it again, and the word counts the
+	// levels (bits 32..63; lock's RecursiveLock).
+	Recursive bool
+	// OwnSelf: the caller lets one goroutine of this process at a time near the word (ring's
+	// local mutex in front of its shared locks), so a word naming this process is left over (a
+	// dead process whose pid this process reuses, or a scribble): take it over, as from a dead
+	// owner. Without it, a word naming this process is held by another of its goroutines, and
+	// the caller waits (lock's Lock, whose owner is a process, not a goroutine).
+	OwnSelf bool
+	// Corrupt is the sentinel that errors about an impossible word wrap (the caller's package's
+	// ErrCorrupt, which wraps shm.ErrCorrupt).
+	Corrupt error
+	// NotOwner is the sentinel that an Unlock by a process that does not hold the mutex wraps;
+	// nil: Corrupt (for a caller whose protocol makes that impossible).
+	NotOwner error
+	// Overflow is the sentinel that a recursion count overflow wraps (Recursive only).
+	Overflow error
+}
+
+// A Mutex is this process's handle on one mutex word: the word, this process's Local for it
+// and the Kind. It is a small value; copies share the word and the Local.
+type Mutex struct {
+	w    *uint64
+	lo   *uint32 // the low half of *w: the futex word
+	loc  *Local
+	once uint64 // the word while this process holds the mutex once (no other bit)
+	kind *Kind
+}
+
+// New returns the handle of the mutex word at w (8-aligned, in shared memory), whose Local in
+// this process is loc (see Registry).
+func New(w *uint64, loc *Local, k *Kind) Mutex {
+	m := Mutex{w: w, lo: (*uint32)(unsafe.Pointer(w)), loc: loc, once: uint64(Self), kind: k}
+	if k.Recursive {
+		m.once |= one
+	}
+	return m
+}
+
+// Word returns the mutex word's address.
+func (m *Mutex) Word() *uint64 { return m.w }
+
+// Local returns the handle's Local.
+func (m *Mutex) Local() *Local { return m.loc }
+
+// Fast takes the mutex if it is free, with one compare-and-swap, and reports whether it did: the
+// fast path that callers inline before Lock.
+func (m *Mutex) Fast() bool {
+	if atomic.CompareAndSwapUint64(m.w, 0, m.once) {
+		m.loc.RaceAcquire()
+		return true
+	}
+	return false
+}
+
+// LockForever acquires the mutex without bound: Fast, then Lock. It returns an error only without
+// the mutex (a corrupt word, a recursion overflow); a takeover is a success, which the word
+// records (see Recovered). The fast path inlines into the caller.
+func (m *Mutex) LockForever() error {
+	if atomic.CompareAndSwapUint64(m.w, 0, m.once) {
+		m.loc.RaceAcquire()
+		return nil
+	}
+	return m.lockForever()
+}
+
+//go:noinline
+func (m *Mutex) lockForever() error {
+	_, err := m.Lock(deadline.D{})
+	return err
+}
+
+// Check returns nil for a possible word and an error wrapping Kind.Corrupt for an impossible one.
+func (m *Mutex) Check(v uint64) error {
+	low, count := uint32(v), v>>32
+	pid := low & PidMask
+	k := m.kind
+	switch {
+	case low&badLow != 0,
+		pid == 0 && v != 0,
+		!k.Recursive && count != 0,
+		k.Recursive && pid != 0 && count == 0:
+		return fmt.Errorf("%w: %s word %#x", k.Corrupt, k.What, v)
+	}
+	return nil
+}
+
+// reentrant reports whether a word naming this process is for this caller to take: a recursive
+// mutex's next level, or a leftover (OwnSelf).
+func (m *Mutex) reentrant() bool { return m.kind.Recursive || m.kind.OwnSelf }
+
+// Try makes one attempt, never blocking: take a free word, re-enter a recursive mutex this
+// process holds, take a word naming this process over (OwnSelf), or take over from an owner that
+// died (only when checkDead: it costs a system call). ok reports success, and recovered that
+// the mutex was taken over (the word records it: see Recovered). err (without ok) is a corrupt
+// word or a recursion overflow.
+func (m *Mutex) Try(checkDead bool) (ok, recovered bool, err error) {
+	for {
+		v := atomic.LoadUint64(m.w)
+		if err := m.Check(v); err != nil {
+			return false, false, err
+		}
+		owner := uint32(v) & PidMask
+		switch {
+		case owner == 0:
+			if atomic.CompareAndSwapUint64(m.w, 0, m.once) {
+				m.loc.RaceAcquire()
+				return true, false, nil
+			}
+			continue
+		case owner == Self && m.kind.Recursive:
+			if v>>32 == 0xffffffff {
+				return false, false, fmt.Errorf("%w: %s recursion count overflow", m.kind.Overflow, m.kind.What)
+			}
+			if atomic.CompareAndSwapUint64(m.w, v, v+one) {
+				m.loc.RaceAcquire()
+				return true, false, nil
+			}
+			continue
+		case owner == Self && m.kind.OwnSelf,
+			checkDead && owner != Self && !Alive(owner):
+			// Keep the waiters bit: others may be parked, and our release must wake them.
+			if atomic.CompareAndSwapUint64(m.w, v, m.once|Waiters|Recovered) {
+				m.loc.RaceAcquire()
+				return true, true, nil
+			}
+			continue
+		}
+		return false, false, nil
+	}
+}
+
+// Lock acquires the mutex within dl: it tries, spins (Local.Spin), then takes this process's
+// turnstile and parks on the word in slices, checking after each whether the owner still lives,
+// and takes the mutex over from an owner that died. A try (dl already passed) never parks but
+// does take over from a dead owner. recovered reports a takeover. It returns, without the mutex,
+// the bare deadline.ErrTimeout or the context's error when dl ends first, and a corruption or
+// overflow error (see Check and Try).
+func (m *Mutex) Lock(dl deadline.D) (recovered bool, err error) {
+	if ok, rec, err := m.Try(true); ok || err != nil {
+		return rec, err
+	}
+	if _, err := dl.Left(deadline.Forever); err != nil {
+		return false, err
+	}
+	if m.loc.Spin(func() bool {
+		v := atomic.LoadUint64(m.w)
+		if v != 0 && (uint32(v)&PidMask != Self || !m.reentrant()) {
+			return false
+		}
+		var ok bool
+		ok, recovered, err = m.Try(false)
+		return ok || err != nil
+	}) {
+		return recovered, err
+	}
+	if err := m.loc.Enter(dl); err != nil {
+		return false, err
+	}
+	defer m.loc.Leave()
+	var b Backoff
+	for {
+		v := atomic.LoadUint64(m.w)
+		if err := m.Check(v); err != nil {
+			return false, err
+		}
+		owner := uint32(v) & PidMask
+		if owner == 0 {
+			// Whoever takes it after a wait sets the waiters bit: other processes may be parked.
+			if atomic.CompareAndSwapUint64(m.w, 0, m.once|Waiters) {
+				m.loc.RaceAcquire()
+				return false, nil
+			}
+			continue
+		}
+		if owner == Self && m.reentrant() {
+			if ok, rec, err := m.Try(false); ok || err != nil {
+				return rec, err
+			}
+			continue
+		}
+		if v&Waiters == 0 {
+			if !atomic.CompareAndSwapUint64(m.w, v, v|Waiters) {
+				continue
+			}
+			v |= Waiters
+		}
+		sliceEnded, err := m.loc.Slice(dl, &b, m.lo, uint32(v))
+		if err != nil {
+			return false, err
+		}
+		if sliceEnded && owner != Self && !Alive(owner) {
+			if ok, rec, err := m.Try(true); ok || err != nil {
+				return rec, err
+			}
+		}
+	}
+}
+
+// ended returns the error of dl's context when it has ended, nil otherwise.
+func ended(dl deadline.D) error {
+	if ctx := dl.Context(); ctx != nil {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// Unlock releases one hold (one level of a recursive mutex), waking one parked process when the
+// word had the waiters bit. Only the owning process may release: otherwise it returns an error
+// wrapping Kind.NotOwner and leaves the word alone. The fast path (held once, nobody parked) is
+// one compare-and-swap and inlines.
+func (m *Mutex) Unlock() error {
+	m.loc.RaceRelease()
+	if atomic.CompareAndSwapUint64(m.w, m.once, 0) {
+		return nil
+	}
+	return m.unlockSlow()
+}
+
+func (m *Mutex) unlockSlow() error {
+	for {
+		v := atomic.LoadUint64(m.w)
+		if err := m.Check(v); err != nil {
+			return err
+		}
+		if owner := uint32(v) & PidMask; owner != Self {
+			return m.notOwner(owner)
+		}
+		var nv uint64
+		if m.kind.Recursive && v>>32 > 1 {
+			nv = v - one
+		}
+		if atomic.CompareAndSwapUint64(m.w, v, nv) {
+			if nv == 0 && v&Waiters != 0 {
+				if _, err := futex.Wake(m.lo, 1); err != nil {
+					return fmt.Errorf("%s: futex wake: %w", m.kind.What, err)
+				}
+			}
+			return nil
+		}
+	}
+}
+
+func (m *Mutex) notOwner(owner uint32) error {
+	sentinel := m.kind.NotOwner
+	if sentinel == nil {
+		sentinel = m.kind.Corrupt
+	}
+	if owner == 0 {
+		return fmt.Errorf("%w: %s is not locked", sentinel, m.kind.What)
+	}
+	return fmt.Errorf("%w: %s is held by pid %d", sentinel, m.kind.What, owner)
+}
+
+// UnlockAll releases every level this process holds (a Condition's Wait) and returns how many
+// there were. The mutex is released even when the wake-up fails: a waiter that missed it wakes at
+// the end of its slice.
+func (m *Mutex) UnlockAll() (depth uint32, err error) {
+	m.loc.RaceRelease()
+	for {
+		v := atomic.LoadUint64(m.w)
+		if err := m.Check(v); err != nil {
+			return 0, err
+		}
+		if owner := uint32(v) & PidMask; owner != Self {
+			return 0, m.notOwner(owner)
+		}
+		depth = 1
+		if m.kind.Recursive {
+			depth = uint32(v >> 32)
+		}
+		if atomic.CompareAndSwapUint64(m.w, v, 0) {
+			if v&Waiters != 0 {
+				futex.Wake(m.lo, 1)
+			}
+			return depth, nil
+		}
+	}
+}
+
+// Relock takes the mutex again after UnlockAll, without bound, and restores depth levels. It
+// fails, without the mutex, only with a corruption error; recovered reports a takeover.
+func (m *Mutex) Relock(depth uint32) (recovered bool, err error) {
+	if !m.Fast() {
+		if recovered, err = m.Lock(deadline.D{}); err != nil {
+			return false, err
+		}
+	}
+	if m.kind.Recursive && depth > 1 {
+		atomic.AddUint64(m.w, uint64(depth-1)<<32)
+	}
+	return recovered, nil
+}
+
+// Owner returns the pid recorded in the word (0: free), a snapshot.
+func (m *Mutex) Owner() uint32 { return uint32(atomic.LoadUint64(m.w)) & PidMask }
+
+// Recovered reports whether this process holds the mutex and took it over from a dead owner.
+func (m *Mutex) Recovered() bool {
+	v := atomic.LoadUint64(m.w)
+	return uint32(v)&PidMask == Self && v&Recovered != 0
+}
+
+// Recursive reports whether the mutex is of a recursive Kind.
+func (m *Mutex) Recursive() bool { return m.kind.Recursive }

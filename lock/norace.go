@@ -1,7 +1,0 @@
-//go:build !race
-
-package lock
-
-func raceRelease(*local) {}
-
-func raceAcquire(*local) {}
