@@ -416,7 +416,7 @@ func (q *Queue) PutBatch(msgs [][]byte) (int, error) { return q.putBatch(forever
 // PutBatchContext is PutBatch waiting for room only until ctx is done; it then returns how many
 // it put and ctx.Err().
 func (q *Queue) PutBatchContext(ctx context.Context, msgs [][]byte) (int, error) {
-	return q.putBatch(deadline{ctx: ctx, forever: true}, msgs)
+	return q.putBatch(contextBound(ctx), msgs)
 }
 
 func (q *Queue) putBatch(dl deadline, msgs [][]byte) (int, error) {
