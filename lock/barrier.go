@@ -68,7 +68,7 @@ type Barrier struct {
 // before any party is released; if it returns an error or panics the Barrier breaks.
 func NewBarrier(parties int, action func() error, opts ...Option) (*Barrier, error) {
 	if parties < 1 || parties > MaxParties {
-		return nil, fmt.Errorf("%w: Barrier of %d parties (want 1..%d)", ErrBadArg, parties, MaxParties)
+		return nil, fmt.Errorf("%w: Barrier of %d parties (want 1..%d)", ErrBadArgs, parties, MaxParties)
 	}
 	h, err := heapFor(opts)
 	if err != nil {

@@ -106,9 +106,9 @@ func TestBarrierAbortResetTimeout(t *testing.T) {
 	require.ErrorIs(t, err, lock.ErrBadTimeout)
 
 	_, err = lock.NewBarrier(0, nil)
-	require.ErrorIs(t, err, lock.ErrBadArg)
+	require.ErrorIs(t, err, lock.ErrBadArgs)
 	_, err = lock.NewBarrier(lock.MaxParties+1, nil)
-	require.ErrorIs(t, err, lock.ErrBadArg)
+	require.ErrorIs(t, err, lock.ErrBadArgs)
 
 	one, err := lock.NewBarrier(1, func() error { return errors.New("no") })
 	require.NoError(t, err)

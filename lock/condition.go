@@ -386,7 +386,7 @@ func (c *Condition) waitFor(pred func() bool, dl deadline) error {
 // Notify wakes up to n goroutines waiting on the Condition (n >= 1). The caller must hold the Lock.
 func (c *Condition) Notify(n int) error {
 	if n < 1 {
-		return fmt.Errorf("%w: Notify(%d)", ErrBadArg, n)
+		return fmt.Errorf("%w: Notify(%d)", ErrBadArgs, n)
 	}
 	return c.notify(uint32(min(n, condMaxCount)))
 }

@@ -136,7 +136,7 @@ func TestConditionTimeoutAndMisuse(t *testing.T) {
 	require.ErrorIs(t, c.WaitTimeout(-9), lock.ErrBadTimeout)
 	require.ErrorIs(t, c.WaitFor(func() bool { return false }, 20*time.Millisecond), lock.ErrTimeout)
 	require.NoError(t, c.WaitFor(func() bool { return true }, 0))
-	require.ErrorIs(t, c.Notify(0), lock.ErrBadArg)
+	require.ErrorIs(t, c.Notify(0), lock.ErrBadArgs)
 	require.NoError(t, c.Unlock())
 
 	d, err := lock.OpenCondition(c.Ref())

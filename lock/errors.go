@@ -37,9 +37,9 @@ var (
 	// ErrBadTimeout is returned for a negative timeout other than Forever: the same value in
 	// every shmkit package.
 	ErrBadTimeout = shdeadline.ErrBadTimeout
-	// ErrBadArg is returned for an argument out of range: a Barrier of 0 parties, a negative
+	// ErrBadArgs is returned for an argument out of range: a Barrier of 0 parties, a negative
 	// semaphore value, a release of 0 units.
-	ErrBadArg = errors.New("lock: invalid argument")
+	ErrBadArgs = errors.New("lock: bad arguments")
 )
 
 // Forever, passed as a timeout, waits without a time bound.

@@ -35,7 +35,7 @@ func FuzzLockWord(f *testing.F) {
 	ew := shm.Word32(raw(f, e), 0)
 	known := func(err error) bool {
 		return err == nil || errors.Is(err, lock.ErrCorrupt) || errors.Is(err, lock.ErrTimeout) ||
-			errors.Is(err, lock.ErrOwnerDead) || errors.Is(err, lock.ErrNotOwner) || errors.Is(err, lock.ErrBadArg)
+			errors.Is(err, lock.ErrOwnerDead) || errors.Is(err, lock.ErrNotOwner) || errors.Is(err, lock.ErrBadArgs)
 	}
 	f.Fuzz(func(t *testing.T, v uint64) {
 		atomic.StoreUint64(lw, v)

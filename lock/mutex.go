@@ -17,7 +17,7 @@ type mutex = robust.Mutex
 // the errors they wrap.
 var (
 	kindLock      = &robust.Kind{What: "Lock", Corrupt: ErrCorrupt, NotOwner: ErrNotOwner}
-	kindRecursive = &robust.Kind{What: "RecursiveLock", Recursive: true, Corrupt: ErrCorrupt, NotOwner: ErrNotOwner, Overflow: ErrBadArg}
+	kindRecursive = &robust.Kind{What: "RecursiveLock", Recursive: true, Corrupt: ErrCorrupt, NotOwner: ErrNotOwner, Overflow: ErrBadArgs}
 	kindRWLock    = &robust.Kind{What: "RWLock", Corrupt: ErrCorrupt, NotOwner: ErrNotOwner}
 	kindBarrier   = &robust.Kind{What: "Barrier mutex", Corrupt: ErrCorrupt, NotOwner: ErrNotOwner}
 )

@@ -109,7 +109,7 @@ func TestRecoveredAndDo(t *testing.T) {
 		l.Do(func(bool) error { panic("boom") })
 	})
 	require.False(t, l.Locked(), "Do released the Lock when fn panicked")
-	require.ErrorIs(t, l.Do(func(bool) error { return lock.ErrBadArg }), lock.ErrBadArg)
+	require.ErrorIs(t, l.Do(func(bool) error { return lock.ErrBadArgs }), lock.ErrBadArgs)
 	require.ErrorIs(t, l.Do(func(bool) error { return l.Unlock() }), lock.ErrNotOwner,
 		"fn released the Lock itself: Do's Unlock fails")
 

@@ -89,7 +89,7 @@ func NewBoundedSemaphore(value int, opts ...Option) (*BoundedSemaphore, error) {
 
 func newSemaphore(opts []Option, value int, kind shm.Kind, bounded bool) (shm.Ref, error) {
 	if value < 0 || value > MaxSemaphore || (bounded && value == 0) {
-		return shm.Ref{}, fmt.Errorf("%w: semaphore value %d", ErrBadArg, value)
+		return shm.Ref{}, fmt.Errorf("%w: semaphore value %d", ErrBadArgs, value)
 	}
 	h, err := heapFor(opts)
 	if err != nil {
@@ -269,7 +269,7 @@ func (s *Semaphore) Release() error { return s.ReleaseN(1) }
 // ReleaseN adds n units (n >= 1) at once, as Python's release(n).
 func (s *Semaphore) ReleaseN(n int) error {
 	if n < 1 || n > MaxSemaphore {
-		return fmt.Errorf("%w: release of %d units", ErrBadArg, n)
+		return fmt.Errorf("%w: release of %d units", ErrBadArgs, n)
 	}
 	// The holders entry goes down first, so a death between the two steps loses a unit rather
 	// than creating one.

@@ -101,7 +101,7 @@ func TestSemaphoreTimeoutTryAndWakeup(t *testing.T) {
 	require.Equal(t, 0, s.Value())
 	require.NoError(t, s.ReleaseN(3))
 	require.Equal(t, 3, s.Value())
-	require.ErrorIs(t, s.ReleaseN(0), lock.ErrBadArg)
+	require.ErrorIs(t, s.ReleaseN(0), lock.ErrBadArgs)
 }
 
 func TestBoundedSemaphore(t *testing.T) {
@@ -116,9 +116,9 @@ func TestBoundedSemaphore(t *testing.T) {
 	require.Equal(t, 2, b.Value())
 
 	_, err = lock.NewSemaphore(-1)
-	require.ErrorIs(t, err, lock.ErrBadArg)
+	require.ErrorIs(t, err, lock.ErrBadArgs)
 	_, err = lock.NewBoundedSemaphore(0)
-	require.ErrorIs(t, err, lock.ErrBadArg)
+	require.ErrorIs(t, err, lock.ErrBadArgs)
 	_, err = lock.OpenSemaphore(b.Ref())
 	require.ErrorIs(t, err, shm.ErrBadRef)
 

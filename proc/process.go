@@ -30,10 +30,10 @@ var (
 	ErrNotRegistered = errors.New("proc: target not registered")
 	// ErrBadArgs is returned by Start when the arguments do not fit the target's parameters or
 	// cannot cross to the child whole. The message names the place, then the reason:
-	// "proc: arguments do not fit the target: argument 1 of main.work: field Tasks[2]: ..." (for a
+	// "proc: bad arguments: argument 1 of main.work: field Tasks[2]: ..." (for a
 	// Run type: "...: main.Worker: field Done: ..."; for the count: "...: main.work: takes 2
 	// arguments, got 3").
-	ErrBadArgs = errors.New("proc: arguments do not fit the target")
+	ErrBadArgs = errors.New("proc: bad arguments")
 	// ErrDaemonic is returned by Start in a daemon process: a daemon may not have children (as in
 	// Python), since it is killed with its parent and would orphan them.
 	ErrDaemonic = errors.New("proc: a daemonic process is not allowed to have children")

@@ -37,8 +37,9 @@ var (
 	// ErrTaskDone is returned by JoinableQueue.TaskDone called more times than items were put.
 	ErrTaskDone = errors.New("ring: TaskDone called more times than there were items")
 
-	// ErrBadOptions is returned for options out of range.
-	ErrBadOptions = errors.New("ring: invalid options")
+	// ErrBadArgs is returned for options out of range. Every package names its bad-argument error
+	// ErrBadArgs.
+	ErrBadArgs = errors.New("ring: bad arguments")
 )
 
 // Forever, passed as a timeout, waits without a time bound: the same value in every shmkit

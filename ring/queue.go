@@ -155,7 +155,7 @@ func newQueue(opts *Options, kind shm.Kind, flags uint32) (*Queue, error) {
 		o = *opts
 	}
 	if o.Size < 0 || o.Size > maxCap || o.MaxMessages < 0 || o.MaxMessage < 0 || o.MaxMessage > shm.MaxAlloc || o.MaxMessage > 1<<32-1 || o.MaxMessages > 1<<32-1 {
-		return nil, fmt.Errorf("%w: %+v", ErrBadOptions, o)
+		return nil, fmt.Errorf("%w: %+v", ErrBadArgs, o)
 	}
 	size := uint64(o.Size)
 	if size == 0 {

@@ -105,3 +105,15 @@ func TestUnsupportedMatchesStdlib(t *testing.T) {
 		}
 	}
 }
+
+// Every package names its bad-argument error ErrBadArgs, with the message "<package>: bad
+// arguments", and each is its own value (errors.Is tells which package refused).
+func TestBadArgs(t *testing.T) {
+	for name, err := range map[string]error{
+		"proc": proc.ErrBadArgs, "lock": lock.ErrBadArgs, "ring": ring.ErrBadArgs, "pool": pool.ErrBadArgs,
+	} {
+		if got, want := err.Error(), name+": bad arguments"; got != want {
+			t.Errorf("%s.ErrBadArgs says %q, want %q", name, got, want)
+		}
+	}
+}
