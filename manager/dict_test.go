@@ -1,0 +1,187 @@
+package manager_test
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shmkit/shmkit/internal/testutil"
+	"github.com/shmkit/shmkit/manager"
+	"github.com/shmkit/shmkit/shm"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+func newDict[K, V any](t testing.TB) *manager.Dict[K, V] {
+	t.Helper()
+	d, err := manager.NewDict[K, V]()
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, d.Free()) })
+	return d
+}
+
+func TestDictBasics(t *testing.T) {
+	d := newDict[string, int](t)
+	v, ok, err := d.Get("a")
+	require.NoError(t, err)
+	require.False(t, ok)
+	require.Zero(t, v)
+
+	require.NoError(t, d.Set("a", 1))
+	require.NoError(t, d.Set("b", 2))
+	require.NoError(t, d.Set("a", 3))
+	v, ok, err = d.Get("a")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, 3, v)
+	require.Equal(t, 2, d.Len())
+	has, err := d.Contains("b")
+	require.NoError(t, err)
+	require.True(t, has)
+
+	removed, err := d.Delete("b")
+	require.NoError(t, err)
+	require.True(t, removed)
+	removed, err = d.Delete("b")
+	require.NoError(t, err)
+	require.False(t, removed)
+	require.Equal(t, 1, d.Len())
+
+	got, err := d.SetDefault("c", 7)
+	require.NoError(t, err)
+	require.Equal(t, 7, got)
+	got, err = d.SetDefault("c", 8)
+	require.NoError(t, err)
+	require.Equal(t, 7, got)
+
+	n, err := d.Update("n", func(old int, ok bool) int {
+		require.False(t, ok)
+		return old + 5
+	})
+	require.NoError(t, err)
+	require.Equal(t, 5, n)
+	n, err = d.Update("n", func(old int, ok bool) int { return old * 2 })
+	require.NoError(t, err)
+	require.Equal(t, 10, n)
+
+	p, ok, err := d.Pop("c")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, 7, p)
+	_, ok, err = d.Pop("c")
+	require.NoError(t, err)
+	require.False(t, ok)
+
+	items, err := d.Items()
+	require.NoError(t, err)
+	sort.Slice(items, func(i, j int) bool { return items[i].Key < items[j].Key })
+	require.Equal(t, []manager.Item[string, int]{{Key: "a", Value: 3}, {Key: "n", Value: 10}}, items)
+	keys, err := d.Keys()
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"a", "n"}, keys)
+
+	require.NoError(t, d.Clear())
+	require.Equal(t, 0, d.Len())
+	_, ok, err = d.Get("a")
+	require.NoError(t, err)
+	require.False(t, ok)
+	require.NoError(t, d.Set("a", 1))
+	require.Equal(t, 1, d.Len())
+}
+
+// A value of any type the codec handles, and raw fixed-size keys and values.
+func TestDictTypes(t *testing.T) {
+	type point struct{ X, Y float64 }
+	type rec struct {
+		Name string
+		Tags []string
+		M    map[string]int
+	}
+	d := newDict[point, rec](t)
+	r := rec{Name: "x", Tags: []string{"a", "b"}, M: map[string]int{"k": 1}}
+	require.NoError(t, d.Set(point{1, 2}, r))
+	got, ok, err := d.Get(point{1, 2})
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, r, got)
+
+	raw := newDict[uint64, [4]int64](t)
+	for i := range uint64(100) {
+		require.NoError(t, raw.Set(i, [4]int64{int64(i), int64(i), int64(i), int64(i)}))
+	}
+	for i := range uint64(100) {
+		v, ok, err := raw.Get(i)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, [4]int64{int64(i), int64(i), int64(i), int64(i)}, v)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		raw.Get(42)
+		raw.Set(42, [4]int64{1, 2, 3, 4})
+	})
+	require.Zero(t, allocs, "raw keys and values must not allocate")
+
+	// A value the codec cannot encode is refused, and the Dict stays usable.
+	bad := newDict[string, any](t)
+	err = bad.Set("ch", make(chan int))
+	require.ErrorIs(t, err, errors.ErrUnsupported)
+	require.NoError(t, bad.Set("ok", "fine"))
+	require.Equal(t, 1, bad.Len())
+}
+
+func TestDictOpenChecks(t *testing.T) {
+	d := newDict[string, int](t)
+	o, err := manager.OpenDict[string, int](d.Ref())
+	require.NoError(t, err)
+	require.NoError(t, d.Set("x", 1))
+	v, ok, err := o.Get("x")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, 1, v)
+	require.NoError(t, o.Close())
+	_, _, err = o.Get("x")
+	require.ErrorIs(t, err, manager.ErrClosed)
+
+	_, err = manager.OpenDict[int, int](d.Ref())
+	require.ErrorIs(t, err, manager.ErrMismatch)
+	ref := d.Ref()
+	ref.Kind = shm.Kind(12345)
+	_, err = manager.OpenDict[string, int](ref)
+	require.ErrorIs(t, err, shm.ErrBadRef)
+}
+
+// Growth from one entry to a million, in one process, then every key read back.
+func TestDictGrowth(t *testing.T) {
+	n := 1_000_000
+	if testing.Short() {
+		n = 50_000
+	}
+	d := newDict[uint64, uint64](t)
+	for i := range uint64(n) {
+		require.NoError(t, d.Set(i, i*3))
+		if i%100_000 == 0 {
+			require.Equal(t, int(i)+1, d.Len())
+		}
+	}
+	require.Equal(t, n, d.Len())
+	for i := range uint64(n) {
+		v, ok, err := d.Get(i)
+		if err != nil || !ok || v != i*3 {
+			t.Fatalf("key %d: %d %v %v", i, v, ok, err)
+		}
+	}
+	// Deleting half and setting them again reuses the freed blocks.
+	for i := uint64(0); i < uint64(n); i += 2 {
+		_, err := d.Delete(i)
+		require.NoError(t, err)
+	}
+	require.Equal(t, n/2, d.Len())
+	for i := uint64(0); i < uint64(n); i += 2 {
+		require.NoError(t, d.Set(i, i))
+	}
+	require.Equal(t, n, d.Len())
+	_ = fmt.Sprint()
+}
