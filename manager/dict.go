@@ -49,6 +49,8 @@ type Dict[K, V any] struct {
 	vc     *codec.Codec[V]
 	kr, vr rawType
 	closed atomic.Bool
+	hctx   context.Context // ends at Close, stopping this handle's watches
+	hstop  context.CancelFunc
 }
 
 // An Item is one key and its value, as Items returns them.
@@ -83,7 +85,9 @@ func OpenDict[K, V any](ref shm.Ref) (*Dict[K, V], error) {
 }
 
 func newHandle[K, V any](c *core) *Dict[K, V] {
-	return &Dict[K, V]{c: c, kc: codec.For[K](), vc: codec.For[V](), kr: rawTypeOf[K](), vr: rawTypeOf[V]()}
+	d := &Dict[K, V]{c: c, kc: codec.For[K](), vc: codec.For[V](), kr: rawTypeOf[K](), vr: rawTypeOf[V]()}
+	d.hctx, d.hstop = context.WithCancel(context.Background())
+	return d
 }
 
 // AttachRef makes the zero Dict d a handle on the Dict that ref names, as OpenDict does: how
@@ -91,7 +95,7 @@ func newHandle[K, V any](c *core) *Dict[K, V] {
 func (d *Dict[K, V]) AttachRef(ref shm.Ref) error {
 	o, err := OpenDict[K, V](ref)
 	if err == nil {
-		d.c, d.kc, d.vc, d.kr, d.vr = o.c, o.kc, o.vc, o.kr, o.vr
+		d.c, d.kc, d.vc, d.kr, d.vr, d.hctx, d.hstop = o.c, o.kc, o.vc, o.kr, o.vr, o.hctx, o.hstop
 	}
 	return err
 }
@@ -103,10 +107,14 @@ func openAny(r shm.Ref) (any, error) { return r, nil }
 // Ref returns the Dict's Ref, by which another process opens it.
 func (d *Dict[K, V]) Ref() shm.Ref { return d.c.ref }
 
-// Close releases this handle: later calls on it return ErrClosed. The Dict itself, and other
-// handles on it (in this or other processes), are unaffected. Closing twice is harmless.
+// Close releases this handle: later calls on it return ErrClosed, and its watches end (their
+// channels close). The Dict itself, and other handles on it (in this or other processes), are
+// unaffected. Closing twice is harmless.
 func (d *Dict[K, V]) Close() error {
 	d.closed.Store(true)
+	if d.hstop != nil {
+		d.hstop()
+	}
 	return nil
 }
 
@@ -117,6 +125,7 @@ func (d *Dict[K, V]) Free() error {
 	if err := d.check(); err != nil {
 		return err
 	}
+	d.Close()
 	return d.c.free(true)
 }
 
@@ -180,13 +189,19 @@ func (d *Dict[K, V]) Get(k K) (v V, ok bool, err error) {
 	if err != nil {
 		return v, false, err
 	}
-	h := hashKey(kb)
+	v, _, ok, err = d.get(kb, hashKey(kb))
+	return v, ok, err
+}
+
+// get reads the value of an encoded key without the lock, and the word of its entry (which
+// changes with every write of the key).
+func (d *Dict[K, V]) get(kb []byte, h uint64) (v V, w uint64, ok bool, err error) {
 	c := d.c
 	for try := 0; try < maxOptimistic; try++ {
 		f, hit, err := c.lookup(kb, h)
 		if !hit {
 			if c.valid(&f) {
-				return v, false, err
+				return v, 0, false, err
 			}
 			continue
 		}
@@ -195,14 +210,14 @@ func (d *Dict[K, V]) Get(k K) (v V, ok bool, err error) {
 			derr = d.vr.decode(f.e.val, unsafe.Pointer(&v))
 		} else {
 			buf := append([]byte(nil), f.e.val...)
-			if c.valid(&f) {
-				derr = d.decodeVal(buf, &v)
-				return d.decoded(v, derr)
+			if !c.valid(&f) {
+				continue
 			}
-			continue
+			derr = d.decodeVal(buf, &v)
 		}
 		if c.valid(&f) {
-			return d.decoded(v, derr)
+			v, ok, err = d.decoded(v, derr)
+			return v, f.w, ok, err
 		}
 	}
 	return d.getLocked(context.Background(), kb, h)
@@ -216,17 +231,18 @@ func (d *Dict[K, V]) decoded(v V, err error) (V, bool, error) {
 	return v, true, nil
 }
 
-// getLocked is Get under the lock, for a reader that writers kept from finishing.
-func (d *Dict[K, V]) getLocked(ctx context.Context, kb []byte, h uint64) (v V, ok bool, err error) {
+// getLocked is get under the lock, for a reader that writers kept from finishing.
+func (d *Dict[K, V]) getLocked(ctx context.Context, kb []byte, h uint64) (v V, w uint64, ok bool, err error) {
 	if err := d.c.lockW(ctx, true); err != nil {
-		return v, false, err
+		return v, 0, false, err
 	}
 	defer func() { err = errors.Join(err, d.c.unlockW()) }()
-	e, ok, err := d.c.lockedGet(kb, h)
+	e, w, ok, err := d.c.lockedGet(kb, h)
 	if err != nil || !ok {
-		return v, false, err
+		return v, 0, false, err
 	}
-	return d.decoded(v, d.decodeVal(e.val, &v))
+	v, ok, err = d.decoded(v, d.decodeVal(e.val, &v))
+	return v, w, ok, err
 }
 
 // Contains reports whether the Dict holds key k, as Get does.
@@ -245,7 +261,7 @@ func (d *Dict[K, V]) Contains(k K) (bool, error) {
 			return hit, err
 		}
 	}
-	_, ok, err := d.getLocked(context.Background(), kb, h)
+	_, _, ok, err := d.getLocked(context.Background(), kb, h)
 	return ok, err
 }
 
@@ -336,7 +352,7 @@ func (d *Dict[K, V]) PopContext(ctx context.Context, k K) (v V, ok bool, err err
 	}
 	h := hashKey(kb)
 	err = d.write(ctx, func() error {
-		e, found, err := d.c.lockedGet(kb, h)
+		e, _, found, err := d.c.lockedGet(kb, h)
 		if err != nil || !found {
 			return err
 		}
@@ -388,7 +404,7 @@ func (d *Dict[K, V]) UpdateContext(ctx context.Context, k K, fn func(old V, ok b
 	}
 	h := hashKey(kb)
 	err = d.write(ctx, func() error {
-		e, found, err := d.c.lockedGet(kb, h)
+		e, _, found, err := d.c.lockedGet(kb, h)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/shmkit/shmkit/internal/park"
 	"github.com/shmkit/shmkit/lock"
 	"github.com/shmkit/shmkit/shm"
 )
@@ -163,6 +164,7 @@ type core struct {
 	hdr  []byte
 	lk   *lock.Lock
 	tab  atomic.Pointer[table]
+	gate park.Gate // this handle's watchers park on seq through it
 
 	wTable, wCount, wUsed               *uint64
 	wSeq, wWatch                        *uint32

@@ -18,7 +18,7 @@ func (c *core) put(key, val []byte, h uint64) (added bool, err error) {
 		return false, err
 	}
 	if !found && (!free || atomic.LoadUint64(c.wUsed)+1 > uint64(len(t.slots))/4*3) {
-		if t, err = c.resize(t, atomic.LoadUint64(c.wCount)+1); err != nil {
+		if t, err = c.resize(t); err != nil {
 			return false, err
 		}
 		if slot, old, found, free, err = c.probe(t, key, h); err != nil {
@@ -70,17 +70,17 @@ func (c *core) remove(key []byte, h uint64) (bool, error) {
 }
 
 // lockedGet returns a view of key's entry; the caller holds the lock, so the view is stable.
-func (c *core) lockedGet(key []byte, h uint64) (entry, bool, error) {
+func (c *core) lockedGet(key []byte, h uint64) (entry, uint64, bool, error) {
 	t, err := c.current(true)
 	if err != nil {
-		return entry{}, false, err
+		return entry{}, 0, false, err
 	}
 	_, w, found, _, err := c.probe(t, key, h)
 	if err != nil || !found {
-		return entry{}, false, err
+		return entry{}, 0, false, err
 	}
 	e, _ := c.entryAt(w)
-	return e, true, nil
+	return e, w, true, nil
 }
 
 // clearAll replaces the table by an empty one and frees every entry. The caller holds the lock.

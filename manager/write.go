@@ -230,17 +230,18 @@ func (c *core) probe(t *table, key []byte, h uint64) (slot uint64, w uint64, fou
 	return 0, 0, false, false, nil
 }
 
-// resize replaces the dict's table by one of capacity for at least need live entries at a load
-// of at most one half, rehashing every entry (the entry blocks are shared, not copied). The
-// caller holds the lock. A writer killed here leaves the old table published and whole.
-func (c *core) resize(t *table, need uint64) (*table, error) {
+// resize replaces the dict's table by one with room for one more live entry at a load of at most
+// one half, rehashing every entry (the entry blocks are shared, not copied); the live entries are
+// counted from the table, not taken from the count word. The caller holds the lock. A writer
+// killed here leaves the old table published and whole.
+func (c *core) resize(t *table) (*table, error) {
 	var live uint64
 	for i := range t.slots {
 		if w := atomic.LoadUint64(&t.slots[i]); w > tomb {
 			live++
 		}
 	}
-	nt, err := c.allocTable(nextPow2(2 * max(need, live+1)))
+	nt, err := c.allocTable(nextPow2(2 * (live + 1)))
 	if err != nil {
 		return nil, err
 	}
