@@ -4,6 +4,8 @@ import (
 	"context"
 	"runtime"
 	"sync/atomic"
+
+	"github.com/shmkit/shmkit/shm"
 )
 
 // put publishes a new entry of key and val, replacing the key's entry if it has one. The caller
@@ -175,4 +177,28 @@ func (c *core) collect(dict bool, keys, vals *[][]byte) (ok bool, err error) {
 		*vals = append(*vals, append([]byte(nil), e.val...))
 	}
 	return atomic.LoadUint64(c.wTable) == t.word, nil
+}
+
+// rebuild replaces a List's table t by a new one of size slots and length n, filled by fill from
+// t's slots, and publishes it (the entries are shared, not copied). The caller holds the lock.
+func (c *core) rebuild(t *table, n, size uint64, fill func(dst, src []uint64)) (*table, error) {
+	return c.rebuildLogged(t, n, size, ^uint64(0), 0, 0, fill)
+}
+
+// rebuildLogged is rebuild that also logs old, an entry the new table drops, and nw, a new entry
+// it holds at slot at: if the writer dies before the publication, repair frees nw and keeps old;
+// after it, the reverse. The caller frees old and clears the log after the publication.
+func (c *core) rebuildLogged(t *table, n, size, at, old, nw uint64, fill func(dst, src []uint64)) (*table, error) {
+	nt, err := c.allocTable(max(size, minCap))
+	if err != nil {
+		return nil, err
+	}
+	atomic.StoreUint64(c.wPending, nt.word)
+	fill(nt.slots, t.slots)
+	atomic.StoreUint64(shm.Word64(nt.b, tabLen), n)
+	if old != 0 || nw != 0 {
+		c.logWrite(nt.word, at, old, nw)
+	}
+	c.publishTable(t.word, nt, retireTable, 0, 0)
+	return nt, nil
 }

@@ -147,6 +147,17 @@ func (c *core) repair(dict bool) error {
 		}
 		c.clearLog()
 	}
+	if !dict {
+		// Slots past the length hold only an Append that did not publish its length, or a Pop of
+		// the last element that had not cleared its slot: free them and clear them.
+		n := listLen(t)
+		for i := n; i < uint64(len(t.slots)); i++ {
+			if w := atomic.LoadUint64(&t.slots[i]); w != 0 {
+				c.freeEntry(w)
+				atomic.StoreUint64(&t.slots[i], 0)
+			}
+		}
+	}
 	if dict {
 		var live, used uint64
 		for i := range t.slots {
