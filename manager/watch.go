@@ -2,7 +2,9 @@ package manager
 
 import (
 	"context"
+	"runtime"
 	"sync/atomic"
+	"time"
 )
 
 // Watching: every write ends by incrementing the header's seq word (to an even value) and, when
@@ -29,6 +31,9 @@ func (c *core) watch(ctx context.Context, step func() bool) {
 		if s&1 == 0 && !step() {
 			return
 		}
+		if spinFor(c.wSeq, s) {
+			continue
+		}
 		for atomic.LoadUint32(c.wSeq) == s {
 			if c.gate.Wait(ctx, c.wSeq, s, Forever) != nil && ctx.Err() != nil {
 				return
@@ -36,6 +41,26 @@ func (c *core) watch(ctx context.Context, step func() bool) {
 		}
 	}
 }
+
+// spinFor looks at *w for up to spinTime before a watcher parks, and reports whether it moved
+// from s. Each look yields the processor first (runtime.Gosched), so that the goroutine receiving
+// the watcher's last Change runs before the watcher spins: that receiver is often the one about to
+// write again (a request answered by a reply).
+func spinFor(w *uint32, s uint32) bool {
+	deadline := time.Now().Add(spinTime)
+	for i := 0; ; i++ {
+		runtime.Gosched()
+		if atomic.LoadUint32(w) != s {
+			return true
+		}
+		if i%16 == 15 && time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
+// spinTime is how long a watcher spins after a change before it parks in the kernel.
+const spinTime = 20 * time.Microsecond
 
 // Watch returns a channel that receives a Change each time a write changes key k, in any process,
 // until ctx ends or this handle is closed; then the channel is closed. Each Set of k is a change,
