@@ -209,6 +209,11 @@ func (d *Dict[K, V]) get(kb []byte, h uint64) (v V, w uint64, ok bool, err error
 		if d.vr.ok {
 			derr = d.vr.decode(f.e.val, unsafe.Pointer(&v))
 		} else {
+			// The lengths were read from the live entry if the words are still unchanged: check
+			// before copying, so that a racing reader never copies a reused block's garbage length.
+			if !c.valid(&f) {
+				continue
+			}
 			buf := append([]byte(nil), f.e.val...)
 			if !c.valid(&f) {
 				continue

@@ -185,3 +185,44 @@ func TestDictGrowth(t *testing.T) {
 	require.Equal(t, n, d.Len())
 	_ = fmt.Sprint()
 }
+
+// A full heap is an error, and the Dict stays usable; an Update whose function panics leaves the
+// Dict unchanged and its lock free.
+func TestDictFullHeapAndPanic(t *testing.T) {
+	seg, err := shm.Create(256<<10, nil)
+	require.NoError(t, err)
+	defer seg.Close()
+	h, err := seg.Heap()
+	require.NoError(t, err)
+	d, err := manager.NewDict[int, string](manager.In(h))
+	require.NoError(t, err)
+	big := string(make([]byte, 1000))
+	n := 0
+	for ; n < 10_000; n++ {
+		if err = d.Set(n, big); err != nil {
+			break
+		}
+	}
+	require.ErrorIs(t, err, shm.ErrNoSpace)
+	require.Equal(t, n, d.Len())
+	for i := range n {
+		v, ok, err := d.Get(i)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Len(t, v, 1000)
+	}
+	_, err = d.Delete(0)
+	require.NoError(t, err)
+	require.NoError(t, d.Set(0, "fits again"))
+	require.Equal(t, n, d.Len())
+
+	func() {
+		defer func() { require.NotNil(t, recover()) }()
+		d.Update(1, func(string, bool) string { panic("in Update") })
+	}()
+	require.Zero(t, d.LockOwner())
+	v, _, err := d.Get(1)
+	require.NoError(t, err)
+	require.Equal(t, big, v)
+	require.NoError(t, d.Free())
+}

@@ -158,6 +158,9 @@ func (l *List[T]) Get(i int) (v T, err error) {
 		s := &t.slots[j]
 		w := atomic.LoadUint64(s)
 		e, ok := c.entryAt(w)
+		if atomic.LoadUint64(s) != w || atomic.LoadUint64(c.wTable) != t.word {
+			continue // checked before the copy too: the lengths may be a reused block's
+		}
 		var buf []byte
 		if ok {
 			buf = append(buf[:0], e.val...)

@@ -170,6 +170,9 @@ func (c *core) collect(dict bool, keys, vals *[][]byte) (ok bool, err error) {
 			continue
 		}
 		e, eok := c.entryAt(w)
+		if atomic.LoadUint64(&slots[i]) != w {
+			return false, nil // replaced meanwhile: the lengths may be a reused block's
+		}
 		if !eok {
 			return true, corrupt("slot %d holds %#x", i, w)
 		}
