@@ -22,3 +22,6 @@ const (
 // SetTestHook makes every write of this process call fn at the hook points (nil: none). Set it
 // before any write starts, in a child process.
 func SetTestHook(fn func(point int)) { testHook = fn }
+
+// LockOwner returns the pid holding the List's lock, 0 when it is free (tests only).
+func (l *List[T]) LockOwner() int { return l.c.lk.Owner() }

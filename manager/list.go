@@ -232,8 +232,10 @@ func (l *List[T]) AppendContext(ctx context.Context, v T) error {
 		}
 		l.c.logWrite(t.word, n, 0, nw)
 		atomic.StoreUint64(&t.slots[n], nw)
+		hook(atEntryLogged)
 		// The publication: a reader checks the index against the length first.
 		atomic.StoreUint64(shm.Word64(t.b, tabLen), n+1)
+		hook(atEntryPublished)
 		l.c.clearLog()
 		return nil
 	})
@@ -259,7 +261,9 @@ func (l *List[T]) SetContext(ctx context.Context, i int, v T) error {
 		}
 		old := atomic.LoadUint64(&t.slots[j])
 		l.c.logWrite(t.word, j, old, nw)
+		hook(atEntryLogged)
 		atomic.StoreUint64(&t.slots[j], nw)
+		hook(atEntryPublished)
 		l.c.freeEntry(old)
 		l.c.clearLog()
 		return nil
@@ -287,7 +291,9 @@ func (l *List[T]) PopContext(ctx context.Context, i int) (v T, err error) {
 		if j == n-1 {
 			l.c.logWrite(t.word, j, old, 0)
 			atomic.StoreUint64(shm.Word64(t.b, tabLen), n-1)
+			hook(atEntryLogged)
 			atomic.StoreUint64(&t.slots[j], 0)
+			hook(atEntryPublished)
 		} else {
 			_, err := l.c.rebuildLogged(t, n-1, uint64(len(t.slots)), ^uint64(0), old, 0, func(dst, src []uint64) {
 				copy(dst, src[:j])

@@ -106,7 +106,10 @@ func TestListFourAppenders(t *testing.T) {
 }
 
 // listChurn appends, sets, inserts and pops quads forever, to be killed; word 0 of c counts.
-func listChurn(l *manager.List[quad], c *testutil.Cell, seed int) error {
+// With point > 0 it stops at the stop-th time a write reaches that hook point, sets word 1 of c
+// and waits there to be killed (see churn).
+func listChurn(l *manager.List[quad], c *testutil.Cell, seed, point, stop int) error {
+	stopAt(c, point, stop)
 	for n := uint64(seed); ; n++ {
 		var err error
 		switch ln := l.Len(); {
@@ -126,25 +129,37 @@ func listChurn(l *manager.List[quad], c *testutil.Cell, seed int) error {
 	}
 }
 
-// List writers SIGKILLed at random moments: every element stays whole, the survivor's writes go
-// on, the length agrees with the elements.
+// List writers SIGKILLed at random moments and at the hook points inside Append, Set, Pop and
+// the table rebuilds of Insert, Pop and growth: every element stays whole, the survivor's writes
+// go on, the length agrees with the elements, the lock is free.
 func TestListKillWriters(t *testing.T) {
 	kills := 60
 	if testing.Short() {
-		kills = 10
+		kills = 12
 	}
 	l := newList[quad](t)
 	c := testutil.NewCell(t, 64)
+	points := []int{0, manager.AtEntryLogged, manager.AtEntryPublished, manager.AtGrowPublished}
+	all0, _, _ := manager.Repairs()
 	for kill := range kills {
+		point := points[kill%len(points)]
+		atomic.StoreUint64(c.W64(1), 0)
 		before := atomic.LoadUint64(c.W64(0))
-		p, err := proc.Start(listChurn, l, c, kill*1000)
+		p, err := proc.Start(listChurn, l, c, kill*1000, point, 1+kill%3)
 		require.NoError(t, err)
 		require.True(t, testutil.Eventually(20*time.Second, func() bool {
+			if point > 0 {
+				return atomic.LoadUint64(c.W64(1)) == 1 || !p.IsAlive()
+			}
 			return atomic.LoadUint64(c.W64(0)) >= before+uint64(1+kill%50*37) || !p.IsAlive()
 		}))
 		require.NoError(t, p.Kill())
 		require.NoError(t, p.Join(proc.Forever))
+		if code, _ := p.ExitCode(); code != -9 {
+			t.Fatalf("kill %d: child exited %d before the kill", kill, code)
+		}
 		require.NoError(t, l.Append(q(7)))
+		require.Zero(t, l.LockOwner())
 		all, err := l.Slice(0, math.MaxInt)
 		require.NoError(t, err)
 		require.Equal(t, len(all), l.Len())
@@ -157,4 +172,6 @@ func TestListKillWriters(t *testing.T) {
 			require.NoError(t, l.Clear())
 		}
 	}
+	all1, _, _ := manager.Repairs()
+	require.GreaterOrEqual(t, all1-all0, int64(kills*3/4), "every writer stopped at a hook point held the lock")
 }

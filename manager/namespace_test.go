@@ -1,12 +1,15 @@
 package manager_test
 
 import (
+	"fmt"
+
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmkit/shmkit/manager"
 	"github.com/shmkit/shmkit/proc"
+	"github.com/shmkit/shmkit/shm"
 )
 
 var _ = proc.Register(nsChild)
@@ -46,4 +49,33 @@ func TestNamespace(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, gone)
 	require.Equal(t, `Namespace(p={'X': 10, 'Y': 20}, x=10, y='hello')`, ns.String())
+}
+
+var _ = proc.Register(appendThroughRef)
+
+// appendThroughRef finds a List by the Ref stored in a Dict and appends to it.
+func appendThroughRef(d *manager.Dict[string, shm.Ref]) error {
+	ref, ok, err := d.Get("inner")
+	if err != nil || !ok {
+		return fmt.Errorf("inner: %v %v", ok, err)
+	}
+	l, err := manager.OpenList[string](ref)
+	if err != nil {
+		return err
+	}
+	return l.Append("from the child")
+}
+
+// A value may be another shared structure's Ref: the nested structure stays shared, and a child's
+// change to it is seen by the parent (Python's Manager loses such nested mutations).
+func TestNestedByRef(t *testing.T) {
+	d := newDict[string, shm.Ref](t)
+	inner := newList[string](t)
+	require.NoError(t, d.Set("inner", inner.Ref()))
+	p, err := proc.Start(appendThroughRef, d)
+	require.NoError(t, err)
+	joinOK(t, p)
+	v, err := inner.Get(0)
+	require.NoError(t, err)
+	require.Equal(t, "from the child", v)
 }

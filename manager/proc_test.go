@@ -127,17 +127,7 @@ func TestDictUpdateCounter(t *testing.T) {
 // the stop-th time a write reaches that hook point (inside the write, holding the lock), sets
 // word 1 of c, and waits there to be killed.
 func churn(d *manager.Dict[string, quad], s *manager.Dict[int, quad], c *testutil.Cell, seed, point, stop int) error {
-	if point > 0 {
-		hits := 0
-		manager.SetTestHook(func(p int) {
-			if p == point {
-				if hits++; hits == stop {
-					atomic.StoreUint64(c.W64(1), 1)
-					select {}
-				}
-			}
-		})
-	}
+	stopAt(c, point, stop)
 	r := rand.New(rand.NewPCG(uint64(seed), 7))
 	ops := c.W64(0)
 	for n := uint64(0); ; n++ {
@@ -175,6 +165,23 @@ func churn(d *manager.Dict[string, quad], s *manager.Dict[int, quad], c *testuti
 		}
 		atomic.AddUint64(ops, 1)
 	}
+}
+
+// stopAt makes this process's writes stop at the stop-th time they reach hook point (none when
+// point is 0), set word 1 of c, and wait there to be killed.
+func stopAt(c *testutil.Cell, point, stop int) {
+	if point == 0 {
+		return
+	}
+	hits := 0
+	manager.SetTestHook(func(p int) {
+		if p == point {
+			if hits++; hits == stop {
+				atomic.StoreUint64(c.W64(1), 1)
+				select {}
+			}
+		}
+	})
 }
 
 func checkWhole[K comparable](t *testing.T, kill int, d *manager.Dict[K, quad]) {
