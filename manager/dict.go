@@ -238,10 +238,10 @@ func (d *Dict[K, V]) decoded(v V, err error) (V, bool, error) {
 
 // getLocked is get under the lock, for a reader that writers kept from finishing.
 func (d *Dict[K, V]) getLocked(ctx context.Context, kb []byte, h uint64) (v V, w uint64, ok bool, err error) {
-	if err := d.c.lockW(ctx, true); err != nil {
+	if err := d.c.lockR(ctx, true); err != nil {
 		return v, 0, false, err
 	}
-	defer func() { err = errors.Join(err, d.c.unlockW()) }()
+	defer func() { err = errors.Join(err, d.c.unlockR()) }()
 	e, w, ok, err := d.c.lockedGet(kb, h)
 	if err != nil || !ok {
 		return v, 0, false, err

@@ -123,12 +123,12 @@ func (c *core) scan(ctx context.Context, dict bool, fn func(key, val []byte) err
 			return deliver(keys, vals, fn)
 		}
 	}
-	if err := c.lockW(ctx, dict); err != nil {
+	if err := c.lockR(ctx, dict); err != nil {
 		return err
 	}
 	keys, vals = keys[:0], vals[:0]
 	_, err := c.collect(dict, &keys, &vals)
-	if uerr := c.unlockW(); err == nil {
+	if uerr := c.unlockR(); err == nil {
 		err = uerr
 	}
 	if err != nil {

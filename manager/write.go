@@ -32,6 +32,16 @@ import (
 // lockW takes the write lock (bounded by ctx), repairs what a dead holder left,
 // and marks a write in progress. unlockW undoes it.
 func (c *core) lockW(ctx context.Context, dict bool) error {
+	if err := c.lockR(ctx, dict); err != nil {
+		return err
+	}
+	atomic.AddUint32(c.wSeq, 1)
+	return nil
+}
+
+// lockR takes the lock for a read that writers kept from finishing without it (and repairs, as
+// lockW does), without marking a write: watchers see no change. unlockR releases it.
+func (c *core) lockR(ctx context.Context, dict bool) error {
 	var err error
 	if ctx.Done() != nil {
 		err = c.lk.LockContext(ctx)
@@ -47,7 +57,13 @@ func (c *core) lockW(ctx context.Context, dict bool) error {
 			return err
 		}
 	}
-	atomic.AddUint32(c.wSeq, 1)
+	return nil
+}
+
+func (c *core) unlockR() error {
+	if err := c.lk.Unlock(); err != nil {
+		return fmt.Errorf("manager: unlock: %w", err)
+	}
 	return nil
 }
 
