@@ -1,10 +1,11 @@
 package manager_test
 
 import (
+	"context"
 	"errors"
-	"fmt"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -183,7 +184,6 @@ func TestDictGrowth(t *testing.T) {
 		require.NoError(t, d.Set(i, i))
 	}
 	require.Equal(t, n, d.Len())
-	_ = fmt.Sprint()
 }
 
 // A full heap is an error, and the Dict stays usable; an Update whose function panics leaves the
@@ -225,4 +225,35 @@ func TestDictFullHeapAndPanic(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, big, v)
 	require.NoError(t, d.Free())
+}
+
+// The Context forms give up when their context ends while another writer holds the lock.
+func TestDictContext(t *testing.T) {
+	d := newDict[string, int](t)
+	inside, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
+	go func() {
+		_, err := d.Update("k", func(int, bool) int {
+			close(inside)
+			<-release
+			return 1
+		})
+		done <- err
+	}()
+	<-inside
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, d.SetContext(ctx, "x", 1), context.DeadlineExceeded)
+	_, err := d.DeleteContext(ctx, "k")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorIs(t, d.ClearContext(ctx), context.DeadlineExceeded)
+	// Reads do not wait for the writer.
+	_, ok, err := d.Get("k")
+	require.NoError(t, err)
+	require.False(t, ok)
+	close(release)
+	require.NoError(t, <-done)
+	v, ok, err := d.Get("k")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, 1, v)
 }
