@@ -1,0 +1,145 @@
+package manager
+
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// Watching: every write ends by incrementing the header's seq word (to an even value) and, when
+// the watchers word says some goroutine may be parked, a futex wake of seq for every process.
+// A watching goroutine registers in watchers, reads seq, looks at what it watches, and parks on
+// seq (through a park.Gate: the watchers of one handle share one parked thread) until seq moves.
+// No polling: an idle Dict costs its watchers nothing. A watcher that dies leaves watchers
+// counted: writers then make a futex wake syscall that finds nobody, which is harmless.
+
+// A Change is what Watch delivers: the key's value after a write, or Deleted when the key is gone.
+// Err, when not nil, is the last Change on the channel: the watch failed (corrupt state).
+type Change[V any] struct {
+	Value   V
+	Deleted bool
+	Err     error
+}
+
+// watch runs step each time seq moves, until ctx ends or step returns false; the caller has
+// registered in watchers and unregisters when it returns.
+func (c *core) watch(ctx context.Context, step func() bool) {
+	defer atomic.AddUint32(c.wWatch, ^uint32(0))
+	for {
+		s := atomic.LoadUint32(c.wSeq)
+		if s&1 == 0 && !step() {
+			return
+		}
+		if spinFor(c.wSeq, s) {
+			continue
+		}
+		for atomic.LoadUint32(c.wSeq) == s {
+			if c.gate.Wait(ctx, c.wSeq, s, Forever) != nil && ctx.Err() != nil {
+				return
+			}
+		}
+	}
+}
+
+// spinFor looks at *w for up to spinTime before a watcher parks, and reports whether it moved
+// from s. Each look yields the processor first (runtime.Gosched), so that the goroutine receiving
+// the watcher's last Change runs before the watcher spins: that receiver is often the one about to
+// write again (a request answered by a reply).
+func spinFor(w *uint32, s uint32) bool {
+	deadline := time.Now().Add(spinTime)
+	for i := 0; ; i++ {
+		runtime.Gosched()
+		if atomic.LoadUint32(w) != s {
+			return true
+		}
+		if i%16 == 15 && time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
+// spinTime is how long a watcher spins after a change before it parks in the kernel.
+const spinTime = 20 * time.Microsecond
+
+// Watch returns a channel that receives a Change each time a write changes key k, in any process,
+// until ctx ends or this handle is closed; then the channel is closed. Each Set of k is a change,
+// even to an equal value. Changes are states, not a log: when k changes several times before the
+// receiver takes the last Change, it receives the latest state only, and a key that comes back to
+// the state the watcher last saw (absent, say, after a Set and a Delete) yields none. Changes
+// made after Watch
+// returns are all observed (Watch reads the key's state before it returns). The watcher is woken
+// through a futex on the Dict's change counter, not by polling; a goroutine blocks in the receive.
+func (d *Dict[K, V]) Watch(ctx context.Context, k K) (<-chan Change[V], error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	kb, err := d.key(&k)
+	if err != nil {
+		return nil, err
+	}
+	kb = append([]byte(nil), kb...) // a raw key aliases k
+	h := hashKey(kb)
+	atomic.AddUint32(d.c.wWatch, 1)
+	_, last, _, err := d.get(kb, h)
+	if err != nil {
+		atomic.AddUint32(d.c.wWatch, ^uint32(0))
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(d.hctx, cancel)
+	ch := make(chan Change[V])
+	go func() {
+		defer close(ch)
+		defer cancel()
+		defer stop()
+		d.c.watch(ctx, func() bool {
+			v, w, ok, err := d.get(kb, h)
+			if err == nil && w == last {
+				return true
+			}
+			last = w
+			select {
+			case ch <- Change[V]{Value: v, Deleted: !ok && err == nil, Err: err}:
+				return err == nil
+			case <-ctx.Done():
+				return false
+			}
+		})
+	}()
+	return ch, nil
+}
+
+// WatchAll returns a channel that receives the Dict's version each time a write completes, in any
+// process, until ctx ends or this handle is closed (then it is closed). The version counts
+// completed writes (modulo 2^31); versions skipped mean writes the receiver did not look at in
+// between. Read the Dict (Items) to see what changed.
+func (d *Dict[K, V]) WatchAll(ctx context.Context) (<-chan uint64, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	atomic.AddUint32(d.c.wWatch, 1)
+	last := atomic.LoadUint32(d.c.wSeq)
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(d.hctx, cancel)
+	ch := make(chan uint64)
+	go func() {
+		defer close(ch)
+		defer cancel()
+		defer stop()
+		d.c.watch(ctx, func() bool {
+			s := atomic.LoadUint32(d.c.wSeq)
+			if s == last || s&1 != 0 {
+				return true
+			}
+			last = s
+			select {
+			case ch <- uint64(s / 2):
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		})
+	}()
+	return ch, nil
+}

@@ -1,0 +1,94 @@
+package manager_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shmkit/shmkit/manager"
+	"github.com/shmkit/shmkit/proc"
+)
+
+var _ = proc.Register(setSeries)
+
+// setSeries sets key to 1..n, then to -1.
+func setSeries(d *manager.Dict[string, int], key string, n int) error {
+	for i := 1; i <= n; i++ {
+		if err := d.Set(key, i); err != nil {
+			return err
+		}
+	}
+	return d.Set(key, -1)
+}
+
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v, ok := <-ch:
+		require.True(t, ok, "channel closed")
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change delivered in 10 s")
+	}
+	panic("unreachable")
+}
+
+// A Watch in the parent sees a child's writes: the values in increasing order (states may be
+// coalesced), ending with the last; then a deletion; the whole-dict form sees versions go up.
+func TestWatchAcrossProcesses(t *testing.T) {
+	d := newDict[string, int](t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := d.Watch(ctx, "k")
+	require.NoError(t, err)
+	all, err := d.WatchAll(ctx)
+	require.NoError(t, err)
+	require.NoError(t, d.Set("other", 1)) // not k: no Change on ch
+	v0 := recv(t, all)
+
+	p, err := proc.Start(setSeries, d, "k", 200)
+	require.NoError(t, err)
+	last := 0
+	for {
+		c := recv(t, ch)
+		require.NoError(t, c.Err)
+		require.False(t, c.Deleted)
+		if c.Value == -1 {
+			break
+		}
+		require.Greater(t, c.Value, last, "changes go forward")
+		last = c.Value
+	}
+	require.LessOrEqual(t, last, 200)
+	joinOK(t, p)
+	_, err = d.Delete("k")
+	require.NoError(t, err)
+	require.True(t, recv(t, ch).Deleted)
+	v1 := recv(t, all)
+	require.Greater(t, v1, v0)
+
+	cancel()
+	for range ch { // closed once the context ends
+	}
+	for range all {
+	}
+}
+
+// Closing the handle ends its watches; a Watch of a closed handle fails.
+func TestWatchClose(t *testing.T) {
+	d := newDict[string, int](t)
+	o, err := manager.OpenDict[string, int](d.Ref())
+	require.NoError(t, err)
+	ch, err := o.Watch(context.Background(), "x")
+	require.NoError(t, err)
+	require.NoError(t, d.Set("x", 5))
+	c := recv(t, ch)
+	require.Equal(t, 5, c.Value)
+	require.NoError(t, o.Close())
+	for range ch {
+	}
+	_, err = o.Watch(context.Background(), "x")
+	require.ErrorIs(t, err, manager.ErrClosed)
+}
