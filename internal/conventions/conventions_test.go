@@ -12,6 +12,7 @@ import (
 
 	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/lock"
+	"github.com/shmkit/shmkit/manager"
 	"github.com/shmkit/shmkit/pool"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/ring"
@@ -22,7 +23,7 @@ import (
 func TestOneForever(t *testing.T) {
 	for name, f := range map[string]time.Duration{
 		"futex": futex.Forever, "proc": proc.Forever, "lock": lock.Forever, "ring": ring.Forever,
-		"pool": pool.Forever,
+		"pool": pool.Forever, "manager": manager.Forever,
 	} {
 		if f != -1 {
 			t.Errorf("%s.Forever = %v, want -1", name, f)
@@ -33,7 +34,7 @@ func TestOneForever(t *testing.T) {
 func TestOneTimeoutError(t *testing.T) {
 	for name, err := range map[string]error{
 		"proc": proc.ErrTimeout, "lock": lock.ErrTimeout, "ring": ring.ErrTimeout,
-		"pool": pool.ErrTimeout,
+		"pool": pool.ErrTimeout, "manager": manager.ErrTimeout,
 	} {
 		if err != futex.ErrTimeout {
 			t.Errorf("%s.ErrTimeout is not the one value", name)
@@ -46,7 +47,7 @@ func TestOneTimeoutError(t *testing.T) {
 	}
 	for name, err := range map[string]error{
 		"proc": proc.ErrBadTimeout, "lock": lock.ErrBadTimeout, "ring": ring.ErrBadTimeout,
-		"pool": pool.ErrBadTimeout,
+		"pool": pool.ErrBadTimeout, "manager": manager.ErrBadTimeout,
 	} {
 		if err != futex.ErrBadTimeout {
 			t.Errorf("%s.ErrBadTimeout is not the one value", name)
@@ -88,7 +89,7 @@ func TestTimeoutArguments(t *testing.T) {
 func TestCorruptionMatchesShm(t *testing.T) {
 	for name, err := range map[string]error{
 		"ring": ring.ErrCorrupt, "value": value.ErrCorrupt, "lock": lock.ErrCorrupt,
-		"pool": pool.ErrCorrupt,
+		"pool": pool.ErrCorrupt, "manager": manager.ErrCorrupt,
 	} {
 		if !errors.Is(err, shm.ErrCorrupt) {
 			t.Errorf("%s.ErrCorrupt does not match shm.ErrCorrupt", name)
@@ -99,6 +100,7 @@ func TestCorruptionMatchesShm(t *testing.T) {
 func TestUnsupportedMatchesStdlib(t *testing.T) {
 	for name, err := range map[string]error{
 		"shm": shm.ErrUnsupported, "futex": futex.ErrUnsupported, "proc": proc.ErrUnsupported,
+		"manager": manager.ErrUnsupported,
 	} {
 		if !errors.Is(err, errors.ErrUnsupported) {
 			t.Errorf("%s.ErrUnsupported does not match errors.ErrUnsupported", name)
