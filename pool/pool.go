@@ -209,6 +209,7 @@ func (p *Pool) startWorker(slot int) {
 	}
 	p.mu.Unlock()
 	atomic.StoreUint64(shm.Word64(p.words, slotBytes*slot), 0)
+	atomic.StoreUint64(shm.Word64(p.words, slotBytes*slot+8), 0)
 	w, err := p.spawn(slot)
 	p.mu.Lock()
 	if err != nil {
@@ -326,6 +327,9 @@ func (p *Pool) onMessage(w *workerState, m []byte) bool {
 		return false
 	}
 	c := w.out[0]
+	if c.bulk {
+		return p.onBulkMessage(w, c, m, id)
+	}
 	if id != c.first+uint64(c.done) {
 		p.mu.Unlock()
 		return false
@@ -393,6 +397,20 @@ func (p *Pool) onExit(w *workerState) {
 	var fails []failure
 	var back []*chunk
 	running := atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.slot))
+	var settles []bulkSettle
+	for i, c := range w.out {
+		if !c.bulk || c.mem == nil {
+			continue
+		}
+		done := bulkDone(c, running, atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.slot+8)))
+		settles = append(settles, bulkSettle{c, max(done, 0)})
+		if done >= 0 {
+			c.done = done // its items before done are complete or failed: settled below
+			if i == 0 {
+				running = c.first + uint64(done) // the item the done word names was running
+			}
+		}
+	}
 	for i, c := range w.out {
 		bounces := 0
 		if i == 0 && c.done < c.n && running != c.first+uint64(c.done) {
@@ -456,6 +474,9 @@ func (p *Pool) onExit(w *workerState) {
 		p.freeErrs = append(p.freeErrs, fmt.Errorf("pool: free the rings of worker pid %d: %w", w.pid, err))
 		p.mu.Unlock()
 	}
+	for _, b := range settles {
+		p.settleBulk(b.c, b.upto)
+	}
 	for _, f := range fails {
 		p.deliver(f.s, f.idx, nil, f.err)
 	}
@@ -505,8 +526,19 @@ func (p *Pool) dispatchLocked() {
 		p.pending = p.pending[1:]
 		first := p.nextID
 		p.nextID += uint64(c.n)
-		ok, err := w.tasks.TryPut(c.seal(first))
+		var msg []byte
+		var err error
+		if c.bulk {
+			msg, err = p.placeBulk(c, first)
+		} else {
+			msg = c.seal(first)
+		}
+		ok := false
+		if err == nil {
+			ok, err = w.tasks.TryPut(msg)
+		}
 		if err != nil {
+			p.freeBulkLocked(c)
 			// The message cannot be sent (the heap has no room for it): its items fail, the
 			// worker is sound. Retrying would fail again, and forever.
 			go p.failChunk(c, fmt.Errorf("pool: send task to worker pid %d: %w", w.pid, err))
@@ -560,6 +592,10 @@ func (p *Pool) armLocked(w *workerState) {
 		}
 	})
 }
+
+// bulkOK reports whether the pool sends bulk chunks: not when it checks each item's time or
+// memory.
+func (p *Pool) bulkOK() bool { return p.opts.TaskTimeout == 0 && p.opts.MaxMemoryPerChild == 0 }
 
 func (p *Pool) failChunk(c *chunk, err error) {
 	for i := range c.n {

@@ -88,6 +88,7 @@ func worker(tasks, results *ring.Queue, state shm.Ref, cfg workerConfig) error {
 		return fmt.Errorf("pool worker: slot %d outside a %d-byte state block", cfg.Slot, len(b))
 	}
 	running := shm.Word64(b, slotBytes*cfg.Slot)
+	done := shm.Word64(b, slotBytes*cfg.Slot+8)
 	if cfg.Init != "" {
 		if err := runInit(cfg.Init, cfg.InitArgs); err != nil {
 			return err
@@ -108,6 +109,12 @@ func worker(tasks, results *ring.Queue, state shm.Ref, cfg workerConfig) error {
 		if len(m) == 1 && m[0] == msgStop {
 			return nil
 		}
+		if len(m) > 0 && m[0] == msgBulk {
+			if err := runBulkChunk(m, names, running, done, results.Put); err != nil {
+				return fmt.Errorf("pool worker: %w", err)
+			}
+			continue
+		}
 		c, err := parseChunk(m)
 		if err != nil {
 			return err
@@ -115,13 +122,7 @@ func worker(tasks, results *ring.Queue, state shm.Ref, cfg workerConfig) error {
 		if testHookTaken != nil {
 			testHookTaken()
 		}
-		e := names[c.name]
-		if e == nil {
-			if e = lookupName(c.name); e == nil {
-				e = unregistered(c.name)
-			}
-			names[c.name] = e
-		}
+		e := entryFor(names, c.name)
 		rest := c.items
 		for i := range c.count {
 			var arg []byte
@@ -139,6 +140,19 @@ func worker(tasks, results *ring.Queue, state shm.Ref, cfg workerConfig) error {
 			}
 		}
 	}
+}
+
+// entryFor returns the entry of name, from a worker's cache of them; a name this binary has not
+// registered gets an entry whose items fail.
+func entryFor(names map[string]*entry, name string) *entry {
+	e := names[name]
+	if e == nil {
+		if e = lookupName(name); e == nil {
+			e = unregistered(name)
+		}
+		names[name] = e
+	}
+	return e
 }
 
 // memoryCheck returns a function, called after each item, that reports whether this process's
