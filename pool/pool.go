@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -283,6 +284,9 @@ func (p *Pool) serve(w *workerState) {
 		// Take what is there into one buffer; block (and allocate) only when the ring is empty.
 		m, err := w.results.GetAppendTimeout(buf[:0], 0)
 		if errors.Is(err, ErrTimeout) {
+			// Nothing there: let the goroutine a result just readied run before this one spins
+			// in the ring's wait, which would hold this P for its whole spin.
+			runtime.Gosched()
 			m, err = w.results.GetContext(ctx)
 		} else {
 			buf = m
