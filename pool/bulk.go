@@ -289,14 +289,15 @@ func (p *Pool) freeBulkLocked(c *chunk) {
 }
 
 // settleBulk delivers the results of c's items before upto, but those that failed (delivered
-// already), and frees c's block. Every failed item is before upto.
+// already), and frees c's block. Every failed item is before upto. The caller counted them in
+// p.done, with p.mu held, when c left its worker (countBulkLocked), so that Progress never
+// misses them.
 func (p *Pool) settleBulk(c *chunk, upto int) {
 	rs := c.s.(rawSink)
 	resOff, _ := bulkLayout(c.n, c.asz, c.rsz)
 	give := func(a, b int) {
 		if b > a {
 			rs.deliverRaw(c.index+a, b-a, c.mem[resOff+a*c.rsz:resOff+b*c.rsz])
-			p.done.Add(int64(b - a))
 		}
 	}
 	from := 0
@@ -336,6 +337,7 @@ func (p *Pool) onBulkMessage(w *workerState, c *chunk, m []byte, id uint64) bool
 		}
 		w.out[0] = nil
 		w.out = w.out[1:]
+		p.countBulkLocked(c, c.n)
 		p.dispatchLocked()
 		p.mu.Unlock()
 		p.settleBulk(c, c.n)
@@ -363,4 +365,41 @@ func (p *Pool) onBulkMessage(w *workerState, c *chunk, m []byte, id uint64) bool
 type bulkSettle struct {
 	c    *chunk
 	upto int
+}
+
+// countBulkLocked counts in p.done the items of c before upto that did not fail.
+func (p *Pool) countBulkLocked(c *chunk, upto int) {
+	p.done.Add(int64(upto - failedBefore(c, upto)))
+}
+
+// failedBefore is how many of c's failed items are before upto.
+func failedBefore(c *chunk, upto int) int {
+	n := 0
+	for _, k := range c.errs {
+		if k < upto {
+			n++
+		}
+	}
+	return n
+}
+
+// bulkRunningLocked counts the items that the workers have completed in the bulk chunks they are
+// running and the pool has not counted yet: the done words, read as the workers advance them.
+func (p *Pool) bulkRunningLocked() int64 {
+	var n int64
+	for _, w := range p.workers {
+		if w == nil || len(w.out) == 0 || !w.out[0].bulk || w.out[0].mem == nil {
+			continue
+		}
+		c := w.out[0]
+		if atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.slot)) != c.first {
+			continue // not started
+		}
+		d := atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.slot+8))
+		if d > c.first && d <= c.first+uint64(c.n) {
+			k := int(d - c.first)
+			n += int64(k - failedBefore(c, k))
+		}
+	}
+	return n
 }

@@ -388,3 +388,42 @@ func TestBulkChunkDeath(t *testing.T) {
 		}
 	}
 }
+
+var _ = pool.Register(gateAt1000)
+
+// gateAt1000 squares, but at item 1000 announces its worker in cell word 0 and waits for word 2.
+func gateAt1000(x int) (int, error) {
+	if x == 1000 {
+		cell.Set(0, uint32(os.Getpid()))
+		for cell.Get(2) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return x * x, nil
+}
+
+// TestProgressInBulkChunk: Progress counts the items a worker has completed in the bulk chunk it
+// is running, from its done word in shared memory, before any message about the chunk.
+func TestProgressInBulkChunk(t *testing.T) {
+	c := testutil.NewCell(t, 64)
+	p := newPool(t, &pool.Options{Workers: 1, Initializer: useCell, InitArgs: []any{c}})
+	const n = 2000
+	ar, err := pool.MapAsync(p, gateAt1000, seq(n), pool.ChunkSize(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !testutil.Eventually(never, func() bool { return c.Get(0) != 0 }) {
+		t.Fatal("item 1000 did not start")
+	}
+	if g := p.Progress(); g.Total != n || g.Done != 1000 || g.Failed != 0 || g.InFlight() != 1000 {
+		t.Fatalf("progress %+v in the middle of the chunk: want 1000 done, 1000 in flight", g)
+	}
+	c.Set(2, 1)
+	if _, err := ar.Get(pool.Forever); err != nil {
+		t.Fatal(err)
+	}
+	if g := p.Progress(); g.Done != n || g.InFlight() != 0 {
+		t.Fatalf("progress %+v at the end: want %d done", g, n)
+	}
+	closeJoin(t, p)
+}

@@ -408,6 +408,7 @@ func (p *Pool) onExit(w *workerState) {
 		}
 		done := bulkDone(c, running, atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.slot+8)))
 		settles = append(settles, bulkSettle{c, max(done, 0)})
+		p.countBulkLocked(c, max(done, 0))
 		if done >= 0 {
 			c.done = done // its items before done are complete or failed: settled below
 			if i == 0 {
@@ -747,9 +748,14 @@ type Progress struct {
 // InFlight is the number of items submitted and not yet ended.
 func (g Progress) InFlight() int64 { return g.Total - g.Done - g.Failed }
 
-// Progress returns the pool's counters. They are kept by the pool as results arrive (no message
-// is added per task); each is read atomically, the set is not a snapshot taken at one instant.
+// Progress returns the pool's counters. Done includes the items the workers have completed in
+// the bulk chunks they are running, read from the done words they advance in shared memory, so
+// that it moves during a long chunk with no message per item. Each counter is read atomically;
+// the set is not a snapshot taken at one instant.
 func (p *Pool) Progress() Progress {
-	return Progress{Total: p.total.Load(), Done: p.done.Load(), Failed: p.failed.Load(),
+	p.mu.Lock()
+	g := Progress{Total: p.total.Load(), Done: p.done.Load() + p.bulkRunningLocked(), Failed: p.failed.Load(),
 		Retried: p.retried.Load(), Workers: p.started.Load()}
+	p.mu.Unlock()
+	return g
 }
