@@ -392,10 +392,10 @@ func (p *Pool) bulkRunningLocked() int64 {
 			continue
 		}
 		c := w.out[0]
-		if atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.slot)) != c.first {
+		if atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.line)) != c.first {
 			continue // not started
 		}
-		d := atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.slot+8))
+		d := atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.line+8))
 		if d > c.first && d <= c.first+uint64(c.n) {
 			k := int(d - c.first)
 			n += int64(k - failedBefore(c, k))

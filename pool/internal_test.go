@@ -5,6 +5,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -235,4 +236,70 @@ func refused(t *testing.T, err error) bool {
 		t.Fatalf("error %v does not match ErrCorrupt", err)
 	}
 	return err != nil
+}
+
+var _ = Register(myPid)
+
+func myPid(int) (int, error) { return os.Getpid(), nil }
+
+// readySpare waits for p's spare to be ready and returns its pid.
+func readySpare(t *testing.T, p *Pool) int {
+	t.Helper()
+	pid := 0
+	if !eventually(func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.spare != nil && p.spare.ready {
+			pid = p.spare.pid
+		}
+		return pid != 0
+	}) {
+		t.Fatal("no spare became ready")
+	}
+	return pid
+}
+
+// TestWarmSpare: no spare until a worker ends; then each worker killed is replaced by the spare
+// (the next task runs in the spare's process), a new spare is started, and every process is gone
+// after Close and Join.
+func TestWarmSpare(t *testing.T) {
+	p, err := New(&Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := Apply(p, myPid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	started := p.spare != nil || p.spareLine != 1
+	p.mu.Unlock()
+	if started {
+		t.Fatal("a spare was started before any worker ended")
+	}
+	for kill := 1; kill <= 5; kill++ {
+		spare := 0
+		if kill > 1 {
+			spare = readySpare(t, p) // the first replacement is cold: the first spare starts with it
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		next, err := Apply(p, myPid, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next == pid || (kill > 1 && next != spare) {
+			t.Fatalf("kill %d: the task ran in %d; killed %d, spare %d", kill, next, pid, spare)
+		}
+		if g := p.Progress(); g.Workers != int64(1+kill) {
+			t.Fatalf("kill %d: %d workers put to work, want %d", kill, g.Workers, 1+kill)
+		}
+		pid = next
+	}
+	readySpare(t, p)
+	p.Close()
+	if err := p.Join(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -90,10 +90,13 @@ type Pool struct {
 	closed     bool
 	terminated bool
 	broken     error
-	feeding    int     // streaming calls still adding chunks
-	preReady   int     // workers in a row that died before they were ready
-	starting   bool    // New is waiting for the first workers
-	freeErrs   []error // failures to free a dead worker's rings, for Join to return
+	feeding    int          // streaming calls still adding chunks
+	preReady   int          // workers in a row that died before they were ready
+	starting   bool         // New is waiting for the first workers
+	freeErrs   []error      // failures to free a dead worker's rings, for Join to return
+	spare      *workerState // a worker started ahead, ready to take a slot (see spare.go)
+	spareLine  int          // the state line the next spare takes; -1 while one has it
+	spareFails int          // spares in a row that died before they were ready
 
 	wg       sync.WaitGroup // the goroutines that start and serve workers
 	freeOnce sync.Once
@@ -104,7 +107,8 @@ type Pool struct {
 
 // A workerState is the pool's view of one worker process.
 type workerState struct {
-	slot           int
+	slot           int // its index in p.workers; -1 for the spare
+	line           int // its line in the state block
 	p              *proc.Process
 	pid            int
 	tasks, results *ring.Queue
@@ -145,7 +149,7 @@ func New(opts *Options) (*Pool, error) {
 	if o.Workers == 0 {
 		o.Workers = proc.CPUCount()
 	}
-	p := &Pool{opts: o, size: o.Workers, nextID: 1}
+	p := &Pool{opts: o, size: o.Workers, nextID: 1, spareLine: o.Workers}
 	p.cond = sync.NewCond(&p.mu)
 	if o.Initializer != nil {
 		e, err := lookup(o.Initializer, false)
@@ -159,7 +163,7 @@ func New(opts *Options) (*Pool, error) {
 	} else if len(o.InitArgs) > 0 {
 		return nil, fmt.Errorf("%w: InitArgs without an Initializer", ErrBadArgs)
 	}
-	ref, err := shm.Alloc(slotBytes*p.size, stateKind)
+	ref, err := shm.Alloc(slotBytes*(p.size+1), stateKind) // one line more, for the spare
 	if err != nil {
 		return nil, fmt.Errorf("pool: state block: %w", err)
 	}
@@ -172,7 +176,7 @@ func New(opts *Options) (*Pool, error) {
 	p.starting = true
 	p.wg.Add(p.size)
 	for slot := range p.size {
-		go p.startWorker(slot)
+		go p.startWorker(slot, slot)
 	}
 	p.mu.Lock()
 	for p.broken == nil && !p.allReadyLocked() {
@@ -200,8 +204,9 @@ func (p *Pool) allReadyLocked() bool {
 // Size returns the number of worker processes the pool keeps running.
 func (p *Pool) Size() int { return p.size }
 
-// startWorker starts the worker of slot and serves it; p.wg was raised for it.
-func (p *Pool) startWorker(slot int) {
+// startWorker starts the worker of slot, on line of the state block, and serves it; p.wg was
+// raised for it. Slot -1 starts the spare.
+func (p *Pool) startWorker(slot, line int) {
 	p.mu.Lock()
 	if p.terminated || p.broken != nil {
 		p.mu.Unlock()
@@ -209,9 +214,13 @@ func (p *Pool) startWorker(slot int) {
 		return
 	}
 	p.mu.Unlock()
-	atomic.StoreUint64(shm.Word64(p.words, slotBytes*slot), 0)
-	atomic.StoreUint64(shm.Word64(p.words, slotBytes*slot+8), 0)
-	w, err := p.spawn(slot)
+	atomic.StoreUint64(shm.Word64(p.words, slotBytes*line), 0)
+	atomic.StoreUint64(shm.Word64(p.words, slotBytes*line+8), 0)
+	w, err := p.spawn(slot, line)
+	if slot < 0 {
+		p.startedSpare(line, w, err)
+		return
+	}
 	p.mu.Lock()
 	if err != nil {
 		p.preReady++
@@ -224,7 +233,7 @@ func (p *Pool) startWorker(slot int) {
 			p.wg.Add(1)
 			go func(backoff time.Duration) {
 				time.Sleep(backoff)
-				p.startWorker(slot)
+				p.startWorker(slot, line)
 			}(time.Duration(p.preReady) * 10 * time.Millisecond)
 		}
 		p.cond.Broadcast()
@@ -244,7 +253,7 @@ func (p *Pool) startWorker(slot int) {
 	p.serve(w)
 }
 
-func (p *Pool) spawn(slot int) (*workerState, error) {
+func (p *Pool) spawn(slot, line int) (*workerState, error) {
 	qo := &ring.Options{Size: p.opts.QueueSize, SingleProducer: true, SingleConsumer: true}
 	tasks, err := ring.NewQueue(qo)
 	if err != nil {
@@ -255,10 +264,13 @@ func (p *Pool) spawn(slot int) (*workerState, error) {
 		tasks.Free()
 		return nil, fmt.Errorf("pool: result queue: %w", err)
 	}
-	w := &workerState{slot: slot, tasks: tasks, results: results, stderr: &tail{w: os.Stderr}}
-	cfg := workerConfig{Slot: slot, Init: p.initName, InitArgs: p.initArgs, Limit: p.opts.TaskTimeout, MaxRSS: p.opts.MaxMemoryPerChild}
+	w := &workerState{slot: slot, line: line, tasks: tasks, results: results, stderr: &tail{w: os.Stderr}}
+	cfg := workerConfig{Slot: line, Init: p.initName, InitArgs: p.initArgs, Limit: p.opts.TaskTimeout, MaxRSS: p.opts.MaxMemoryPerChild}
 	w.p = proc.New(worker, tasks, results, p.state, cfg)
 	w.p.Name = fmt.Sprintf("PoolWorker-%d", slot+1)
+	if slot < 0 {
+		w.p.Name = "PoolWorker-spare"
+	}
 	w.p.Daemon = true
 	w.p.Stderr = w.stderr
 	if err := w.p.Start(); err != nil {
@@ -319,6 +331,9 @@ func (p *Pool) onMessage(w *workerState, m []byte) bool {
 		p.mu.Lock()
 		w.ready = true
 		p.preReady = 0
+		if w.slot < 0 {
+			p.spareFails = 0
+		}
 		p.dispatchLocked()
 		p.cond.Broadcast()
 		p.mu.Unlock()
@@ -398,15 +413,21 @@ func (p *Pool) onExit(w *workerState) {
 	if w.limit != nil {
 		w.limit.Stop()
 	}
+	if w.slot < 0 {
+		p.spareExitedLocked(w)
+		p.mu.Unlock()
+		p.freeRings(w)
+		return
+	}
 	var fails []failure
 	var back []*chunk
-	running := atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.slot))
+	running := atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.line))
 	var settles []bulkSettle
 	for i, c := range w.out {
 		if !c.bulk || c.mem == nil {
 			continue
 		}
-		done := bulkDone(c, running, atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.slot+8)))
+		done := bulkDone(c, running, atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.line+8)))
 		settles = append(settles, bulkSettle{c, max(done, 0)})
 		p.countBulkLocked(c, max(done, 0))
 		if done >= 0 {
@@ -468,17 +489,12 @@ func (p *Pool) onExit(w *workerState) {
 		fails = append(fails, p.dropPendingLocked(p.broken)...) // no worker will come for them
 	}
 	if p.broken == nil && !p.terminated && !p.idleClosedLocked() {
-		p.wg.Add(1)
-		go p.startWorker(w.slot)
+		p.replaceLocked(w)
 	}
 	p.dispatchLocked()
 	p.cond.Broadcast()
 	p.mu.Unlock()
-	if err := errors.Join(w.tasks.Free(), w.results.Free()); err != nil {
-		p.mu.Lock()
-		p.freeErrs = append(p.freeErrs, fmt.Errorf("pool: free the rings of worker pid %d: %w", w.pid, err))
-		p.mu.Unlock()
-	}
+	p.freeRings(w)
 	for _, b := range settles {
 		p.settleBulk(b.c, b.upto)
 	}
@@ -571,6 +587,9 @@ func (p *Pool) dispatchLocked() {
 			if w != nil && !w.stopping {
 				p.stopLocked(w)
 			}
+		}
+		if w := p.spare; w != nil && w.ready && !w.stopping {
+			p.stopLocked(w)
 		}
 	}
 }
@@ -702,6 +721,9 @@ func (p *Pool) Terminate() error {
 		if w != nil {
 			w.p.Kill()
 		}
+	}
+	if p.spare != nil {
+		p.spare.p.Kill()
 	}
 	p.cond.Broadcast()
 	p.mu.Unlock()
