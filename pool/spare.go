@@ -35,10 +35,11 @@ func (p *Pool) replaceLocked(w *workerState) {
 	}
 }
 
-// startSpareLocked starts a spare on line, unless spares keep dying before they are ready.
+// startSpareLocked starts a spare on line, unless the pool is closed (its workers will not be
+// replaced for long) or spares keep dying before they are ready.
 func (p *Pool) startSpareLocked(line int) {
 	p.spareLine = line
-	if p.spareFails >= maxPreReady {
+	if p.closed || p.spareFails >= maxPreReady {
 		return
 	}
 	p.spareLine = -1
