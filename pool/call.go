@@ -189,20 +189,31 @@ func (s *listSink[R]) deliver(idx int, res []byte, err error) {
 		s.errs[idx] = err
 		s.mu.Unlock()
 	}
-	if s.left.Add(-1) == 0 {
-		s.mu.Lock()
-		errs := s.errs
-		s.mu.Unlock()
-		if errs != nil {
-			err = &ItemsError{Errs: errs, Total: len(s.res)}
-		} else {
-			err = nil
-		}
-		s.ar.finish(s.res, err)
+	s.ended(1)
+}
+
+// ended counts n items ended, and finishes the call after its last.
+func (s *listSink[R]) ended(n int) {
+	if s.left.Add(-int64(n)) != 0 {
+		return
 	}
+	s.mu.Lock()
+	errs := s.errs
+	s.mu.Unlock()
+	var err error
+	if errs != nil {
+		err = &ItemsError{Errs: errs, Total: len(s.res)}
+	}
+	s.ar.finish(s.res, err)
 }
 
 func (s *listSink[R]) abandoned() bool { return false }
+
+// deliverRaw delivers the n results from idx on, raw in b (a bulk chunk's results).
+func (s *listSink[R]) deliverRaw(idx, n int, b []byte) {
+	copy(rawBytes(s.res[idx:idx+n]), b)
+	s.ended(n)
+}
 
 func decodeResult[R any](decode func([]byte, *R) error, b []byte, r *R, idx int) error {
 	if err := decode(b, r); err != nil {
@@ -260,16 +271,34 @@ func buildChunks[A any](s sink, name string, items []A, size int, enc func(*chun
 	return out, nil
 }
 
-// submitList runs a list call: items encoded now, results into a slice.
-func submitList[A, R any](p *Pool, name string, items []A, o callOpts, enc func(*chunk, *A) error, dec func([]byte, *R) error) (*AsyncResult[[]R], error) {
+// submitList runs a list call: items encoded now, results into a slice. A bulk entry (raw
+// argument and result types) on a pool without per-item limits sends bulk chunks; alias lets
+// them point into items rather than copy them, for a caller that waits for the results (Map).
+func submitList[A, R any](p *Pool, e *entry, items []A, o callOpts, enc func(*chunk, *A) error, dec func([]byte, *R) error, alias bool) (*AsyncResult[[]R], error) {
 	size := o.chunk
 	if size == 0 {
 		size = autoChunk(len(items), p.size)
 	}
 	s := newListSink(len(items), dec)
-	chunks, err := buildChunks(s, name, items, size, enc)
-	if err != nil {
-		return nil, err
+	var chunks []*chunk
+	if e.bulk != nil && p.bulkOK() {
+		if o.chunk == 0 {
+			size = min(size, max(1, bulkBytes/(e.asz+e.rsz)))
+		}
+		raw := rawBytes(items)
+		if !alias {
+			raw = append([]byte(nil), raw...)
+		}
+		for i := 0; i < len(items); i += size {
+			n := min(size, len(items)-i)
+			chunks = append(chunks, &chunk{s: s, name: e.name, index: i, n: n, attempt: 1,
+				bulk: true, raw: raw[i*e.asz : (i+n)*e.asz], asz: e.asz, rsz: e.rsz})
+		}
+	} else {
+		var err error
+		if chunks, err = buildChunks(s, e.name, items, size, enc); err != nil {
+			return nil, err
+		}
 	}
 	if err := p.submit(chunks, false); err != nil {
 		return nil, err
@@ -283,18 +312,23 @@ func submitList[A, R any](p *Pool, name string, items []A, o callOpts, enc func(
 // unregistered function, an item the codec cannot encode, a bad chunk size or a closed pool is an
 // error at the call, and nothing is run.
 func MapAsync[A, R any](p *Pool, fn func(A) (R, error), items []A, opts ...CallOption) (*AsyncResult[[]R], error) {
+	return mapAsync(p, fn, items, false, opts)
+}
+
+// mapAsync is MapAsync; alias lets bulk chunks point into items (see submitList).
+func mapAsync[A, R any](p *Pool, fn func(A) (R, error), items []A, alias bool, opts []CallOption) (*AsyncResult[[]R], error) {
 	e, o, err := prepareCall(fn, true, opts)
 	if err != nil {
 		return nil, err
 	}
-	return submitList(p, e.name, items, o, typedEncoder[A](), typedDecoder[R]())
+	return submitList(p, e, items, o, typedEncoder[A](), typedDecoder[R](), alias)
 }
 
 // Map is Python's map: MapAsync, then Get(Forever). It returns one result per item, in order; if
 // any item failed, also an *ItemsError naming each failed item (errors.Is(err, ErrWorkerDied)
 // tells whether one was lost with its worker), and the other items' results are still there.
 func Map[A, R any](p *Pool, fn func(A) (R, error), items []A, opts ...CallOption) ([]R, error) {
-	ar, err := MapAsync(p, fn, items, opts...)
+	ar, err := mapAsync(p, fn, items, true, opts) // items are not changed while Map waits
 	if err != nil {
 		return nil, err
 	}
@@ -355,7 +389,7 @@ func StarmapAsync[R any](p *Pool, fn any, args [][]any, opts ...CallOption) (*As
 		}
 		return codec.Unmarshal(b, r)
 	}
-	return submitList(p, e.name, args, o, enc, dec)
+	return submitList(p, e, args, o, enc, dec, false)
 }
 
 // Starmap is Python's starmap: StarmapAsync, then Get(Forever).

@@ -3,6 +3,8 @@ package pool
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/shmkit/shmkit/shm"
 )
 
 // A chunk is a run of consecutive items of one call, sent to one worker as one message. Its
@@ -20,6 +22,16 @@ type chunk struct {
 	// bounces counts the workers in a row that died holding this chunk without starting its
 	// first item: a chunk that no worker can start must fail, not go round for ever.
 	bounces int
+
+	// A bulk chunk (see bulk.go) carries its arguments as one raw array, raw (asz bytes an item),
+	// and not in msg; while it is with a worker, block holds them and the results (rsz bytes an
+	// item), and errs the indices in the chunk of its items that failed, in order.
+	bulk     bool
+	raw      []byte
+	asz, rsz int
+	block    shm.Ref
+	mem      []byte
+	errs     []int
 }
 
 func newChunk(s sink, name string, index int) *chunk { return newChunkCap(s, name, index, 256) }
@@ -65,6 +77,10 @@ func (c *chunk) seal(first uint64) []byte {
 
 // slice returns a new chunk of items [from, to) of c, for attempt number attempt.
 func (c *chunk) slice(from, to, attempt int) *chunk {
+	if c.bulk {
+		return &chunk{s: c.s, name: c.name, index: c.index + from, n: to - from, attempt: attempt,
+			bulk: true, raw: c.raw[from*c.asz : to*c.asz], asz: c.asz, rsz: c.rsz}
+	}
 	off := chunkHeader + len(c.name)
 	for range from {
 		off += 4 + int(binary.LittleEndian.Uint32(c.msg[off:]))

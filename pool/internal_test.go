@@ -5,8 +5,11 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shmkit/shmkit/shm"
 )
 
 var (
@@ -96,10 +99,7 @@ func FuzzParseChunk(f *testing.F) {
 	f.Add([]byte{msgChunk, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 0, 0})
 	f.Fuzz(func(t *testing.T, m []byte) {
 		pc, err := parseChunk(m)
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("error %v does not match ErrCorrupt", err)
-			}
+		if refused(t, err) {
 			return
 		}
 		rest, total := pc.items, 0
@@ -146,4 +146,160 @@ func FuzzDecodeArgs(f *testing.F) {
 			t.Fatalf("%d arguments decoded for 3 parameters", len(in))
 		}
 	})
+}
+
+type flagged struct {
+	X  int
+	OK bool
+}
+
+func flag(x int) (flagged, error)    { return flagged{x, true}, nil }
+func shout(s string) (string, error) { return s + "!", nil }
+
+var _, _ = Register(flag), Register(shout)
+
+// TestBulkChosen: Map of raw types without a bool goes in bulk chunks, and nothing else does.
+func TestBulkChosen(t *testing.T) {
+	for _, c := range []struct {
+		fn   any
+		bulk bool
+	}{{double, true}, {flag, false}, {shout, false}} {
+		e, err := lookup(c.fn, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (e.bulk != nil) != c.bulk {
+			t.Fatalf("%s: bulk %v, want %v", e.name, e.bulk != nil, c.bulk)
+		}
+	}
+	if p := (&Pool{opts: Options{TaskTimeout: time.Second}}); p.bulkOK() {
+		t.Fatal("a pool with a task time limit sends bulk chunks")
+	}
+	p, err := New(&Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Terminate()
+	got, err := Map(p, flag, []int{1, 2})
+	if err != nil || got[1] != (flagged{2, true}) {
+		t.Fatalf("Map of a struct with a bool: %v, %v", got, err)
+	}
+}
+
+// TestBulkDone: what the words of a dead worker say of a bulk chunk it held, however wrong.
+func TestBulkDone(t *testing.T) {
+	c := &chunk{first: 100, n: 10, bulk: true}
+	for _, k := range []struct {
+		running, done uint64
+		errs          []int
+		want          int
+	}{
+		{running: 90, done: 100, want: -1},                 // not started: nothing settled, not running
+		{running: 100, done: 100, want: 0},                 // started: item 0 was running
+		{running: 100, done: 104, want: 4},                 // items 0-3 complete, 4 running
+		{running: 100, done: 110, want: 10},                // all complete, the end message not sent
+		{running: 100, done: 104, errs: []int{4}, want: 5}, // killed after sending item 4's error
+		{running: 100, done: 111, want: 0},                 // a done word past the chunk: not trusted
+		{running: 100, done: 3, errs: []int{1}, want: 2},   // before it: not trusted
+		{running: 7, done: 3, errs: []int{2}, want: 3},     // the running word lost, errors seen
+	} {
+		c.errs = k.errs
+		if got := bulkDone(c, k.running, k.done); got != k.want {
+			t.Errorf("running %d, done %d, errs %v: %d settled, want %d", k.running, k.done, k.errs, got, k.want)
+		}
+	}
+}
+
+// FuzzParseBulk: a bulk chunk message is refused or taken apart without a panic.
+func FuzzParseBulk(f *testing.F) {
+	c := &chunk{name: "pkg.fn", n: 3, bulk: true}
+	m, err := c.sealBulk(9, shm.Ref{Seg: 1, Off: 64, Kind: bulkKind, Gen: 2})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(m)
+	f.Add([]byte{msgBulk, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 255, 255})
+	f.Fuzz(func(t *testing.T, m []byte) {
+		pc, err := parseBulk(m)
+		if refused(t, err) {
+			return
+		}
+		if len(pc.name) > len(m) {
+			t.Fatalf("name of %d bytes from a %d-byte message", len(pc.name), len(m))
+		}
+	})
+}
+
+// refused reports whether a parser refused its input, which it must do with ErrCorrupt.
+func refused(t *testing.T, err error) bool {
+	if err != nil && !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("error %v does not match ErrCorrupt", err)
+	}
+	return err != nil
+}
+
+var _ = Register(myPid)
+
+func myPid(int) (int, error) { return os.Getpid(), nil }
+
+// readySpare waits for p's spare to be ready and returns its pid.
+func readySpare(t *testing.T, p *Pool) int {
+	t.Helper()
+	pid := 0
+	if !eventually(func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.spare != nil && p.spare.ready {
+			pid = p.spare.pid
+		}
+		return pid != 0
+	}) {
+		t.Fatal("no spare became ready")
+	}
+	return pid
+}
+
+// TestWarmSpare: no spare until a worker ends; then each worker killed is replaced by the spare
+// (the next task runs in the spare's process), a new spare is started, and every process is gone
+// after Close and Join.
+func TestWarmSpare(t *testing.T) {
+	p, err := New(&Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := Apply(p, myPid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	started := p.spare != nil || p.spareLine != 1
+	p.mu.Unlock()
+	if started {
+		t.Fatal("a spare was started before any worker ended")
+	}
+	for kill := 1; kill <= 5; kill++ {
+		spare := 0
+		if kill > 1 {
+			spare = readySpare(t, p) // the first replacement is cold: the first spare starts with it
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		next, err := Apply(p, myPid, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next == pid || (kill > 1 && next != spare) {
+			t.Fatalf("kill %d: the task ran in %d; killed %d, spare %d", kill, next, pid, spare)
+		}
+		if g := p.Progress(); g.Workers != int64(1+kill) {
+			t.Fatalf("kill %d: %d workers put to work, want %d", kill, g.Workers, 1+kill)
+		}
+		pid = next
+	}
+	readySpare(t, p)
+	p.Close()
+	if err := p.Join(); err != nil {
+		t.Fatal(err)
+	}
 }

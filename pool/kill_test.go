@@ -163,16 +163,7 @@ func TestMapWithTrap(t *testing.T) {
 	const n, trap = 10_000, 6_789
 	for _, retries := range []int{0, 1} {
 		for _, streaming := range []bool{false, true} {
-			c := testutil.NewCell(t, 64)
-			p := newPool(t, &pool.Options{Workers: 4, Retries: retries, Initializer: useCell, InitArgs: []any{c}})
-			done := make(chan int, 1)
-			go func() {
-				pid, err := killWhenHung(c)
-				if err != nil {
-					t.Error(err)
-				}
-				done <- pid
-			}()
+			p, done := trapPool(t, 4, retries)
 			got := make([]int, 0, n)
 			errs := map[int]error{}
 			if streaming {
@@ -315,4 +306,124 @@ func TestInitializerFails(t *testing.T) {
 	if !errors.Is(err, pool.ErrBroken) || !strings.Contains(err.Error(), "no database") {
 		t.Fatalf("New with a failing initializer: %v", err)
 	}
+}
+
+var _ = pool.Register(oddTrap)
+
+// oddTrap fails at odd items, hangs (once) at item 6790 and squares the rest.
+func oddTrap(x int) (int, error) {
+	switch {
+	case x == 6790:
+		return hangOnce(x)
+	case x%2 == 1:
+		return 0, errors.New("odd")
+	}
+	return x * x, nil
+}
+
+// trapPool starts a pool of workers for hangOnce and a goroutine that kills the worker running it
+// and then sends its pid.
+func trapPool(t *testing.T, workers, retries int) (*pool.Pool, <-chan int) {
+	c := testutil.NewCell(t, 64)
+	p := newPool(t, &pool.Options{Workers: workers, Retries: retries, Initializer: useCell, InitArgs: []any{c}})
+	done := make(chan int, 1)
+	go func() {
+		pid, err := killWhenHung(c)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- pid
+	}()
+	return p, done
+}
+
+// TestBulkChunkDeath kills a worker in the middle of a bulk chunk (raw int items, 5,000 to a
+// chunk, the trap in the second): the items it completed before are delivered from its block, the
+// item it was running fails (or, with Retries, runs again), the rest of the chunk runs on the
+// other worker, and the items that failed before the death fail once, with their own error.
+func TestBulkChunkDeath(t *testing.T) {
+	const n, trap = 10_000, 6_790
+	for _, retries := range []int{0, 1} {
+		for _, odd := range []bool{false, true} {
+			fn, hung := mapTrap, 6789
+			if odd {
+				fn, hung = oddTrap, trap
+			}
+			p, done := trapPool(t, 2, retries)
+			got, err := pool.Map(p, fn, seq(n), pool.ChunkSize(5000))
+			pid := <-done
+			errs := map[int]error{}
+			var ie *pool.ItemsError
+			if errors.As(err, &ie) {
+				errs = ie.Errs
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			want := 0
+			for i, v := range got {
+				switch {
+				case i == hung && retries == 0:
+					checkDied(t, errs[i], pid, hung)
+					want++
+				case odd && i%2 == 1:
+					var te *pool.TaskError
+					if !errors.As(errs[i], &te) || te.Message != "odd" || errors.Is(errs[i], pool.ErrWorkerDied) {
+						t.Fatalf("item %d: %v, want its own error", i, errs[i])
+					}
+					want++
+				case errs[i] != nil || v != i*i:
+					t.Fatalf("retries %d, odd %v, item %d: %d, %v", retries, odd, i, v, errs[i])
+				}
+			}
+			if len(errs) != want {
+				t.Fatalf("%d errors, want %d", len(errs), want)
+			}
+			if g := p.Progress(); g.Done+g.Failed != n || g.Failed != int64(want) {
+				t.Fatalf("progress %+v: want %d items ended, %d failed", g, n, want)
+			}
+			if !testutil.Eventually(never, func() bool { return p.Progress().Workers == 3 }) {
+				t.Fatalf("%d workers started, want 3 (the killed one replaced once)", p.Progress().Workers)
+			}
+			closeJoin(t, p)
+		}
+	}
+}
+
+var _ = pool.Register(gateAt1000)
+
+// gateAt1000 squares, but at item 1000 announces its worker in cell word 0 and waits for word 2.
+func gateAt1000(x int) (int, error) {
+	if x == 1000 {
+		cell.Set(0, uint32(os.Getpid()))
+		for cell.Get(2) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return x * x, nil
+}
+
+// TestProgressInBulkChunk: Progress counts the items a worker has completed in the bulk chunk it
+// is running, from its done word in shared memory, before any message about the chunk.
+func TestProgressInBulkChunk(t *testing.T) {
+	c := testutil.NewCell(t, 64)
+	p := newPool(t, &pool.Options{Workers: 1, Initializer: useCell, InitArgs: []any{c}})
+	const n = 2000
+	ar, err := pool.MapAsync(p, gateAt1000, seq(n), pool.ChunkSize(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !testutil.Eventually(never, func() bool { return c.Get(0) != 0 }) {
+		t.Fatal("item 1000 did not start")
+	}
+	if g := p.Progress(); g.Total != n || g.Done != 1000 || g.Failed != 0 || g.InFlight() != 1000 {
+		t.Fatalf("progress %+v in the middle of the chunk: want 1000 done, 1000 in flight", g)
+	}
+	c.Set(2, 1)
+	if _, err := ar.Get(pool.Forever); err != nil {
+		t.Fatal(err)
+	}
+	if g := p.Progress(); g.Done != n || g.InFlight() != 0 {
+		t.Fatalf("progress %+v at the end: want %d done", g, n)
+	}
+	closeJoin(t, p)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,10 +90,13 @@ type Pool struct {
 	closed     bool
 	terminated bool
 	broken     error
-	feeding    int     // streaming calls still adding chunks
-	preReady   int     // workers in a row that died before they were ready
-	starting   bool    // New is waiting for the first workers
-	freeErrs   []error // failures to free a dead worker's rings, for Join to return
+	feeding    int          // streaming calls still adding chunks
+	preReady   int          // workers in a row that died before they were ready
+	starting   bool         // New is waiting for the first workers
+	freeErrs   []error      // failures to free a dead worker's rings, for Join to return
+	spare      *workerState // a worker started ahead, ready to take a slot (see spare.go)
+	spareLine  int          // the state line the next spare takes; -1 while one has it
+	spareFails int          // spares in a row that died before they were ready
 
 	wg       sync.WaitGroup // the goroutines that start and serve workers
 	freeOnce sync.Once
@@ -103,7 +107,8 @@ type Pool struct {
 
 // A workerState is the pool's view of one worker process.
 type workerState struct {
-	slot           int
+	slot           int // its index in p.workers; -1 for the spare
+	line           int // its line in the state block
 	p              *proc.Process
 	pid            int
 	tasks, results *ring.Queue
@@ -144,7 +149,7 @@ func New(opts *Options) (*Pool, error) {
 	if o.Workers == 0 {
 		o.Workers = proc.CPUCount()
 	}
-	p := &Pool{opts: o, size: o.Workers, nextID: 1}
+	p := &Pool{opts: o, size: o.Workers, nextID: 1, spareLine: o.Workers}
 	p.cond = sync.NewCond(&p.mu)
 	if o.Initializer != nil {
 		e, err := lookup(o.Initializer, false)
@@ -158,7 +163,7 @@ func New(opts *Options) (*Pool, error) {
 	} else if len(o.InitArgs) > 0 {
 		return nil, fmt.Errorf("%w: InitArgs without an Initializer", ErrBadArgs)
 	}
-	ref, err := shm.Alloc(slotBytes*p.size, stateKind)
+	ref, err := shm.Alloc(slotBytes*(p.size+1), stateKind) // one line more, for the spare
 	if err != nil {
 		return nil, fmt.Errorf("pool: state block: %w", err)
 	}
@@ -171,7 +176,7 @@ func New(opts *Options) (*Pool, error) {
 	p.starting = true
 	p.wg.Add(p.size)
 	for slot := range p.size {
-		go p.startWorker(slot)
+		go p.startWorker(slot, slot)
 	}
 	p.mu.Lock()
 	for p.broken == nil && !p.allReadyLocked() {
@@ -199,8 +204,9 @@ func (p *Pool) allReadyLocked() bool {
 // Size returns the number of worker processes the pool keeps running.
 func (p *Pool) Size() int { return p.size }
 
-// startWorker starts the worker of slot and serves it; p.wg was raised for it.
-func (p *Pool) startWorker(slot int) {
+// startWorker starts the worker of slot, on line of the state block, and serves it; p.wg was
+// raised for it. Slot -1 starts the spare.
+func (p *Pool) startWorker(slot, line int) {
 	p.mu.Lock()
 	if p.terminated || p.broken != nil {
 		p.mu.Unlock()
@@ -208,8 +214,13 @@ func (p *Pool) startWorker(slot int) {
 		return
 	}
 	p.mu.Unlock()
-	atomic.StoreUint64(shm.Word64(p.words, slotBytes*slot), 0)
-	w, err := p.spawn(slot)
+	atomic.StoreUint64(shm.Word64(p.words, slotBytes*line), 0)
+	atomic.StoreUint64(shm.Word64(p.words, slotBytes*line+8), 0)
+	w, err := p.spawn(slot, line)
+	if slot < 0 {
+		p.startedSpare(line, w, err)
+		return
+	}
 	p.mu.Lock()
 	if err != nil {
 		p.preReady++
@@ -222,7 +233,7 @@ func (p *Pool) startWorker(slot int) {
 			p.wg.Add(1)
 			go func(backoff time.Duration) {
 				time.Sleep(backoff)
-				p.startWorker(slot)
+				p.startWorker(slot, line)
 			}(time.Duration(p.preReady) * 10 * time.Millisecond)
 		}
 		p.cond.Broadcast()
@@ -242,7 +253,7 @@ func (p *Pool) startWorker(slot int) {
 	p.serve(w)
 }
 
-func (p *Pool) spawn(slot int) (*workerState, error) {
+func (p *Pool) spawn(slot, line int) (*workerState, error) {
 	qo := &ring.Options{Size: p.opts.QueueSize, SingleProducer: true, SingleConsumer: true}
 	tasks, err := ring.NewQueue(qo)
 	if err != nil {
@@ -253,10 +264,13 @@ func (p *Pool) spawn(slot int) (*workerState, error) {
 		tasks.Free()
 		return nil, fmt.Errorf("pool: result queue: %w", err)
 	}
-	w := &workerState{slot: slot, tasks: tasks, results: results, stderr: &tail{w: os.Stderr}}
-	cfg := workerConfig{Slot: slot, Init: p.initName, InitArgs: p.initArgs, Limit: p.opts.TaskTimeout, MaxRSS: p.opts.MaxMemoryPerChild}
+	w := &workerState{slot: slot, line: line, tasks: tasks, results: results, stderr: &tail{w: os.Stderr}}
+	cfg := workerConfig{Slot: line, Init: p.initName, InitArgs: p.initArgs, Limit: p.opts.TaskTimeout, MaxRSS: p.opts.MaxMemoryPerChild}
 	w.p = proc.New(worker, tasks, results, p.state, cfg)
 	w.p.Name = fmt.Sprintf("PoolWorker-%d", slot+1)
+	if slot < 0 {
+		w.p.Name = "PoolWorker-spare"
+	}
 	w.p.Daemon = true
 	w.p.Stderr = w.stderr
 	if err := w.p.Start(); err != nil {
@@ -282,6 +296,9 @@ func (p *Pool) serve(w *workerState) {
 		// Take what is there into one buffer; block (and allocate) only when the ring is empty.
 		m, err := w.results.GetAppendTimeout(buf[:0], 0)
 		if errors.Is(err, ErrTimeout) {
+			// Nothing there: let the goroutine a result just readied run before this one spins
+			// in the ring's wait, which would hold this P for its whole spin.
+			runtime.Gosched()
 			m, err = w.results.GetContext(ctx)
 		} else {
 			buf = m
@@ -314,6 +331,9 @@ func (p *Pool) onMessage(w *workerState, m []byte) bool {
 		p.mu.Lock()
 		w.ready = true
 		p.preReady = 0
+		if w.slot < 0 {
+			p.spareFails = 0
+		}
 		p.dispatchLocked()
 		p.cond.Broadcast()
 		p.mu.Unlock()
@@ -326,6 +346,9 @@ func (p *Pool) onMessage(w *workerState, m []byte) bool {
 		return false
 	}
 	c := w.out[0]
+	if c.bulk {
+		return p.onBulkMessage(w, c, m, id)
+	}
 	if id != c.first+uint64(c.done) {
 		p.mu.Unlock()
 		return false
@@ -390,9 +413,30 @@ func (p *Pool) onExit(w *workerState) {
 	if w.limit != nil {
 		w.limit.Stop()
 	}
+	if w.slot < 0 {
+		p.spareExitedLocked(w)
+		p.mu.Unlock()
+		p.freeRings(w)
+		return
+	}
 	var fails []failure
 	var back []*chunk
-	running := atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.slot))
+	running := atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.line))
+	var settles []bulkSettle
+	for i, c := range w.out {
+		if !c.bulk || c.mem == nil {
+			continue
+		}
+		done := bulkDone(c, running, atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.line+8)))
+		settles = append(settles, bulkSettle{c, max(done, 0)})
+		p.countBulkLocked(c, max(done, 0))
+		if done >= 0 {
+			c.done = done // its items before done are complete or failed: settled below
+			if i == 0 {
+				running = c.first + uint64(done) // the item the done word names was running
+			}
+		}
+	}
 	for i, c := range w.out {
 		bounces := 0
 		if i == 0 && c.done < c.n && running != c.first+uint64(c.done) {
@@ -445,16 +489,14 @@ func (p *Pool) onExit(w *workerState) {
 		fails = append(fails, p.dropPendingLocked(p.broken)...) // no worker will come for them
 	}
 	if p.broken == nil && !p.terminated && !p.idleClosedLocked() {
-		p.wg.Add(1)
-		go p.startWorker(w.slot)
+		p.replaceLocked(w)
 	}
 	p.dispatchLocked()
 	p.cond.Broadcast()
 	p.mu.Unlock()
-	if err := errors.Join(w.tasks.Free(), w.results.Free()); err != nil {
-		p.mu.Lock()
-		p.freeErrs = append(p.freeErrs, fmt.Errorf("pool: free the rings of worker pid %d: %w", w.pid, err))
-		p.mu.Unlock()
+	p.freeRings(w)
+	for _, b := range settles {
+		p.settleBulk(b.c, b.upto)
 	}
 	for _, f := range fails {
 		p.deliver(f.s, f.idx, nil, f.err)
@@ -505,8 +547,19 @@ func (p *Pool) dispatchLocked() {
 		p.pending = p.pending[1:]
 		first := p.nextID
 		p.nextID += uint64(c.n)
-		ok, err := w.tasks.TryPut(c.seal(first))
+		var msg []byte
+		var err error
+		if c.bulk {
+			msg, err = p.placeBulk(c, first)
+		} else {
+			msg = c.seal(first)
+		}
+		ok := false
+		if err == nil {
+			ok, err = w.tasks.TryPut(msg)
+		}
 		if err != nil {
+			p.freeBulkLocked(c)
 			// The message cannot be sent (the heap has no room for it): its items fail, the
 			// worker is sound. Retrying would fail again, and forever.
 			go p.failChunk(c, fmt.Errorf("pool: send task to worker pid %d: %w", w.pid, err))
@@ -535,6 +588,9 @@ func (p *Pool) dispatchLocked() {
 				p.stopLocked(w)
 			}
 		}
+		if w := p.spare; w != nil && w.ready && !w.stopping {
+			p.stopLocked(w)
+		}
 	}
 }
 
@@ -560,6 +616,10 @@ func (p *Pool) armLocked(w *workerState) {
 		}
 	})
 }
+
+// bulkOK reports whether the pool sends bulk chunks: not when it checks each item's time or
+// memory.
+func (p *Pool) bulkOK() bool { return p.opts.TaskTimeout == 0 && p.opts.MaxMemoryPerChild == 0 }
 
 func (p *Pool) failChunk(c *chunk, err error) {
 	for i := range c.n {
@@ -662,6 +722,9 @@ func (p *Pool) Terminate() error {
 			w.p.Kill()
 		}
 	}
+	if p.spare != nil {
+		p.spare.p.Kill()
+	}
 	p.cond.Broadcast()
 	p.mu.Unlock()
 	for _, f := range fails {
@@ -707,9 +770,14 @@ type Progress struct {
 // InFlight is the number of items submitted and not yet ended.
 func (g Progress) InFlight() int64 { return g.Total - g.Done - g.Failed }
 
-// Progress returns the pool's counters. They are kept by the pool as results arrive (no message
-// is added per task); each is read atomically, the set is not a snapshot taken at one instant.
+// Progress returns the pool's counters. Done includes the items the workers have completed in
+// the bulk chunks they are running, read from the done words they advance in shared memory, so
+// that it moves during a long chunk with no message per item. Each counter is read atomically;
+// the set is not a snapshot taken at one instant.
 func (p *Pool) Progress() Progress {
-	return Progress{Total: p.total.Load(), Done: p.done.Load(), Failed: p.failed.Load(),
+	p.mu.Lock()
+	g := Progress{Total: p.total.Load(), Done: p.done.Load() + p.bulkRunningLocked(), Failed: p.failed.Load(),
 		Retried: p.retried.Load(), Workers: p.started.Load()}
+	p.mu.Unlock()
+	return g
 }

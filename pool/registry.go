@@ -20,6 +20,10 @@ type entry struct {
 	typed bool // registered by Register: one argument in A's codec, result in R's codec
 	fn    reflect.Value
 	run   func(arg, dst []byte) ([]byte, error)
+	// bulk runs a bulk chunk's items (Register of raw types only, see bulk.go); asz and rsz are
+	// the sizes of the argument and result.
+	bulk     bulkFunc
+	asz, rsz int
 }
 
 var registry struct {
@@ -69,6 +73,7 @@ func Register[A, R any](fn func(A) (R, error)) string {
 		}
 		return encodeResult(rc, dst, r)
 	}}
+	e.bulk, e.asz, e.rsz = bulkOf(fn)
 	return mustRegister(v, e)
 }
 

@@ -29,6 +29,7 @@ import (
 //	chunk: 1, first id u64, count u32, name length u16, function name, then count items,
 //	       each an argument length u32 and the argument's bytes
 //	stop:  2 (finish what came before, then exit 0)
+//	bulk:  3, as chunk but naming a block of raw items (see bulk.go)
 //
 // Result messages, worker to parent, one per item, in the order of the items:
 //
@@ -37,6 +38,7 @@ import (
 //	error: 3, item id u64, the error's text
 //	panic: 4, item id u64, message length u32, message, stack
 //	limit: 5, item id u64, the error's text (the task failed past its soft time limit)
+//	bulk done: 6, the id after a bulk chunk's last item
 //
 // Item ids are given by the parent, one per item sent, never reused within a pool; the ids of a
 // chunk's items are consecutive.
@@ -54,8 +56,9 @@ const (
 	resultHeader = 9
 )
 
-// The pool's state block in shared memory: one 64-byte line per worker slot (no two workers share
-// a cache line). Word 0 of a slot is the id of the item the worker is running or last ran: the
+// The pool's state block in shared memory: one 64-byte line per worker slot and one for the spare
+// (no two workers share a cache line; a process keeps its line for life). Word 1 is the done word
+// of bulk chunks (bulk.go). Word 0 of a line is the id of the item the worker is running or last ran: the
 // worker stores it (sequentially consistent) before it starts the item. It is what makes a
 // worker's death exact: after the death, the parent reads the word and compares it with the first
 // item of the worker's that has no result. Equal: that item was running and is lost; otherwise the
@@ -88,6 +91,7 @@ func worker(tasks, results *ring.Queue, state shm.Ref, cfg workerConfig) error {
 		return fmt.Errorf("pool worker: slot %d outside a %d-byte state block", cfg.Slot, len(b))
 	}
 	running := shm.Word64(b, slotBytes*cfg.Slot)
+	done := shm.Word64(b, slotBytes*cfg.Slot+8)
 	if cfg.Init != "" {
 		if err := runInit(cfg.Init, cfg.InitArgs); err != nil {
 			return err
@@ -108,6 +112,12 @@ func worker(tasks, results *ring.Queue, state shm.Ref, cfg workerConfig) error {
 		if len(m) == 1 && m[0] == msgStop {
 			return nil
 		}
+		if len(m) > 0 && m[0] == msgBulk {
+			if err := runBulkChunk(m, names, running, done, results.Put); err != nil {
+				return fmt.Errorf("pool worker: %w", err)
+			}
+			continue
+		}
 		c, err := parseChunk(m)
 		if err != nil {
 			return err
@@ -115,13 +125,7 @@ func worker(tasks, results *ring.Queue, state shm.Ref, cfg workerConfig) error {
 		if testHookTaken != nil {
 			testHookTaken()
 		}
-		e := names[c.name]
-		if e == nil {
-			if e = lookupName(c.name); e == nil {
-				e = unregistered(c.name)
-			}
-			names[c.name] = e
-		}
+		e := entryFor(names, c.name)
 		rest := c.items
 		for i := range c.count {
 			var arg []byte
@@ -139,6 +143,19 @@ func worker(tasks, results *ring.Queue, state shm.Ref, cfg workerConfig) error {
 			}
 		}
 	}
+}
+
+// entryFor returns the entry of name, from a worker's cache of them; a name this binary has not
+// registered gets an entry whose items fail.
+func entryFor(names map[string]*entry, name string) *entry {
+	e := names[name]
+	if e == nil {
+		if e = lookupName(name); e == nil {
+			e = unregistered(name)
+		}
+		names[name] = e
+	}
+	return e
 }
 
 // memoryCheck returns a function, called after each item, that reports whether this process's
