@@ -111,29 +111,7 @@ func (r *AsyncResult[T]) GetContext(ctx context.Context) (T, error) {
 // Wait waits until the result is ready, at most timeout (Forever: no bound; 0: only look), and
 // returns nil when it is, ErrTimeout when it is not (Python's wait returns None either way).
 func (r *AsyncResult[T]) Wait(timeout time.Duration) error {
-	if err := deadline.Check("pool: Get", timeout); err != nil {
-		return err
-	}
-	select {
-	case <-r.done:
-		return nil
-	default:
-	}
-	if timeout == 0 {
-		return deadline.Timeout("pool: Get", 0)
-	}
-	var tc <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		tc = t.C
-	}
-	select {
-	case <-r.done:
-		return nil
-	case <-tc:
-		return deadline.Timeout("pool: Get", timeout)
-	}
+	return deadline.WaitChan("pool: Get", r.done, timeout)
 }
 
 // Ready reports whether the result is ready.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmkit/shmkit/internal/funcs"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -59,7 +60,7 @@ func TestDeathBeforeStartOnce(t *testing.T) {
 	// Send a chunk by hand to a worker that then dies in the window: the pool's bookkeeping
 	// sees the chunk given and not started.
 	s := newListSink(4, typedDecoder[int]())
-	chunks, err := buildChunks(s, funcName(reflect.ValueOf(double)), []int{1, 2, 3, 4}, 2, typedEncoder[int]())
+	chunks, err := buildChunks(s, funcs.Name(reflect.ValueOf(double)), []int{1, 2, 3, 4}, 2, typedEncoder[int]())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
-	"runtime"
 	"sync"
 
 	"github.com/shmkit/shmkit/internal/codec"
+	"github.com/shmkit/shmkit/internal/funcs"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -32,9 +31,6 @@ var registry struct {
 	byPC   map[uintptr]*entry
 }
 
-// closureName matches the names the compiler gives function literals and method values.
-var closureName = regexp.MustCompile(`\.func\d+(\.\d+)*$|-fm$`)
-
 // Register registers fn as a task function for Map, Imap, ImapUnordered, Apply and their async
 // forms, and returns the name it is registered under. fn must be a top-level function (not a
 // closure or a method value: what those capture cannot follow them into a worker process). Its
@@ -55,10 +51,10 @@ func Register[A, R any](fn func(A) (R, error)) string {
 	// A type the codec cannot carry (a channel, a function) fails here, the first time the
 	// program runs, rather than at each item in a worker.
 	if _, err := ac.Append(nil, new(A)); err != nil {
-		panic(fmt.Sprintf("pool: Register(%s): its argument type cannot cross processes: %v", funcName(v), err))
+		panic(fmt.Sprintf("pool: Register(%s): its argument type cannot cross processes: %v", funcs.Name(v), err))
 	}
 	if _, err := rc.Append(nil, new(R)); err != nil {
-		panic(fmt.Sprintf("pool: Register(%s): its result type cannot cross processes: %v", funcName(v), err))
+		panic(fmt.Sprintf("pool: Register(%s): its result type cannot cross processes: %v", funcs.Name(v), err))
 	}
 	// A worker runs one item at a time, in one goroutine: the argument and the result are decoded
 	// and encoded through one value each, allocated once, not once per item.
@@ -100,7 +96,7 @@ func RegisterFunc(fn any) string {
 	}
 	t := v.Type()
 	if err := checkFuncType(t); err != nil {
-		panic(fmt.Sprintf("pool: RegisterFunc(%s): %v", funcName(v), err))
+		panic(fmt.Sprintf("pool: RegisterFunc(%s): %v", funcs.Name(v), err))
 	}
 	e := &entry{fn: v, run: func(arg, dst []byte) ([]byte, error) {
 		in, err := decodeArgs(t, arg)
@@ -287,8 +283,8 @@ func numeric(t reflect.Type) bool {
 }
 
 func mustRegister(v reflect.Value, e *entry) string {
-	name := funcName(v)
-	if closureName.MatchString(name) {
+	name := funcs.Name(v)
+	if funcs.IsClosure(name) {
 		panic(fmt.Sprintf("pool: Register(%s): closures and method values cannot run in another process; register a top-level function", name))
 	}
 	e.name = name
@@ -322,15 +318,15 @@ func lookup(fn any, typed bool) (*entry, error) {
 	if e != nil && e.typed == typed {
 		return e, nil
 	}
-	name := funcName(v)
-	if e == nil && closureName.MatchString(name) {
+	name := funcs.Name(v)
+	if e == nil && funcs.IsClosure(name) {
 		return nil, fmt.Errorf("%w: %s is a closure or method value, which cannot run in a worker process; use a registered top-level function", ErrNotRegistered, name)
 	}
 	switch {
 	case e == nil && typed:
-		return nil, fmt.Errorf("%w: %s; call pool.Register(%s) from a package-level var", ErrNotRegistered, name, shortName(name))
+		return nil, fmt.Errorf("%w: %s; call pool.Register(%s) from a package-level var", ErrNotRegistered, name, funcs.Short(name))
 	case e == nil:
-		return nil, fmt.Errorf("%w: %s; call pool.RegisterFunc(%s) from a package-level var", ErrNotRegistered, name, shortName(name))
+		return nil, fmt.Errorf("%w: %s; call pool.RegisterFunc(%s) from a package-level var", ErrNotRegistered, name, funcs.Short(name))
 	case typed:
 		return nil, fmt.Errorf("%w: %s was registered with RegisterFunc; Map, Imap and Apply need pool.Register", ErrNotRegistered, name)
 	}
@@ -341,20 +337,4 @@ func lookupName(name string) *entry {
 	registry.RLock()
 	defer registry.RUnlock()
 	return registry.byName[name]
-}
-
-func funcName(v reflect.Value) string {
-	if f := runtime.FuncForPC(v.Pointer()); f != nil {
-		return f.Name()
-	}
-	return fmt.Sprintf("func@%#x", v.Pointer())
-}
-
-func shortName(full string) string {
-	for i := len(full) - 1; i >= 0; i-- {
-		if full[i] == '/' {
-			return full[i+1:]
-		}
-	}
-	return full
 }
