@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/shmkit/shmkit/internal/pids"
 	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/shm"
@@ -504,6 +506,38 @@ func TestCleanStale(t *testing.T) {
 	_, err = os.Stat(filepath.Join(shm.DevShm, dead))
 	require.ErrorIs(t, err, os.ErrNotExist)
 	_, err = os.Stat(filepath.Join(shm.DevShm, foreign))
+	require.NoError(t, err)
+}
+
+// Issue 16: a segment whose recorded creator pid now belongs to a live, unrelated process (a
+// sleep started here) but whose recorded start time differs is found stale and removed; the same
+// record with the live process's own start time is kept.
+func TestCleanStaleReusedPid(t *testing.T) {
+	sleeper := exec.Command("sleep", "600")
+	require.NoError(t, sleeper.Start())
+	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+	pid := sleeper.Process.Pid
+	start, err := pids.StartTime(pid)
+	require.NoError(t, err)
+
+	reused := testutil.ShmName(t)
+	a, err := shm.CreateNamed(reused, 8192, nil)
+	require.NoError(t, err)
+	defer a.Close()
+	shm.SetCreator(a, pid, start+1)
+	live := testutil.ShmName(t)
+	b, err := shm.CreateNamed(live, 8192, nil)
+	require.NoError(t, err)
+	defer b.Close()
+	shm.SetCreator(b, pid, start)
+
+	removed, err := shm.CleanStale()
+	require.NoError(t, err)
+	require.Contains(t, removed, reused, "a dead creator whose pid was reused looked alive")
+	require.NotContains(t, removed, live, "a live creator's segment was removed")
+	_, err = os.Stat(filepath.Join(shm.DevShm, reused))
+	require.ErrorIs(t, err, os.ErrNotExist)
+	_, err = os.Stat(filepath.Join(shm.DevShm, live))
 	require.NoError(t, err)
 }
 
