@@ -22,9 +22,8 @@ func Inheritable() []*Segment { return inheritable() }
 // Adopt is adopt, for the external tests.
 func Adopt(f *os.File) (*Segment, error) { return adopt(f) }
 
-// SetCreator overwrites a segment's recorded creator pid and start time, as a record left by a
-// process whose pid was later reused looks.
-func SetCreator(s *Segment, pid int, start uint64) {
-	*s.u32(offCreator) = uint32(pid)
-	*s.u64(offCrStart) = start
-}
+// OffCreator and OffCreatorStart are the header offsets of the creator's pid and start time.
+const (
+	OffCreator      = offCreator
+	OffCreatorStart = offCrStart
+)

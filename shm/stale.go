@@ -15,15 +15,67 @@ var selfStart = sync.OnceValue(func() uint64 {
 	return t
 })
 
+// NamedInfo describes one named shmkit segment in /dev/shm, as ListNamed found it.
+type NamedInfo struct {
+	Name         string `json:"name"`
+	Size         uint64 `json:"size"`
+	Creator      int    `json:"creator_pid"`
+	CreatorStart uint64 `json:"creator_start,omitempty"` // clock ticks since boot; 0: not recorded
+	CreatorAlive bool   `json:"creator_alive"`           // pid and start time both match a live process
+	InUse        bool   `json:"in_use"`                  // some process has it open or mapped, or may have
+	Stale        bool   `json:"stale"`                   // neither: CleanStale removes it
+}
+
+// ListNamed returns the named shmkit segments in /dev/shm (files that are not valid named shmkit
+// segments are left out). A segment is Stale when its creator is provably dead (pid and start
+// time, see pids.AliveSince) and no process has it open or mapped (every /proc/PID/fd and
+// /proc/PID/maps is scanned; a process whose entries cannot be read counts as a user).
+func ListNamed() ([]NamedInfo, error) {
+	entries, err := os.ReadDir(DevShm)
+	if err != nil {
+		return nil, err
+	}
+	var out []NamedInfo
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		f, err := openFile(e.Name())
+		if err != nil {
+			continue
+		}
+		if info, ok := inspect(e.Name(), f); ok {
+			out = append(out, info)
+		}
+		f.Close()
+	}
+	return out, nil
+}
+
+// inspect describes the open named segment f.
+func inspect(name string, f *os.File) (NamedInfo, bool) {
+	h, ok := namedHeader(f)
+	if !ok {
+		return NamedInfo{}, false
+	}
+	info := NamedInfo{Name: name, Size: h.size, Creator: int(h.creator), CreatorStart: h.creatorStart}
+	info.CreatorAlive = pids.AliveSince(info.Creator, h.creatorStart)
+	if !info.CreatorAlive {
+		info.InUse = inUse(f, int(f.Fd()))
+	}
+	info.Stale = !info.CreatorAlive && !info.InUse
+	return info, true
+}
+
 // CleanStale unlinks the named shmkit segments in /dev/shm whose creator process no longer exists
 // (a creator killed before its Close leaves its segment behind, as POSIX shared memory always
 // does), and returns the names it removed. Files that are not shmkit segments are never touched.
-// The creator is identified by its pid and its start time (both in the header), so a creator
-// whose pid was reused by an unrelated process is still found dead (see pids.AliveSince, which
-// also states the pid-namespace assumption). A creator that cannot be proven dead keeps its
-// segment; attachers other than the creator are not recorded, so a segment whose creator died
-// while another process still maps it is removed by name (the mapping stays valid for that
-// process, as after the creator's own Close).
+// A segment is removed only when ListNamed would call it Stale: its creator, identified by pid
+// and start time (so a creator whose pid was reused by an unrelated process is still found dead;
+// see pids.AliveSince for the pid-namespace assumption), is gone, and no process has the file
+// open or mapped. Only the file that was checked is unlinked (a name replaced meanwhile is left
+// alone). A process that opens the segment between the check and the unlink keeps its mapping;
+// only the name is gone, as after the creator's own Close.
 func CleanStale() ([]string, error) {
 	entries, err := os.ReadDir(DevShm)
 	if err != nil {
@@ -54,8 +106,7 @@ func removeIfStale(name string) (bool, error) {
 		return false, nil
 	}
 	defer f.Close()
-	h, ok := namedHeader(f)
-	if !ok || pids.AliveSince(int(h.creator), h.creatorStart) {
+	if info, ok := inspect(name, f); !ok || !info.Stale {
 		return false, nil
 	}
 	return unlinkSame(name, f)
