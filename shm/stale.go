@@ -31,11 +31,23 @@ type NamedInfo struct {
 // time, see pids.AliveSince) and no process has it open or mapped (every /proc/PID/fd and
 // /proc/PID/maps is scanned; a process whose entries cannot be read counts as a user).
 func ListNamed() ([]NamedInfo, error) {
+	var out []NamedInfo
+	err := eachNamed(func(name string, f *os.File) error {
+		if info, ok := inspect(name, f); ok {
+			out = append(out, info)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// eachNamed calls fn with every regular file in /dev/shm that it can open; fn's errors are joined.
+func eachNamed(fn func(name string, f *os.File) error) error {
 	entries, err := os.ReadDir(DevShm)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []NamedInfo
+	var errs []error
 	for _, e := range entries {
 		if !e.Type().IsRegular() {
 			continue
@@ -44,12 +56,10 @@ func ListNamed() ([]NamedInfo, error) {
 		if err != nil {
 			continue
 		}
-		if info, ok := inspect(e.Name(), f); ok {
-			out = append(out, info)
-		}
+		errs = append(errs, fn(e.Name(), f))
 		f.Close()
 	}
-	return out, nil
+	return errors.Join(errs...)
 }
 
 // inspect describes the open named segment f.
@@ -77,39 +87,18 @@ func inspect(name string, f *os.File) (NamedInfo, bool) {
 // alone). A process that opens the segment between the check and the unlink keeps its mapping;
 // only the name is gone, as after the creator's own Close.
 func CleanStale() ([]string, error) {
-	entries, err := os.ReadDir(DevShm)
-	if err != nil {
-		return nil, err
-	}
 	var removed []string
-	var errs []error
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
+	err := eachNamed(func(name string, f *os.File) error {
+		if info, ok := inspect(name, f); !ok || !info.Stale {
+			return nil
 		}
-		gone, err := removeIfStale(e.Name())
-		if err != nil {
-			errs = append(errs, err)
-		}
+		gone, err := unlinkSame(name, f)
 		if gone {
-			removed = append(removed, e.Name())
+			removed = append(removed, name)
 		}
-	}
-	return removed, errors.Join(errs...)
-}
-
-// removeIfStale unlinks the named segment name if its creator is dead, and only the file that
-// was checked: a name replaced between the check and the unlink is left alone.
-func removeIfStale(name string) (bool, error) {
-	f, err := openFile(name)
-	if err != nil {
-		return false, nil
-	}
-	defer f.Close()
-	if info, ok := inspect(name, f); !ok || !info.Stale {
-		return false, nil
-	}
-	return unlinkSame(name, f)
+		return err
+	})
+	return removed, err
 }
 
 // namedHeader reads an open file's header without mapping it and returns it if the file is a
