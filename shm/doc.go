@@ -19,7 +19,7 @@
 //
 //	offset size field
 //	     0    8 magic "SHMKIT\x00\x01" (stored last at creation: it publishes the header)
-//	     8    4 layout version (1)
+//	     8    4 layout version (2; version 1 had no creator start time)
 //	    12    4 header size (4096)
 //	    16    8 segment size in bytes (must equal the file's size)
 //	    24    8 segment id (random; identifies an anonymous segment across processes)
@@ -29,6 +29,7 @@
 //	    48    4 root object: kind
 //	    52    4 root object: generation
 //	    56    8 heap: next unused byte (bump pointer)
+//	    64    8 creator start time (clock ticks since boot, /proc/PID/stat field 22; 0: unknown)
 //	   128 8×128 heap: free-list heads, one per size class: tag<<32 | block offset/64
 //	  4096      heap blocks: a 64-byte block header, then the payload
 //

@@ -21,3 +21,9 @@ func Inheritable() []*Segment { return inheritable() }
 
 // Adopt is adopt, for the external tests.
 func Adopt(f *os.File) (*Segment, error) { return adopt(f) }
+
+// OffCreator and OffCreatorStart are the header offsets of the creator's pid and start time.
+const (
+	OffCreator      = offCreator
+	OffCreatorStart = offCrStart
+)

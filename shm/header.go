@@ -12,7 +12,7 @@ const (
 	// HeaderSize is the size of a segment's header; the first heap block starts here.
 	HeaderSize = 4096
 	// Version is the layout version this package writes and reads.
-	Version = 1
+	Version = 2
 	// MaxSize is the largest segment this package creates or opens (128 GiB): heap offsets are
 	// stored as 32-bit counts of 64-byte units.
 	MaxSize = 1 << 37
@@ -32,6 +32,7 @@ const (
 	offRootKind = 48
 	offRootGen  = 52
 	offBump     = 56
+	offCrStart  = 64
 	offHeads    = 128
 	numClasses  = 128
 	flagNamed   = 1 << 0
@@ -44,8 +45,10 @@ type header struct {
 	size    uint64
 	id      uint64
 	creator uint32
-	flags   uint32
-	bump    uint64
+	// creatorStart is the creator's start time (pids.StartTime), 0 if it could not be read.
+	creatorStart uint64
+	flags        uint32
+	bump         uint64
 }
 
 // parseHeader validates the first bytes of a segment against the size of the file behind it. It
@@ -88,6 +91,7 @@ func parseHeader(b []byte, fileSize int64) (header, error) {
 	if h.creator == 0 || !pids.Valid(int(h.creator)) {
 		return h, fmt.Errorf("%w: creator pid %d", ErrCorrupt, h.creator)
 	}
+	h.creatorStart = binary.LittleEndian.Uint64(b[offCrStart:])
 	h.flags = binary.LittleEndian.Uint32(b[offFlags:])
 	if h.flags&^knownFlags != 0 {
 		return h, fmt.Errorf("%w: unknown flags %#x", ErrCorrupt, h.flags)

@@ -35,7 +35,7 @@ func TestParseHeader(t *testing.T) {
 		{"short file", make([]byte, 10), 10, ErrNotSegment},
 		{"zero magic", mut(func(b []byte) { binary.LittleEndian.PutUint64(b, 0) }), size, ErrNotReady},
 		{"wrong magic", mut(func(b []byte) { b[0] = 'X' }), size, ErrNotSegment},
-		{"other version", mut(func(b []byte) { binary.LittleEndian.PutUint32(b[offVersion:], 2) }), size, ErrVersion},
+		{"other version", mut(func(b []byte) { binary.LittleEndian.PutUint32(b[offVersion:], 99) }), size, ErrVersion},
 		{"header size", mut(func(b []byte) { binary.LittleEndian.PutUint32(b[offHdrSize:], 64) }), size, ErrCorrupt},
 		{"file shorter than header says", validHeader(size), size / 2, ErrTruncated},
 		{"file longer than header says", validHeader(size), size * 2, ErrCorrupt},

@@ -273,6 +273,7 @@ func initSegment(f *os.File, name string, size uint64, flags uint32) (*Segment, 
 	atomic.StoreUint64(s.u64(offSize), size)
 	atomic.StoreUint64(s.u64(offID), id)
 	atomic.StoreUint32(s.u32(offCreator), uint32(os.Getpid()))
+	atomic.StoreUint64(s.u64(offCrStart), selfStart())
 	atomic.StoreUint32(s.u32(offFlags), flags)
 	atomic.StoreUint64(s.u64(offBump), HeaderSize)
 	// The magic publishes everything above: a reader that sees it sees the rest (sync/atomic is

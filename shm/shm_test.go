@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/shmkit/shmkit/internal/pids"
 	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/shm"
@@ -485,8 +487,12 @@ func TestCleanStale(t *testing.T) {
 	p, err := proc.Start(createNamedAndHang, dead)
 	require.NoError(t, err)
 	require.True(t, testutil.Eventually(10*time.Second, func() bool {
-		_, err := shm.OpenNamed(dead)
-		return err == nil
+		s, err := shm.OpenNamed(dead)
+		if err != nil {
+			return false
+		}
+		// Closed: a segment this process still held would be in use, and kept.
+		return s.Close() == nil
 	}))
 	require.NoError(t, p.Kill())
 	require.NoError(t, p.Join(10*time.Second))
@@ -505,6 +511,92 @@ func TestCleanStale(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrNotExist)
 	_, err = os.Stat(filepath.Join(shm.DevShm, foreign))
 	require.NoError(t, err)
+}
+
+// leaveNamed creates a named segment in a child that is then SIGKILLed, and returns its name.
+func leaveNamed(t *testing.T) string {
+	name := testutil.ShmName(t)
+	t.Cleanup(func() { os.Remove(filepath.Join(shm.DevShm, name)) })
+	p, err := proc.Start(createNamedAndHang, name)
+	require.NoError(t, err)
+	require.True(t, testutil.Eventually(10*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(shm.DevShm, name))
+		return err == nil
+	}))
+	require.True(t, testutil.Eventually(10*time.Second, func() bool {
+		for _, i := range listNamed(t) {
+			if i.Name == name {
+				return true
+			}
+		}
+		return false
+	}), "the child's segment never became valid")
+	require.NoError(t, p.Kill())
+	require.NoError(t, p.Join(10*time.Second))
+	return name
+}
+
+func listNamed(t *testing.T) []shm.NamedInfo {
+	l, err := shm.ListNamed()
+	require.NoError(t, err)
+	return l
+}
+
+// setCreator rewrites a segment file's recorded creator, as a record whose pid was reused looks.
+func setCreator(t *testing.T, name string, pid int, start uint64) {
+	f, err := os.OpenFile(filepath.Join(shm.DevShm, name), os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	var b [12]byte
+	binary.LittleEndian.PutUint32(b[:4], uint32(pid))
+	binary.LittleEndian.PutUint64(b[4:], start)
+	_, err = f.WriteAt(b[:4], shm.OffCreator)
+	require.NoError(t, err)
+	_, err = f.WriteAt(b[4:], shm.OffCreatorStart)
+	require.NoError(t, err)
+}
+
+// Issue 16: segments left by SIGKILLed creators. One's creator pid now belongs to a live,
+// unrelated process (a sleep started here) with another start time: found dead, removed. One
+// records that process's own start time: kept. One has a dead creator but is still mapped by this
+// process: kept, however dead its creator.
+func TestCleanStaleReusedPidAndInUse(t *testing.T) {
+	sleeper := exec.Command("sleep", "600")
+	require.NoError(t, sleeper.Start())
+	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+	pid := sleeper.Process.Pid
+	start, err := pids.StartTime(pid)
+	require.NoError(t, err)
+
+	reused, live, mapped := leaveNamed(t), leaveNamed(t), leaveNamed(t)
+	setCreator(t, reused, pid, start+1)
+	setCreator(t, live, pid, start)
+	s, err := shm.OpenNamed(mapped)
+	require.NoError(t, err)
+	defer s.Close()
+
+	byName := map[string]shm.NamedInfo{}
+	for _, i := range listNamed(t) {
+		byName[i.Name] = i
+	}
+	require.Equal(t, shm.NamedInfo{Name: reused, Size: 8192, Creator: pid, CreatorStart: start + 1, Stale: true}, byName[reused])
+	require.True(t, byName[live].CreatorAlive)
+	require.False(t, byName[live].Stale)
+	require.False(t, byName[mapped].CreatorAlive)
+	require.True(t, byName[mapped].InUse, "a segment this process maps is not seen in use")
+	require.False(t, byName[mapped].Stale)
+
+	removed, err := shm.CleanStale()
+	require.NoError(t, err)
+	require.Contains(t, removed, reused, "a dead creator whose pid was reused looked alive")
+	require.NotContains(t, removed, live, "a live creator's segment was removed")
+	require.NotContains(t, removed, mapped, "a segment in use was removed")
+	_, err = os.Stat(filepath.Join(shm.DevShm, reused))
+	require.ErrorIs(t, err, os.ErrNotExist)
+	for _, n := range []string{live, mapped} {
+		_, err = os.Stat(filepath.Join(shm.DevShm, n))
+		require.NoError(t, err, n)
+	}
 }
 
 func TestConcurrentHeapGoroutines(t *testing.T) {

@@ -17,8 +17,9 @@ import (
 // rather than seize what a live process holds.
 //
 // Limits: a pid reused by an unrelated process counts as alive (the kernel reuses pids only after
-// the pid space wraps around: pid_max is 4,194,304 on 64-bit Linux by default); and pids mean
-// nothing across pid namespaces, so processes sharing objects must be in the same one.
+// the pid space wraps around: pid_max is 4,194,304 on 64-bit Linux by default); where a start time
+// was recorded beside the pid, AliveSince tells the two apart. Pids mean nothing across pid
+// namespaces, so processes sharing objects must be in the same one (see AliveSince).
 func Alive(pid int) bool {
 	if !Valid(pid) {
 		return false
@@ -39,4 +40,41 @@ func Alive(pid int) bool {
 		return true
 	}
 	return b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+// StartTime returns the start time of process pid in clock ticks since boot (field 22 of
+// /proc/PID/stat). Paired with the pid, it names one process: a pid reused by a later process
+// comes with a later start time. The error wraps os.ErrNotExist when there is no such process.
+func StartTime(pid int) (uint64, error) {
+	if !Valid(pid) {
+		return 0, os.ErrNotExist
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	return ParseStartTime(b)
+}
+
+// AliveSince reports whether the process with this pid and start time (as StartTime returns it)
+// still exists and has not exited. A start time of zero means "not recorded" and falls back to
+// Alive. A pid now held by a process with a different start time is a reused pid: the process that
+// was recorded is dead. An error other than "no such process" counts as alive, as in Alive.
+//
+// Pids and start times mean something only inside one pid namespace (and one boot): all processes
+// sharing shmkit objects must run in the same pid namespace. A peer in another namespace is looked
+// up under the wrong number, so it is either missing (counted dead: what it holds can be seized
+// while it lives) or another process (counted dead by the start-time check, or wrongly alive).
+func AliveSince(pid int, start uint64) bool {
+	if !Alive(pid) {
+		return false
+	}
+	if start == 0 {
+		return true
+	}
+	now, err := StartTime(pid)
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist)
+	}
+	return now == start
 }
