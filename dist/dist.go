@@ -1,7 +1,7 @@
 // Package dist is shmkit beyond one machine, on NATS JetStream: Connect joins a NATS server —
 // the embedded one of package dist/server on one machine, a real deployment across machines.
 //
-// This is the first step of issue 14: connection and authentication. The distributed Queue, Dict
+// Built so far (issue 14): connection and authentication, and a distributed Queue. The Dict
 // and Pool are not built yet (see docs/dist.md).
 package dist
 
