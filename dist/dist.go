@@ -1,8 +1,8 @@
 // Package dist is shmkit beyond one machine, on NATS JetStream: Connect joins a NATS server —
 // the embedded one of package dist/server on one machine, a real deployment across machines.
 //
-// Built so far (issue 14): connection and authentication, and a distributed Queue. The Dict
-// and Pool are not built yet (see docs/dist.md).
+// Built so far (issue 14): connection and authentication, a distributed Queue and a
+// distributed Dict. The Pool is not built yet (see docs/dist.md).
 package dist
 
 import (

@@ -60,3 +60,24 @@ func TestServeNeedsAuth(t *testing.T) {
 		t.Fatalf("Serve without credentials = %v, want ErrStart", err)
 	}
 }
+
+// connect connects to s with the test token and closes the connection at the test's end.
+func connect(t *testing.T, s *server.Server) *dist.Conn {
+	t.Helper()
+	c, err := dist.Connect([]string{s.URL()}, dist.Options{Token: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// newDict opens the dict name of type int on a new connection to s.
+func newDict(t *testing.T, s *server.Server, name string) *dist.Dict[int] {
+	t.Helper()
+	d, err := dist.NewDict[int](connect(t, s), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
