@@ -130,3 +130,51 @@ func (d *Dict[V]) Update(key string, fn func(old V, found bool) (V, error)) (V, 
 		return nv, fmt.Errorf("%w: Update %q: %v", ErrDict, key, err)
 	}
 }
+
+// A Change is one update seen by Watch: a key set to Value, or deleted.
+type Change[V any] struct {
+	Key     string
+	Value   V
+	Deleted bool
+}
+
+// Watch sends every change made to the dict after the call, in order, until ctx ends; the
+// channel is then closed. A value that does not decode is skipped.
+func (d *Dict[V]) Watch(ctx context.Context) (<-chan Change[V], error) {
+	w, err := d.kv.WatchAll(ctx, jetstream.UpdatesOnly())
+	if err != nil {
+		return nil, fmt.Errorf("%w: Watch: %v", ErrDict, err)
+	}
+	out := make(chan Change[V])
+	go func() {
+		defer close(out)
+		defer func() { _ = w.Stop() }()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					continue
+				}
+				raw, err := base64.RawURLEncoding.DecodeString(e.Key()[1:])
+				if err != nil {
+					continue
+				}
+				ch := Change[V]{Key: string(raw), Deleted: e.Operation() != jetstream.KeyValuePut}
+				if !ch.Deleted && codec.For[V]().Decode(e.Value(), &ch.Value) != nil {
+					continue
+				}
+				select {
+				case out <- ch:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}

@@ -1,6 +1,7 @@
 package dist_test
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -55,5 +56,30 @@ func TestDictUpdateExact(t *testing.T) {
 	}
 	if v, err := newDict(t, s, "shared").Get("n"); err != nil || v != 2*each {
 		t.Fatalf("after %d updates, n = %d, %v", 2*each, v, err)
+	}
+}
+
+func TestDictWatch(t *testing.T) {
+	d := newDict(t, serve(t), "watched")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := d.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Set("a b", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Delete("a b"); err != nil {
+		t.Fatal(err)
+	}
+	if c := <-ch; c.Key != "a b" || c.Value != 1 || c.Deleted {
+		t.Fatalf("first change = %+v, want a b set to 1", c)
+	}
+	if c := <-ch; c.Key != "a b" || !c.Deleted {
+		t.Fatalf("second change = %+v, want a b deleted", c)
+	}
+	cancel()
+	for range ch { // closed once ctx ends
 	}
 }
