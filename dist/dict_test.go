@@ -30,7 +30,7 @@ func TestDict(t *testing.T) {
 }
 
 // Two connections increment one key concurrently: compare-and-set loses no increment.
-// (Two connections of one process here; the two-process form is not written yet.)
+// (TestDictUpdateFromTwoProcesses does it from two processes.)
 func TestDictUpdateExact(t *testing.T) {
 	s := serve(t)
 	const each = 200
