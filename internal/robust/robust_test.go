@@ -371,9 +371,7 @@ func TestKilledHolder(t *testing.T) {
 		if r.err != nil || !r.rec || !m.Recovered() {
 			t.Fatalf("round %d: after the kill: recovered %v, err %v", round, r.rec, r.err)
 		}
-		if d := time.Since(t0); d > time.Second {
-			t.Fatalf("round %d: the takeover took %v", round, d)
-		}
+		t.Logf("round %d: takeover %v after the kill", round, time.Since(t0)) // logged: no timed assertions
 		if err := m.Unlock(); err != nil {
 			t.Fatal(err)
 		}
