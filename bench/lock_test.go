@@ -75,7 +75,7 @@ func lockEventPonger(ping, pong *lock.Event, n int) error {
 }
 
 // BenchmarkLockUncontended: one op is one Lock and Unlock by a single goroutine, nobody else
-// using the lock: shmkit's lock.Lock against sync.Mutex.
+// using the lock: shmkit's lock.Lock against sync.Mutex and CPython's multiprocessing.Lock.
 func BenchmarkLockUncontended(b *testing.B) {
 	b.Run("shmkit", func(b *testing.B) {
 		l, err := lock.NewLock()
@@ -94,6 +94,10 @@ func BenchmarkLockUncontended(b *testing.B) {
 			mu.Lock()
 			mu.Unlock() //lint:ignore SA2001 the empty critical section is what is measured
 		}
+	})
+	b.Run("python", func(b *testing.B) {
+		n := max(b.N, 100_000) // the script's start-up is excluded from what it measures
+		b.ReportMetric(python(b, "multiprocessing.Lock", "lock_uncontended.py", 1, strconv.Itoa(n))[0], "ns/op")
 	})
 }
 
@@ -165,7 +169,7 @@ func BenchmarkLockContended(b *testing.B) {
 
 // BenchmarkEventPingPong: one op is one round trip between two processes: shmkit, each side sets
 // an Event the other waits on (then clears it); pipe, a one-byte write and read each way over two
-// os.Pipe pipes between the same two processes.
+// os.Pipe pipes between the same two processes; python, the same with multiprocessing.Event.
 func BenchmarkEventPingPong(b *testing.B) {
 	b.Run("shmkit", func(b *testing.B) {
 		ping, err := lock.NewEvent()
@@ -194,4 +198,8 @@ func BenchmarkEventPingPong(b *testing.B) {
 		joinPeer(b, p)
 	})
 	b.Run("pipe", benchPipePingPong)
+	b.Run("python", func(b *testing.B) {
+		n := max(b.N, 2000) // the script's start-up is excluded from what it measures
+		b.ReportMetric(python(b, "multiprocessing.Event", "pingpong.py", 1, "event", strconv.Itoa(n))[0], "ns/op")
+	})
 }

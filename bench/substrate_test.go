@@ -3,6 +3,7 @@ package bench_test
 import (
 	"fmt"
 	"os/exec"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ func futexPonger(w *words, n int) error {
 
 // BenchmarkProcessStart: one op is one start and join of a child. shmkit re-executes this binary
 // and runs an empty registered target; exec-true runs /bin/true through os/exec, the floor the OS
-// gives for starting a program.
+// gives for starting a program; python, multiprocessing.Process (bench/python/process_start.py).
 func BenchmarkProcessStart(b *testing.B) {
 	b.Run("shmkit", func(b *testing.B) {
 		for b.Loop() {
@@ -62,11 +63,20 @@ func BenchmarkProcessStart(b *testing.B) {
 			}
 		}
 	})
+	b.Run("python", func(b *testing.B) {
+		// multiprocessing.Process(target=empty).start() and join(): ns/op with the fork start
+		// method (the bar: shmkit must beat it), spawn-ns/op with spawn (a fresh
+		// interpreter, the closer twin of a re-exec).
+		v := python(b, "multiprocessing.Process", "process_start.py", 2, strconv.Itoa(b.N))
+		b.ReportMetric(v[0], "ns/op")
+		b.ReportMetric(v[1], "spawn-ns/op")
+	})
 }
 
 // BenchmarkFutexPingPong: one op is one round trip between two processes. shmkit: each side
 // stores a word and wakes the other through futex words, parking in the kernel to wait; pipe: a
-// one-byte write and read each way over a pair of pipes (FIFOs) between the same two processes.
+// one-byte write and read each way over two os.Pipe pipes between the same two processes;
+// python: two multiprocessing.Semaphore(0) released and acquired in turn.
 func BenchmarkFutexPingPong(b *testing.B) {
 	b.Run("shmkit", func(b *testing.B) {
 		w := newWords(b)
@@ -89,12 +99,19 @@ func BenchmarkFutexPingPong(b *testing.B) {
 		joinPeer(b, p)
 	})
 	b.Run("pipe", benchPipePingPong)
+	b.Run("python", func(b *testing.B) {
+		// Two multiprocessing.Semaphore(0) released and acquired in turn: sem_post/sem_wait,
+		// which glibc builds on a futex word; Python has no futex of its own.
+		n := max(b.N, 2000) // the script's start-up is excluded from what it measures
+		b.ReportMetric(python(b, "multiprocessing.Semaphore", "pingpong.py", 1, "sem", strconv.Itoa(n))[0], "ns/op")
+	})
 }
 
 var sink *[64]byte
 
 // BenchmarkHeapAlloc: one op is one allocation and free of a 64-byte object: in the shared heap
-// (shmkit), or by Go's new (its cost includes the garbage collector's work to free it).
+// (shmkit), by Go's new (its cost includes the garbage collector's work to free it), or in
+// multiprocessing's shared heap (python: RawArray('B', 64), then del).
 func BenchmarkHeapAlloc(b *testing.B) {
 	b.Run("shmkit", func(b *testing.B) {
 		h, err := shm.Default()
@@ -117,5 +134,11 @@ func BenchmarkHeapAlloc(b *testing.B) {
 		for b.Loop() {
 			sink = new([64]byte)
 		}
+	})
+	b.Run("python", func(b *testing.B) {
+		// RawArray('B', 64) and del: a block of multiprocessing's shared heap taken and given
+		// back (bench/python/heap_alloc.py).
+		n := max(b.N, 100_000)
+		b.ReportMetric(python(b, "RawArray", "heap_alloc.py", 1, strconv.Itoa(n))[0], "ns/op")
 	})
 }
