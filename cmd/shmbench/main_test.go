@@ -103,10 +103,10 @@ func readSchema(t *testing.T, dir string) *schemaV1 {
 	return &s
 }
 
-// chartRows returns the data-workload of every row group in dir/chart.svg, parsed as XML.
-func chartRows(t *testing.T, dir string) []string {
+// chartRows returns the data-workload of every row group in the SVG file at path, parsed as XML.
+func chartRows(t *testing.T, path string) []string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "chart.svg"))
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func chartRows(t *testing.T, dir string) []string {
 			break
 		}
 		if err != nil {
-			t.Fatalf("chart.svg is not well-formed XML: %v", err)
+			t.Fatalf("%s is not well-formed XML: %v", path, err)
 		}
 		if se, ok := tok.(xml.StartElement); ok {
 			if se.Name.Local == "svg" {
@@ -134,7 +134,7 @@ func chartRows(t *testing.T, dir string) []string {
 		}
 	}
 	if !sawSVG {
-		t.Fatal("chart.svg has no <svg> element")
+		t.Fatalf("%s has no <svg> element", path)
 	}
 	return rows
 }
@@ -143,7 +143,7 @@ func chartRows(t *testing.T, dir string) []string {
 // printed table, each once.
 func checkOutputs(t *testing.T, dir string, s *schemaV1, printed string) {
 	t.Helper()
-	got := chartRows(t, dir)
+	got := chartRows(t, filepath.Join(dir, "chart.svg"))
 	var want []string
 	for _, r := range s.Rows {
 		want = append(want, r.Workload)
@@ -195,6 +195,41 @@ func TestRecordedQuickRun(t *testing.T) {
 	}
 	if s.Config["cpu"] == "" || s.Config["shmbench-mode"] != "quick" {
 		t.Errorf("config %v: want the cpu and the mode", s.Config)
+	}
+}
+
+// TestDoc rewrites the results section of a Markdown file and nothing else, and writes the chart
+// beside it.
+func TestDoc(t *testing.T) {
+	dir := t.TempDir()
+	doc := filepath.Join(dir, "benchmarks.md")
+	before, after := "# Benchmarks\n\nkept above\n\n", "\n## Kept below\n"
+	if err := os.WriteFile(doc, []byte(before+docBegin+"\nold table\n"+docEnd+after), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if err := run([]string{"-out", filepath.Join(dir, "out"), "-from", "testdata/quick.txt", "-doc", doc}, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	md, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(md)
+	if !strings.HasPrefix(got, before+docBegin) || !strings.HasSuffix(got, docEnd+after) || strings.Contains(got, "old table") {
+		t.Errorf("the section was not replaced in place:\n%s", got)
+	}
+	s := readSchema(t, filepath.Join(dir, "out"))
+	for _, r := range s.Rows {
+		if !strings.Contains(got, "`"+r.Workload+"` |") {
+			t.Errorf("no row %s in the document", r.Workload)
+		}
+	}
+	if !strings.Contains(got, "```sh\ngo run ./cmd/shmbench -out /tmp/sbq -quick\n```") {
+		t.Errorf("the document does not give the command that made the run:\n%s", got)
+	}
+	if rows := chartRows(t, filepath.Join(dir, "benchmarks.svg")); len(rows) != len(s.Rows) {
+		t.Errorf("chart beside the document has %d rows, want %d", len(rows), len(s.Rows))
 	}
 }
 

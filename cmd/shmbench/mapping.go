@@ -30,12 +30,14 @@ var subSystems = map[string]string{
 	"serial":     sysGo,
 	"syncmap":    sysGo,
 	"memcpy":     sysGo,
-	"work":       sysGo, // QueueWakeup: the producer's work alone
-	"pipe":       sysOS,
-	"unixsock":   sysOS,
-	"exec-true":  sysOS,
-	"python":     sysPython,
-	"idle/futex": sysOS, // DictWatch: a bare futex wake between two processes, the floor
+	// QueueLarge: a second Go baseline, so a row of its own (against memcpy), beside /shmkit-get
+	"memcpy-fresh": sysGo,
+	"work":         sysGo, // QueueWakeup: the producer's work alone
+	"pipe":         sysOS,
+	"unixsock":     sysOS,
+	"exec-true":    sysOS,
+	"python":       sysPython,
+	"idle/futex":   sysOS, // DictWatch: a bare futex wake between two processes, the floor
 }
 
 // benchSystems gives the system of a benchmark without sub-benchmarks that is not shmkit's.
