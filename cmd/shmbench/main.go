@@ -127,7 +127,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	} else {
-		failed = runSuite(o, count, benchtime, timeout, rawPath, stderr)
+		failed = runSuite(o, mode, count, benchtime, timeout, rawPath, stderr)
 	}
 	f, err := os.Open(rawPath)
 	if err != nil {
@@ -263,7 +263,13 @@ func failLines(r io.Reader) []string {
 
 // benchPackages lists the packages whose tests declare a benchmark, in go list's order.
 func benchPackages() ([]string, error) {
-	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{"\t"}}{{.Dir}}{{"\t"}}{{join .TestGoFiles " "}} {{join .XTestGoFiles " "}}`, "./...").Output()
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || len(bytes.TrimSpace(gomod)) == 0 || string(bytes.TrimSpace(gomod)) == os.DevNull {
+		return nil, fmt.Errorf("not inside the shmkit module (go env GOMOD: %q, %v): run shmbench from the repository", gomod, err)
+	}
+	list := exec.Command("go", "list", "-f", `{{.ImportPath}}{{"\t"}}{{.Dir}}{{"\t"}}{{join .TestGoFiles " "}} {{join .XTestGoFiles " "}}`, "./...")
+	list.Dir = filepath.Dir(string(bytes.TrimSpace(gomod))) // the whole module, wherever in it we are
+	out, err := list.Output()
 	if err != nil {
 		return nil, fmt.Errorf("go list: %w", err)
 	}
@@ -291,7 +297,7 @@ func benchPackages() ([]string, error) {
 // runSuite runs go test in each package, appending the output to rawPath after the run's
 // configuration lines, and reports each result on stderr as it arrives. It returns the packages
 // whose go test failed.
-func runSuite(o options, count int, benchtime string, timeout time.Duration, rawPath string, stderr io.Writer) error {
+func runSuite(o options, mode string, count int, benchtime string, timeout time.Duration, rawPath string, stderr io.Writer) error {
 	pkgs := strings.Split(o.pkgs, ",")
 	if o.pkgs == "" {
 		var err error
@@ -305,10 +311,6 @@ func runSuite(o options, count int, benchtime string, timeout time.Duration, raw
 	}
 	defer raw.Close()
 	stderr = &lockedWriter{w: stderr} // go test's stderr and the progress lines, from two goroutines
-	mode := "full"
-	if o.quick {
-		mode = "quick"
-	}
 	for _, kv := range machineConfig(mode, count, benchtime) {
 		fmt.Fprintln(raw, kv)
 	}

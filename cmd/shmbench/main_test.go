@@ -332,7 +332,7 @@ func TestRealRun(t *testing.T) {
 	}
 	s := readSchema(t, dir)
 	checkOutputs(t, dir, s, out.String())
-	if s.Config["benchtime"] != quickBenchtime || s.Config["commit"] == "" {
+	if s.Config["benchtime"] != quickBenchtime || s.Config["commit"] == "" || s.Config["shmbench-mode"] != "custom" || s.Mode != "custom" {
 		t.Errorf("config %v", s.Config)
 	}
 }

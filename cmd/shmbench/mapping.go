@@ -75,6 +75,7 @@ var workloads = map[string]string{
 	"BenchmarkQueueLarge/shmkit":              "64 MiB msgs, GetAppend into a reused buffer",
 	"BenchmarkQueueLarge/shmkit-get":          "64 MiB msgs, Get (a fresh buffer each)",
 	"BenchmarkQueueLarge/shmkit-peek":         "64 MiB msgs, Peek+Release (zero-copy read)",
+	"BenchmarkQueueLarge/memcpy-fresh":        "in-process copy of 64 MiB into a fresh slice",
 	"BenchmarkPoolMapSquares/shmkit":          "Pool of 2: Map of x² over 10M",
 	"BenchmarkPoolApply/shmkit":               "Pool of 2: Apply round trip",
 	"BenchmarkPoolStart/shmkit":               "Pool of 2: start, one task, close, join",
