@@ -5,6 +5,7 @@ import (
 	"html"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -17,13 +18,13 @@ import (
 var barColor = map[string]string{sysGo: "#0072B2", sysOS: "#E69F00", sysPython: "#009E73"}
 
 const (
-	svgWidth  = 1000
+	svgWidth  = 1100
 	labelW    = 360 // the workload's description
 	plotX0    = labelW + 10
-	plotX1    = svgWidth - 150 // room for the last bar's label
+	plotX1    = svgWidth - 250 // room for the last bar's label
 	barH      = 12
 	rowPad    = 8
-	headerH   = 92
+	headerH   = 104
 	axisH     = 28
 	svgFooter = 40
 )
@@ -70,11 +71,15 @@ func writeSVG(w io.Writer, rows []*row, subtitle string) error {
 	p(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="system-ui, -apple-system, 'Segoe UI', sans-serif" font-size="12">`+"\n", svgWidth, height, svgWidth, height)
 	p(`<rect width="100%%" height="100%%" fill="#fff"/>` + "\n")
 	p(`<text x="10" y="22" font-size="16" font-weight="bold">shmkit against its baselines, measured in the same run</text>` + "\n")
-	p(`<text x="10" y="40" fill="#444">Each bar: the baseline's median time ÷ shmkit's (log scale; right of 1× shmkit is faster). A black mark: the issue's target for that bar.</text>` + "\n")
-	p(`<text x="10" y="56" fill="#444">%s</text>`+"\n", esc(subtitle))
+	p(`<text x="10" y="40" fill="#444">Each bar: the baseline's median time ÷ shmkit's (log scale; right of 1× shmkit is faster). A black mark: the issue's target for that bar ("?": the verdict is within the noise).</text>` + "\n")
+	for i, line := range wrap(subtitle, 150) {
+		if i < 2 {
+			p(`<text x="10" y="%d" fill="#444">%s</text>`+"\n", 56+14*i, esc(line))
+		}
+	}
 	lx := 10.0
 	for _, c := range columns {
-		p(`<rect x="%.0f" y="66" width="12" height="12" fill="%s"/><text x="%.0f" y="76">vs the %s baseline</text>`+"\n", lx, barColor[c], lx+16, columnTitle[c])
+		p(`<rect x="%.0f" y="80" width="12" height="12" fill="%s"/><text x="%.0f" y="90">vs the %s baseline</text>`+"\n", lx, barColor[c], lx+16, columnTitle[c])
 		lx += 170
 	}
 	top := float64(headerH)
@@ -113,22 +118,24 @@ func writeSVG(w io.Writer, rows []*row, subtitle string) error {
 			p(`<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"><title>%s vs %s: %s</title></rect>`+"\n",
 				math.Min(x0, x1), by+1, math.Max(math.Abs(x1-x0), 1), barH-2, barColor[c], esc(r.ID), esc(r.Baselines[c].Name), formatSpeedup(x, true))
 			end := math.Max(x0, x1)
+			label := formatSpeedup(x, true) + " vs " + r.Baselines[c].Sub
 			for _, t := range r.Targets {
 				if t.Against == c {
+					label += fmt.Sprintf(" · target ≥ %s: %s", formatTarget(t.Min), shortStatus(t))
 					tx := xOf(t.Min)
 					end = math.Max(end, tx+1)
 					p(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#000" stroke-width="2.5"><title>target (#%d): %s — %s</title></line>`+"\n",
 						tx, by-1, tx, by+barH+1, t.Issue, esc(t.Text), t.Status)
 				}
 			}
-			p(`<text x="%.1f" y="%.1f" font-size="10" fill="#222">%s vs %s</text>`+"\n", end+4, by+barH-2, formatSpeedup(x, true), esc(r.Baselines[c].Sub))
+			p(`<text x="%.1f" y="%.1f" font-size="10" fill="#222">%s</text>`+"\n", end+4, by+barH-2, esc(label))
 			by += barH
 		}
 		if !drew {
 			msg := "no baseline in this run: " + formatValue(r.Subject.median(), r.Subject.Unit)
 			for _, t := range r.Targets {
 				if t.Against == "" {
-					msg += fmt.Sprintf("; target ≤ %s (#%d): %s", formatValue(t.Max, r.Subject.Unit), t.Issue, t.Status)
+					msg += fmt.Sprintf("; target ≤ %s (#%d): %s", formatValue(t.Max, r.Subject.Unit), t.Issue, shortStatus(t))
 				}
 			}
 			p(`<text x="%d" y="%.1f" fill="#555" font-style="italic">%s</text>`+"\n", plotX0+4, y+h/2+4, esc(msg))
@@ -139,6 +146,44 @@ func writeSVG(w io.Writer, rows []*row, subtitle string) error {
 	p("</svg>\n")
 	_, err := io.WriteString(w, sb.String())
 	return err
+}
+
+// formatTarget prints a target's speedup briefly: 0.33×, 0.4×, 2×, 200×.
+func formatTarget(x float64) string {
+	if x >= 1 {
+		return strconv.FormatFloat(math.Round(x*10)/10, 'f', -1, 64) + "×"
+	}
+	return strconv.FormatFloat(x, 'g', 2, 64) + "×"
+}
+
+// shortStatus is a target's verdict in a few characters: "met", "MISSED", with "?" when the
+// confidence intervals would flip it.
+func shortStatus(t targetResult) string {
+	s := "met"
+	if !t.Holds {
+		s = "MISSED"
+	}
+	if !t.Sure {
+		s += "?"
+	}
+	return s
+}
+
+// wrap splits s at spaces into lines of at most n characters (a longer word gets its own line).
+func wrap(s string, n int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(s) {
+		if line != "" && len([]rune(line))+1+len([]rune(w)) > n {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	return append(lines, line)
 }
 
 // formatAxis labels a decade: 0.01, 0.1, 1, 10, 100, 1000, 1e+04.
