@@ -38,48 +38,47 @@ def queue_child(ping, pong, n):
         pong.put(ping.get())
 
 
+def event_round(ping, pong):
+    ping.set()
+    pong.wait()
+    pong.clear()
+
+
+def sem_round(ping, pong):
+    ping.release()
+    pong.acquire()
+
+
+def queue_round(ping, pong):
+    ping.put(b"ping")
+    if pong.get() != b"ping":
+        sys.exit("wrong message")
+
+
+# kind: (make one of the pair, the child, wait for the child's "ready" on pong, one round trip)
+KINDS = {
+    "event": (mp.Event, event_child, lambda pong: (pong.wait(), pong.clear()), event_round),
+    "sem": (lambda: mp.Semaphore(0), sem_child, lambda pong: pong.acquire(), sem_round),
+    "queue": (mp.Queue, queue_child, lambda pong: pong.get(), queue_round),
+}
+
+
 def main():
     kind, n = sys.argv[1], max(int(sys.argv[2]), 2000)
-    if kind == "event":
-        ping, pong = mp.Event(), mp.Event()
-        p = mp.Process(target=event_child, args=(ping, pong, n))
-        p.start()
-        pong.wait()
-        pong.clear()
-        t0 = time.perf_counter_ns()
-        for _ in range(n):
-            ping.set()
-            pong.wait()
-            pong.clear()
-    elif kind == "sem":
-        ping, pong = mp.Semaphore(0), mp.Semaphore(0)
-        p = mp.Process(target=sem_child, args=(ping, pong, n))
-        p.start()
-        pong.acquire()
-        t0 = time.perf_counter_ns()
-        for _ in range(n):
-            ping.release()
-            pong.acquire()
-    elif kind == "queue":
-        ping, pong = mp.Queue(), mp.Queue()
-        p = mp.Process(target=queue_child, args=(ping, pong, n))
-        p.start()
-        pong.get()
-        msg = b"ping"
-        t0 = time.perf_counter_ns()
-        for _ in range(n):
-            ping.put(msg)
-            if pong.get() != msg:
-                print("wrong message")
-                sys.exit(1)
-    else:
-        print("unknown kind %r" % kind)
-        sys.exit(2)
+    if kind not in KINDS:
+        sys.exit("unknown kind %r" % kind)
+    make, child, await_ready, round_trip = KINDS[kind]
+    ping, pong = make(), make()
+    p = mp.Process(target=child, args=(ping, pong, n))
+    p.start()
+    await_ready(pong)
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        round_trip(ping, pong)
     elapsed = time.perf_counter_ns() - t0
     p.join()
     if p.exitcode != 0:
-        print("child exited %d" % p.exitcode)
-        sys.exit(1)
+        sys.exit("child exited %d" % p.exitcode)
     print(elapsed / n)
 
 
