@@ -16,7 +16,9 @@ import (
 // by the server (on a cluster, by a majority of the bucket's replicas) before it returns; a
 // read sees every write that returned before it began.
 type Dict[V any] struct {
-	kv jetstream.KeyValue
+	kv   jetstream.KeyValue
+	c    *Conn
+	name string
 }
 
 // NewDict opens the dict name ([A-Za-z0-9_-]), creating its bucket on first use, waiting for
@@ -49,7 +51,7 @@ func newDict[V any](ctx context.Context, c *Conn, name string, timeout time.Dura
 	if err != nil {
 		return nil, classify(ctx, op+" "+name, timeout, err)
 	}
-	return &Dict[V]{kv: kv}, nil
+	return &Dict[V]{kv: kv, c: c, name: name}, nil
 }
 
 func encodeKey(k string) string { return "k" + base64.RawURLEncoding.EncodeToString([]byte(k)) }
@@ -73,6 +75,9 @@ func (d *Dict[V]) GetContext(ctx context.Context, key string) (V, error) {
 func (d *Dict[V]) get(ctx context.Context, key string, timeout time.Duration) (V, uint64, error) {
 	var v V
 	const op = "dist: Dict.Get"
+	if err := d.c.closed(op); err != nil {
+		return v, 0, err
+	}
 	ctx, cancel, err := bound(ctx, op, timeout)
 	if err != nil {
 		return v, 0, err
@@ -107,6 +112,9 @@ func (d *Dict[V]) SetContext(ctx context.Context, key string, v V) error {
 
 func (d *Dict[V]) set(ctx context.Context, key string, v V, timeout time.Duration) error {
 	const op = "dist: Dict.Set"
+	if err := d.c.closed(op); err != nil {
+		return err
+	}
 	b, err := codec.For[V]().Append(nil, &v)
 	if err != nil {
 		return fmt.Errorf("%w: Set %q: %v", ErrBadArgs, key, err)
@@ -138,6 +146,9 @@ func (d *Dict[V]) DeleteContext(ctx context.Context, key string) error {
 
 func (d *Dict[V]) del(ctx context.Context, key string, timeout time.Duration) error {
 	const op = "dist: Dict.Delete"
+	if err := d.c.closed(op); err != nil {
+		return err
+	}
 	ctx, cancel, err := bound(ctx, op, timeout)
 	if err != nil {
 		return err
@@ -170,6 +181,9 @@ func (d *Dict[V]) UpdateContext(ctx context.Context, key string, fn func(old V, 
 
 func (d *Dict[V]) update(ctx context.Context, key string, fn func(old V, found bool) (V, error), timeout time.Duration) (V, error) {
 	const op = "dist: Dict.Update"
+	if err := d.c.closed(op); err != nil {
+		return *new(V), err
+	}
 	ctx, cancel, err := bound(ctx, op, timeout)
 	if err != nil {
 		var zero V
@@ -220,11 +234,19 @@ type Change[V any] struct {
 	Deleted bool
 }
 
-// Watch sends every change made to the dict after the call, in order, until ctx ends; the
-// channel is then closed. A value that does not decode is skipped. The watch is set up within
-// ctx (or the connection's reconnections); it does not wait beyond.
+// Watch sends the changes made to the dict after the call, in order, until ctx ends; the
+// channel is then closed. The bucket keeps one value per key, so a value replaced (or deleted)
+// before the watch read it is skipped: a key's last change is always sent, not every one on
+// the way. A value that does not decode is skipped. The watch is set up within
+// ctx (or the connection's reconnections); it does not wait beyond. It starts after the
+// bucket's last revision at the call (not at "new messages", which a consumer reset under
+// load would move past changes not yet seen).
 func (d *Dict[V]) Watch(ctx context.Context) (<-chan Change[V], error) {
-	w, err := d.kv.WatchAll(ctx, jetstream.UpdatesOnly())
+	st, err := d.c.js.Stream(ctx, "KV_"+d.name)
+	if err != nil {
+		return nil, classify(ctx, "dist: Dict.Watch", Forever, err)
+	}
+	w, err := d.kv.WatchAll(ctx, jetstream.IncludeHistory(), jetstream.ResumeFromRevision(st.CachedInfo().State.LastSeq+1))
 	if err != nil {
 		return nil, classify(ctx, "dist: Dict.Watch", Forever, err)
 	}

@@ -72,8 +72,8 @@ type Conn struct {
 	js jetstream.JetStream
 }
 
-// Connect connects to the first of urls that answers ("nats://host:4222"; several, for the
-// members of a cluster). Refused credentials are ErrAuth; no server answering within
+// Connect connects to the first of urls that answers, in order ("nats://host:4222"; several,
+// for the members of a cluster). Refused credentials are ErrAuth; no server answering within
 // Options.Timeout is ErrNoServer.
 func Connect(urls []string, o Options) (*Conn, error) {
 	return ConnectContext(context.Background(), urls, o)
@@ -95,7 +95,7 @@ func ConnectContext(ctx context.Context, urls []string, o Options) (*Conn, error
 		t = max(time.Until(d), time.Millisecond)
 	}
 	opts := []nats.Option{nats.Timeout(t), nats.Name("shmkit"), nats.MaxReconnects(-1),
-		nats.ReconnectWait(100 * time.Millisecond)}
+		nats.ReconnectWait(100 * time.Millisecond), nats.DontRandomize()}
 	if o.Token != "" {
 		opts = append(opts, nats.Token(o.Token))
 	}
@@ -184,6 +184,14 @@ func classify(ctx context.Context, op string, timeout time.Duration, err error) 
 		return fmt.Errorf("%w: %s: %v", ErrNoServer, op, err)
 	}
 	return fmt.Errorf("%w: %s: %v", ErrRefused, op, err)
+}
+
+// closed returns the error of a call on a closed connection, or nil.
+func (c *Conn) closed(op string) error {
+	if c.nc.IsClosed() {
+		return fmt.Errorf("%w: %s: the connection is closed", ErrNoServer, op)
+	}
+	return nil
 }
 
 // checkName refuses a stream, bucket or pool name that NATS would not take in a subject.

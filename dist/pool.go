@@ -202,12 +202,12 @@ func NewPoolContext(ctx context.Context, c *Conn, o *PoolOptions) (*Pool, error)
 	p.cond = sync.NewCond(&p.mu)
 	p.durable = "sub-" + p.id
 	cons, err := rs.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: p.durable,
-		FilterSubject: p.resultSubject(), AckPolicy: jetstream.AckExplicitPolicy, AckWait: 10 * time.Second,
+		FilterSubject: p.resultSubject(), AckPolicy: jetstream.AckExplicitPolicy, AckWait: 2 * time.Second,
 		MaxDeliver: -1, InactiveThreshold: 10 * time.Minute})
 	if err != nil {
 		return nil, classify(ctx, "dist: NewPool "+opts.Name+": result consumer", Forever, err)
 	}
-	p.cc, err = cons.Consume(p.onResult, jetstream.PullMaxMessages(1024))
+	p.cc, err = cons.Consume(p.onResult, jetstream.PullMaxMessages(1024), jetstream.PullExpiry(5*time.Second))
 	if err != nil {
 		return nil, classify(ctx, "dist: NewPool "+opts.Name+": consume results", Forever, err)
 	}
@@ -305,7 +305,7 @@ func (p *Pool) submit(chunks []*chunk, fromFeed bool) error {
 			case <-f.Ok():
 				continue
 			case <-f.Err():
-			case <-time.After(10 * time.Second):
+			case <-time.After(2 * time.Second): // lost in a fail-over: publish again
 			}
 		}
 		if err := p.publishSure(msgs[i], chunks[i].id); err != nil {
@@ -436,6 +436,9 @@ func (p *Pool) release(ctx context.Context) error {
 	p.joined = true
 	p.cc.Stop()
 	<-p.cc.Closed()
+	if p.c.nc.IsClosed() {
+		return nil // the server removes the consumer after InactiveThreshold
+	}
 	if err := p.results.DeleteConsumer(ctx, p.durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		p.joinErr = classify(ctx, "dist: Join: delete consumer", 10*time.Second, err)
 	}

@@ -15,6 +15,7 @@ import (
 // A Queue is a distributed FIFO of T on a JetStream work-queue stream: what one process Puts,
 // one process anywhere Gets. Values travel through the project's codec.
 type Queue[T any] struct {
+	c       *Conn
 	js      jetstream.JetStream
 	subject string
 	cons    jetstream.Consumer
@@ -59,7 +60,7 @@ func NewQueueContext[T any](ctx context.Context, c *Conn, name string, ackWait t
 	if err != nil {
 		return nil, classify(ctx, op+" "+name+": create consumer", Forever, err)
 	}
-	return &Queue[T]{js: c.js, subject: subject, cons: cons, ackWait: ackWait}, nil
+	return &Queue[T]{c: c, js: c.js, subject: subject, cons: cons, ackWait: ackWait}, nil
 }
 
 // Put appends v and returns once the server has stored it, waiting as long as it takes. A
@@ -76,6 +77,9 @@ func (q *Queue[T]) PutContext(ctx context.Context, v T) error { return q.put(ctx
 
 func (q *Queue[T]) put(ctx context.Context, v T, timeout time.Duration) error {
 	const op = "dist: Queue.Put"
+	if err := q.c.closed(op); err != nil {
+		return err
+	}
 	b, err := codec.For[T]().Append(nil, &v)
 	if err != nil {
 		return fmt.Errorf("%w: Put: %v", ErrBadArgs, err)
