@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -199,5 +200,55 @@ func TestPoolTerminate(t *testing.T) {
 	wg.Wait()
 	if _, err := ar.Get(time.Minute); !errors.Is(err, pool.ErrTerminated) {
 		t.Fatalf("Get after Terminate = %v, want ErrTerminated", err)
+	}
+}
+
+var _ = dist.Register(slowCounted)
+
+// started and ended count the runs of slowCounted in this process.
+var started, ended atomic.Int64
+
+func slowCounted(ms int) (int, error) {
+	started.Add(1)
+	defer ended.Add(1)
+	time.Sleep(time.Duration(ms) * time.Millisecond)
+	return ms, nil
+}
+
+// A task handed back more than MaxDeliveries times fails with an error matching
+// pool.ErrWorkerDied, and is not given out again.
+func TestPoolGivesUpAfterMaxDeliveries(t *testing.T) {
+	s := serve(t)
+	o := &dist.PoolOptions{Name: "giveup", MaxDeliveries: 2}
+	p := newPool(t, s, o)
+	ar, err := dist.ApplyAsync(p, slowCounted, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, s)
+	base := started.Load()
+	for i := range int64(2) { // two workers stop (and hand it back) while it runs
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- dist.Work(ctx, c, o, 1) }()
+		for started.Load() < base+i+1 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	work(t, s, o, 1) // the third delivery is refused and reported
+	if _, err := ar.Get(time.Minute); !errors.Is(err, pool.ErrWorkerDied) {
+		t.Fatalf("a task delivered 3 times with MaxDeliveries 2 = %v, want ErrWorkerDied", err)
+	} else {
+		t.Log(err)
+	}
+	if n := started.Load() - base; n != 2 {
+		t.Fatalf("the task ran %d times, want 2", n)
+	}
+	for ended.Load() < started.Load() { // the runs whose worker stopped end on their own
+		time.Sleep(10 * time.Millisecond)
 	}
 }
