@@ -50,7 +50,7 @@ func work(t *testing.T, s *server.Server, o *dist.PoolOptions, n int) {
 	})
 }
 
-func newPool(t *testing.T, s *server.Server, o *dist.PoolOptions) *dist.Pool {
+func newPool(t testing.TB, s *server.Server, o *dist.PoolOptions) *dist.Pool {
 	t.Helper()
 	p, err := dist.NewPool(connect(t, s), o)
 	if err != nil {

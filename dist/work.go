@@ -61,14 +61,16 @@ func Work(ctx context.Context, c *Conn, o *PoolOptions, concurrency int) error {
 		wg.Go(func() { w.loop(ctx) })
 	}
 	wg.Wait()
+	w.acking.Wait()
 	return nil
 }
 
 type worker struct {
-	c    *Conn
-	o    PoolOptions
-	cons jetstream.Consumer
-	name string
+	acking sync.WaitGroup // results being confirmed, then acked
+	c      *Conn
+	o      PoolOptions
+	cons   jetstream.Consumer
+	name   string
 }
 
 // loop is one slot: take a task, run it, publish its result, ack; until ctx ends.
@@ -146,14 +148,31 @@ func (w *worker) handle(ctx context.Context, m jetstream.Msg) {
 		_ = m.Nak() // shutting down: another worker takes it now
 		return
 	}
-	err = w.publish(ctx, id, reply, delivered, statusOK, out)
-	close(stop)
-	hb.Wait()
-	if err != nil {
-		_ = m.Nak()
-		return
-	}
-	_ = m.Ack()
+	// The result is published without waiting here: the slot takes its next task while the
+	// server confirms it, and the task is acked (its heartbeats stopped) once it has.
+	res := w.result(id, reply, delivered, statusOK, out)
+	f, err := w.c.js.PublishMsgAsync(res, jetstream.WithMsgID("r."+id))
+	w.acking.Go(func() {
+		ok := false
+		if err == nil {
+			select {
+			case <-f.Ok():
+				ok = true
+			case <-f.Err():
+			case <-time.After(5 * time.Second):
+			}
+		}
+		if !ok {
+			ok = w.publishMsg(ctx, res, id) == nil
+		}
+		close(stop)
+		hb.Wait()
+		if ok {
+			_ = m.Ack()
+		} else {
+			_ = m.Nak()
+		}
+	})
 }
 
 // fail reports a task that cannot run to its submitter and removes it from the stream.
@@ -168,12 +187,21 @@ func (w *worker) fail(ctx context.Context, m jetstream.Msg, id, reply string, de
 // publish stores a task's result in the result stream, with the task's id as the message id
 // so that the server keeps one copy; it retries until stored or ctx ends.
 func (w *worker) publish(ctx context.Context, id, reply string, delivered uint64, status string, body []byte) error {
+	return w.publishMsg(ctx, w.result(id, reply, delivered, status, body), id)
+}
+
+// result makes the result message of a task.
+func (w *worker) result(id, reply string, delivered uint64, status string, body []byte) *nats.Msg {
 	res := nats.NewMsg(reply)
 	res.Header.Set(hTask, id)
 	res.Header.Set(hStatus, status)
 	res.Header.Set(hWorker, w.name)
 	res.Header.Set(hDelivery, strconv.FormatUint(delivered, 10))
 	res.Data = body
+	return res
+}
+
+func (w *worker) publishMsg(ctx context.Context, res *nats.Msg, id string) error {
 	for wait := 20 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := w.c.js.PublishMsg(pctx, res, jetstream.WithMsgID("r."+id))
