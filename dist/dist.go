@@ -180,7 +180,8 @@ func classify(ctx context.Context, op string, timeout time.Duration, err error) 
 	}
 	switch {
 	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrConnectionClosed),
-		errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, jetstream.ErrJetStreamNotEnabled):
+		errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, jetstream.ErrJetStreamNotEnabled),
+		errors.Is(err, jetstream.ErrServerShutdown):
 		return fmt.Errorf("%w: %s: %v", ErrNoServer, op, err)
 	}
 	return fmt.Errorf("%w: %s: %v", ErrRefused, op, err)
@@ -192,6 +193,13 @@ func (c *Conn) closed(op string) error {
 		return fmt.Errorf("%w: %s: the connection is closed", ErrNoServer, op)
 	}
 	return nil
+}
+
+// transient reports whether err is the server going away, which the connection's
+// reconnection mends: a wait without a bound tries again.
+func transient(err error) bool {
+	return errors.Is(err, jetstream.ErrServerShutdown) || errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrNoResponders)
 }
 
 // checkName refuses a stream, bucket or pool name that NATS would not take in a subject.

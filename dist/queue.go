@@ -147,6 +147,10 @@ func (q *Queue[T]) Take(timeout time.Duration) (*Task[T], error) {
 		if err == nil {
 			return q.task(m)
 		}
+		if transient(err) && !q.c.nc.IsClosed() {
+			time.Sleep(50 * time.Millisecond) // the server is away: wait for it within the bound
+			continue
+		}
 		if !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoHeartbeat) {
 			return nil, classify(context.Background(), "dist: Take", timeout, err)
 		}
@@ -162,6 +166,10 @@ func (q *Queue[T]) TakeContext(ctx context.Context) (*Task[T], error) {
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if transient(err) && !q.c.nc.IsClosed() {
+			time.Sleep(50 * time.Millisecond)
+			continue
 		}
 		if !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
 			return nil, classify(ctx, "dist: Take", Forever, err)
