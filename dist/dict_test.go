@@ -70,11 +70,11 @@ func TestDictWatch(t *testing.T) {
 	if err := d.Set("a b", 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Delete("a b"); err != nil {
-		t.Fatal(err)
-	}
 	if c := <-ch; c.Key != "a b" || c.Value != 1 || c.Deleted {
 		t.Fatalf("first change = %+v, want a b set to 1", c)
+	}
+	if err := d.Delete("a b"); err != nil {
+		t.Fatal(err)
 	}
 	if c := <-ch; c.Key != "a b" || !c.Deleted {
 		t.Fatalf("second change = %+v, want a b deleted", c)

@@ -12,7 +12,7 @@ import (
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-func serve(t *testing.T) *server.Server {
+func serve(t testing.TB) *server.Server {
 	t.Helper()
 	s, err := server.Serve(server.Options{StoreDir: t.TempDir(), Token: "s3cret"})
 	if err != nil {
@@ -62,7 +62,7 @@ func TestServeNeedsAuth(t *testing.T) {
 }
 
 // connect connects to s with the test token and closes the connection at the test's end.
-func connect(t *testing.T, s *server.Server) *dist.Conn {
+func connect(t testing.TB, s *server.Server) *dist.Conn {
 	t.Helper()
 	c, err := dist.Connect([]string{s.URL()}, dist.Options{Token: "s3cret"})
 	if err != nil {

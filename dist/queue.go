@@ -12,58 +12,85 @@ import (
 	"github.com/shmkit/shmkit/internal/deadline"
 )
 
-// ErrQueue is matched by the errors of a Queue's calls that the server refused.
-var ErrQueue = errors.New("dist: queue")
-
 // A Queue is a distributed FIFO of T on a JetStream work-queue stream: what one process Puts,
 // one process anywhere Gets. Values travel through the project's codec.
 type Queue[T any] struct {
+	c       *Conn
 	js      jetstream.JetStream
 	subject string
 	cons    jetstream.Consumer
 	ackWait time.Duration
 }
 
-// NewQueue opens the queue name, creating its stream on first use. ackWait is how long a task
-// taken with Take stays the taker's without a heartbeat; 0 is 30 s.
+// NewQueue opens the queue name ([A-Za-z0-9_-]), creating its stream on first use, waiting
+// for the server as long as it takes. ackWait is how long a task taken with Take stays the
+// taker's without a heartbeat; 0 is 30 s.
 func NewQueue[T any](c *Conn, name string, ackWait time.Duration) (*Queue[T], error) {
-	if ackWait <= 0 {
+	return NewQueueContext[T](context.Background(), c, name, ackWait)
+}
+
+// NewQueueContext is NewQueue bounded by ctx.
+func NewQueueContext[T any](ctx context.Context, c *Conn, name string, ackWait time.Duration) (*Queue[T], error) {
+	if err := checkName("queue", name); err != nil {
+		return nil, err
+	}
+	if ackWait < 0 {
+		return nil, fmt.Errorf("%w: ackWait %v", ErrBadArgs, ackWait)
+	}
+	if ackWait == 0 {
 		ackWait = 30 * time.Second
 	}
-	js, err := jetstream.New(c.nc)
+	const op = "dist: NewQueue"
+	ctx, cancel, err := bound(ctx, op, Forever)
 	if err != nil {
-		return nil, fmt.Errorf("%w %q: %v", ErrQueue, name, err)
+		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	subject := "shmkit.q." + name
-	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	st, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: "Q_" + name, Subjects: []string{subject},
 		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w %q: create stream: %v", ErrQueue, name, err)
+		return nil, classify(ctx, op+" "+name+": create stream", Forever, err)
 	}
 	cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable: "take", AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait, MaxDeliver: -1,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w %q: create consumer: %v", ErrQueue, name, err)
+		return nil, classify(ctx, op+" "+name+": create consumer", Forever, err)
 	}
-	return &Queue[T]{js: js, subject: subject, cons: cons, ackWait: ackWait}, nil
+	return &Queue[T]{c: c, js: c.js, subject: subject, cons: cons, ackWait: ackWait}, nil
 }
 
-// Put appends v and returns once the server has stored it.
-func (q *Queue[T]) Put(v T) error { return q.PutContext(context.Background(), v) }
+// Put appends v and returns once the server has stored it, waiting as long as it takes. A
+// value the codec cannot encode is ErrBadArgs, and nothing is sent.
+func (q *Queue[T]) Put(v T) error { return q.put(context.Background(), v, Forever) }
+
+// PutTimeout is Put bounded by timeout.
+func (q *Queue[T]) PutTimeout(v T, timeout time.Duration) error {
+	return q.put(context.Background(), v, timeout)
+}
 
 // PutContext is Put bounded by ctx.
-func (q *Queue[T]) PutContext(ctx context.Context, v T) error {
+func (q *Queue[T]) PutContext(ctx context.Context, v T) error { return q.put(ctx, v, Forever) }
+
+func (q *Queue[T]) put(ctx context.Context, v T, timeout time.Duration) error {
+	const op = "dist: Queue.Put"
+	if err := q.c.closed(op); err != nil {
+		return err
+	}
 	b, err := codec.For[T]().Append(nil, &v)
 	if err != nil {
-		return fmt.Errorf("%w: Put: %v", ErrQueue, err)
+		return fmt.Errorf("%w: Put: %v", ErrBadArgs, err)
 	}
+	ctx, cancel, err := bound(ctx, op, timeout)
+	if err != nil {
+		return err
+	}
+	defer cancel()
 	if _, err := q.js.Publish(ctx, q.subject, b); err != nil {
-		return fmt.Errorf("%w: Put: %v", ErrQueue, err)
+		return classify(ctx, op, timeout, err)
 	}
 	return nil
 }
@@ -86,7 +113,7 @@ func (q *Queue[T]) GetContext(ctx context.Context) (T, error) {
 		var zero T
 		return zero, err
 	}
-	return t.Value, t.Ack()
+	return t.Value, t.AckContext(ctx)
 }
 
 // Take is the at-least-once Get: the value stays in the queue, invisible to others, until the
@@ -102,7 +129,7 @@ func (q *Queue[T]) Take(timeout time.Duration) (*Task[T], error) {
 		if d.IsTry() {
 			b, err := q.cons.FetchNoWait(1)
 			if err != nil {
-				return nil, fmt.Errorf("%w: Take: %v", ErrQueue, err)
+				return nil, classify(context.Background(), "dist: Take", 0, err)
 			}
 			for x := range b.Messages() {
 				m = x
@@ -120,8 +147,12 @@ func (q *Queue[T]) Take(timeout time.Duration) (*Task[T], error) {
 		if err == nil {
 			return q.task(m)
 		}
+		if transient(err) && !q.c.nc.IsClosed() {
+			time.Sleep(50 * time.Millisecond) // the server is away: wait for it within the bound
+			continue
+		}
 		if !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoHeartbeat) {
-			return nil, fmt.Errorf("%w: Take: %v", ErrQueue, err)
+			return nil, classify(context.Background(), "dist: Take", timeout, err)
 		}
 	}
 }
@@ -136,8 +167,12 @@ func (q *Queue[T]) TakeContext(ctx context.Context) (*Task[T], error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if transient(err) && !q.c.nc.IsClosed() {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
 		if !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("%w: Take: %v", ErrQueue, err)
+			return nil, classify(ctx, "dist: Take", Forever, err)
 		}
 	}
 }
@@ -149,7 +184,7 @@ func (q *Queue[T]) task(m jetstream.Msg) (*Task[T], error) {
 	}
 	if err := codec.For[T]().Decode(m.Data(), &t.Value); err != nil {
 		_ = m.Term()
-		return nil, fmt.Errorf("%w: Take: undecodable value terminated: %v", ErrQueue, err)
+		return nil, fmt.Errorf("%w: Take: undecodable value terminated: %v", ErrCorrupt, err)
 	}
 	t.wg.Add(1)
 	go t.beat(q.ackWait / 3)
@@ -187,22 +222,31 @@ func (t *Task[T]) end() {
 	t.wg.Wait()
 }
 
-// Ack removes the task from the queue, confirmed by the server.
-func (t *Task[T]) Ack() error {
+// Ack removes the task from the queue, confirmed by the server, waiting as long as it takes.
+func (t *Task[T]) Ack() error { return t.AckContext(context.Background()) }
+
+// AckContext is Ack bounded by ctx. When ctx ends first the ack may or may not have been
+// taken: the task is then possibly handed to another taker after ackWait.
+func (t *Task[T]) AckContext(ctx context.Context) error {
 	t.end()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	const op = "dist: Task.Ack"
+	ctx, cancel, err := bound(ctx, op, Forever)
+	if err != nil {
+		return err
+	}
 	defer cancel()
 	if err := t.m.DoubleAck(ctx); err != nil {
-		return fmt.Errorf("%w: Ack: %v", ErrQueue, err)
+		return classify(ctx, op, Forever, err)
 	}
 	return nil
 }
 
-// Nak hands the task back to the queue at once, for another taker.
+// Nak hands the task back to the queue at once, for another taker. It does not wait for the
+// server; a Nak lost with the connection hands the task back after ackWait.
 func (t *Task[T]) Nak() error {
 	t.end()
 	if err := t.m.Nak(); err != nil {
-		return fmt.Errorf("%w: Nak: %v", ErrQueue, err)
+		return classify(context.Background(), "dist: Task.Nak", Forever, err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -32,6 +33,25 @@ type Options struct {
 	User, Password string
 	// ReadyTimeout bounds the wait for the server to accept clients; 0 is 10 s.
 	ReadyTimeout time.Duration
+	// Name names this server in a cluster (unique per member); "" lets NATS pick one.
+	Name string
+	// Cluster, when not nil, makes this server a member of a NATS cluster: JetStream then
+	// replicates streams with Replicas > 1 across members, and a client connected to any
+	// member reaches them all. Routes carry no credentials here: listen for routes on a
+	// private network (for a real deployment, see docs/dist.md).
+	Cluster *Cluster
+}
+
+// Cluster is a server's membership in a cluster.
+type Cluster struct {
+	// Name is the cluster's name, the same on every member.
+	Name string
+	// Host and Port are where this member listens for the other members' routes ("" is
+	// 127.0.0.1; Port is required, so that the others can be given it).
+	Host string
+	Port int
+	// Routes are the other members' route URLs ("nats-route://127.0.0.1:6222").
+	Routes []string
 }
 
 // A Server is a running embedded NATS server.
@@ -58,7 +78,7 @@ func Serve(o Options) (*Server, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
-	ns, err := server.NewServer(&server.Options{
+	so := &server.Options{
 		Host:          host,
 		Port:          port,
 		JetStream:     true,
@@ -69,7 +89,21 @@ func Serve(o Options) (*Server, error) {
 		NoSigs:        true,
 		NoLog:         true,
 		HTTPPort:      0,
-	})
+		ServerName:    o.Name,
+	}
+	if c := o.Cluster; c != nil {
+		if c.Name == "" || c.Port <= 0 {
+			return nil, fmt.Errorf("%w: Cluster needs a Name and a Port", ErrStart)
+		}
+		so.Cluster = server.ClusterOpts{Name: c.Name, Host: c.Host, Port: c.Port}
+		if so.Cluster.Host == "" {
+			so.Cluster.Host = "127.0.0.1"
+		}
+		if len(c.Routes) > 0 {
+			so.Routes = server.RoutesFromStr(strings.Join(c.Routes, ","))
+		}
+	}
+	ns, err := server.NewServer(so)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStart, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmkit/shmkit/dist"
 	"github.com/shmkit/shmkit/futex"
 	"github.com/shmkit/shmkit/lock"
 	"github.com/shmkit/shmkit/manager"
@@ -24,6 +25,7 @@ func TestOneForever(t *testing.T) {
 	for name, f := range map[string]time.Duration{
 		"futex": futex.Forever, "proc": proc.Forever, "lock": lock.Forever, "ring": ring.Forever,
 		"pool": pool.Forever, "manager": manager.Forever,
+		"dist": dist.Forever,
 	} {
 		if f != -1 {
 			t.Errorf("%s.Forever = %v, want -1", name, f)
@@ -35,6 +37,7 @@ func TestOneTimeoutError(t *testing.T) {
 	for name, err := range map[string]error{
 		"proc": proc.ErrTimeout, "lock": lock.ErrTimeout, "ring": ring.ErrTimeout,
 		"pool": pool.ErrTimeout, "manager": manager.ErrTimeout,
+		"dist": dist.ErrTimeout,
 	} {
 		if err != futex.ErrTimeout {
 			t.Errorf("%s.ErrTimeout is not the one value", name)
@@ -48,6 +51,7 @@ func TestOneTimeoutError(t *testing.T) {
 	for name, err := range map[string]error{
 		"proc": proc.ErrBadTimeout, "lock": lock.ErrBadTimeout, "ring": ring.ErrBadTimeout,
 		"pool": pool.ErrBadTimeout, "manager": manager.ErrBadTimeout,
+		"dist": dist.ErrBadTimeout,
 	} {
 		if err != futex.ErrBadTimeout {
 			t.Errorf("%s.ErrBadTimeout is not the one value", name)
@@ -90,6 +94,7 @@ func TestCorruptionMatchesShm(t *testing.T) {
 	for name, err := range map[string]error{
 		"ring": ring.ErrCorrupt, "value": value.ErrCorrupt, "lock": lock.ErrCorrupt,
 		"pool": pool.ErrCorrupt, "manager": manager.ErrCorrupt,
+		"dist": dist.ErrCorrupt,
 	} {
 		if !errors.Is(err, shm.ErrCorrupt) {
 			t.Errorf("%s.ErrCorrupt does not match shm.ErrCorrupt", name)
@@ -113,9 +118,27 @@ func TestUnsupportedMatchesStdlib(t *testing.T) {
 func TestBadArgs(t *testing.T) {
 	for name, err := range map[string]error{
 		"proc": proc.ErrBadArgs, "lock": lock.ErrBadArgs, "ring": ring.ErrBadArgs, "pool": pool.ErrBadArgs,
+		"dist": dist.ErrBadArgs,
 	} {
 		if got, want := err.Error(), name+": bad arguments"; got != want {
 			t.Errorf("%s.ErrBadArgs says %q, want %q", name, got, want)
 		}
+	}
+}
+
+// dist's sentinels say when they are returned ("dist: ..."), each its own value.
+func TestDistSentinels(t *testing.T) {
+	seen := map[error]string{}
+	for name, err := range map[string]error{
+		"ErrAuth": dist.ErrAuth, "ErrNoServer": dist.ErrNoServer, "ErrRefused": dist.ErrRefused,
+		"ErrBadArgs": dist.ErrBadArgs, "ErrCorrupt": dist.ErrCorrupt, "ErrNotFound": dist.ErrNotFound,
+	} {
+		if msg := err.Error(); len(msg) < 7 || msg[:6] != "dist: " {
+			t.Errorf("dist.%s says %q, which does not start with \"dist: \"", name, msg)
+		}
+		if other, dup := seen[err]; dup {
+			t.Errorf("dist.%s and dist.%s are one value", name, other)
+		}
+		seen[err] = name
 	}
 }

@@ -1,0 +1,254 @@
+package dist_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shmkit/dist"
+	"github.com/shmkit/shmkit/dist/server"
+	"github.com/shmkit/shmkit/pool"
+)
+
+var (
+	_ = dist.Register(square)
+	_ = dist.Register(failOdd)
+	_ = dist.Register(panicky)
+	_ = dist.RegisterFunc(addMul)
+)
+
+func square(n int) (int, error) { return n * n, nil }
+
+func failOdd(n int) (int, error) {
+	if n%2 == 1 {
+		return 0, fmt.Errorf("odd %d", n)
+	}
+	return n, nil
+}
+
+func panicky(n int) (int, error) { panic(fmt.Sprintf("boom %d", n)) }
+
+func addMul(a, b int, s string) (string, error) { return fmt.Sprintf("%s%d", s, a*b), nil }
+
+// work runs n worker slots of the pool o in this process until the test ends.
+func work(t *testing.T, s *server.Server, o *dist.PoolOptions, n int) {
+	t.Helper()
+	c := connect(t, s)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dist.Work(ctx, c, o, n) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Work: %v", err)
+		}
+	})
+}
+
+func newPool(t testing.TB, s *server.Server, o *dist.PoolOptions) *dist.Pool {
+	t.Helper()
+	p, err := dist.NewPool(connect(t, s), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Terminate() })
+	return p
+}
+
+// The calls of the local pool, on the distributed one, with workers in this process.
+func TestPoolCalls(t *testing.T) {
+	s := serve(t)
+	o := &dist.PoolOptions{Name: "calls", AckWait: 5 * time.Second}
+	work(t, s, o, 4)
+	p := newPool(t, s, o)
+	items := make([]int, 100)
+	for i := range items {
+		items[i] = i
+	}
+	got, err := dist.Map(p, square, items, pool.ChunkSize(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got {
+		if v != i*i {
+			t.Fatalf("Map[%d] = %d", i, v)
+		}
+	}
+	if v, err := dist.Apply(p, square, 12); err != nil || v != 144 {
+		t.Fatalf("Apply = %d, %v", v, err)
+	}
+	ar, err := dist.ApplyAsync(p, square, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ar.Wait(time.Minute); err != nil || !ar.Ready() {
+		t.Fatalf("Wait = %v", err)
+	}
+	if ok, err := ar.Successful(); !ok || err != nil {
+		t.Fatalf("Successful = %v, %v", ok, err)
+	}
+	seq, err := dist.Imap(p, square, slices.Values(items[:20]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	for v, err := range seq {
+		if err != nil || v != i*i {
+			t.Fatalf("Imap item %d = %d, %v", i, v, err)
+		}
+		i++
+	}
+	if i != 20 {
+		t.Fatalf("Imap yielded %d items", i)
+	}
+	seen := map[int]bool{}
+	useq, err := dist.ImapUnordered(p, square, slices.Values(items[:20]), pool.ChunkSize(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := range useq {
+		if r.Err != nil || r.Value != r.Index*r.Index || seen[r.Index] {
+			t.Fatalf("ImapUnordered result %+v", r)
+		}
+		seen[r.Index] = true
+	}
+	if len(seen) != 20 {
+		t.Fatalf("ImapUnordered yielded %d items", len(seen))
+	}
+	sm, err := dist.Starmap[string](p, addMul, [][]any{{2, 3, "x"}, {4, 5, "y"}})
+	if err != nil || !slices.Equal(sm, []string{"x6", "y20"}) {
+		t.Fatalf("Starmap = %q, %v", sm, err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dist.Apply(p, square, 1); !errors.Is(err, pool.ErrClosed) {
+		t.Fatalf("Apply after Close = %v, want pool.ErrClosed", err)
+	}
+	if err := p.Join(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Task errors and panics arrive as the local pool's *pool.TaskError, in an *pool.ItemsError.
+func TestPoolTaskErrors(t *testing.T) {
+	s := serve(t)
+	o := &dist.PoolOptions{Name: "errs"}
+	work(t, s, o, 2)
+	p := newPool(t, s, o)
+	got, err := dist.Map(p, failOdd, []int{0, 1, 2, 3})
+	var ie *pool.ItemsError
+	if !errors.As(err, &ie) || len(ie.Errs) != 2 || !errors.Is(err, pool.ErrTaskFailed) {
+		t.Fatalf("Map of failOdd = %v, %v", got, err)
+	}
+	if got[2] != 2 || ie.Errs[1] == nil || ie.Errs[3] == nil {
+		t.Fatalf("Map of failOdd = %v, %v", got, ie.Errs)
+	}
+	_, err = dist.Apply(p, panicky, 5)
+	var te *pool.TaskError
+	if !errors.As(err, &te) || !te.Panic || !errors.Is(err, pool.ErrTaskPanicked) {
+		t.Fatalf("Apply of panicky = %v", err)
+	}
+	if _, err := dist.Map(p, func(int) (int, error) { return 0, nil }, []int{1}); !errors.Is(err, pool.ErrNotRegistered) {
+		t.Fatalf("Map of a closure = %v, want ErrNotRegistered", err)
+	}
+	if _, err := dist.Map(p, square, []int{1}, pool.ChunkSize(0)); !errors.Is(err, pool.ErrBadArgs) {
+		t.Fatalf("ChunkSize(0) = %v, want ErrBadArgs", err)
+	}
+}
+
+// A task naming a function the worker does not have is reported, once, and not redelivered.
+func TestPoolUnknownFunction(t *testing.T) {
+	s := serve(t)
+	o := &dist.PoolOptions{Name: "unknown"}
+	work(t, s, o, 1)
+	p := newPool(t, s, o)
+	ar, err := dist.SubmitUnknown(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ar.Get(time.Minute); !errors.Is(err, pool.ErrNotRegistered) {
+		t.Fatalf("a task of an unknown function = %v, want ErrNotRegistered", err)
+	}
+}
+
+// Terminate fails what has not ended; Join before Close is refused.
+func TestPoolTerminate(t *testing.T) {
+	s := serve(t)
+	p := newPool(t, s, &dist.PoolOptions{Name: "noworkers"})
+	if err := p.Join(); !errors.Is(err, pool.ErrNotClosed) {
+		t.Fatalf("Join before Close = %v", err)
+	}
+	ar, err := dist.MapAsync(p, square, []int{1, 2, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ar.Get(50 * time.Millisecond); !errors.Is(err, dist.ErrTimeout) {
+		t.Fatalf("Get with no worker = %v, want ErrTimeout", err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := p.Terminate(); err != nil {
+			t.Error(err)
+		}
+	})
+	wg.Wait()
+	if _, err := ar.Get(time.Minute); !errors.Is(err, pool.ErrTerminated) {
+		t.Fatalf("Get after Terminate = %v, want ErrTerminated", err)
+	}
+}
+
+var _ = dist.Register(slowCounted)
+
+// started and ended count the runs of slowCounted in this process.
+var started, ended atomic.Int64
+
+func slowCounted(ms int) (int, error) {
+	started.Add(1)
+	defer ended.Add(1)
+	time.Sleep(time.Duration(ms) * time.Millisecond)
+	return ms, nil
+}
+
+// A task handed back more than MaxDeliveries times fails with an error matching
+// pool.ErrWorkerDied, and is not given out again.
+func TestPoolGivesUpAfterMaxDeliveries(t *testing.T) {
+	s := serve(t)
+	o := &dist.PoolOptions{Name: "giveup", MaxDeliveries: 2}
+	p := newPool(t, s, o)
+	ar, err := dist.ApplyAsync(p, slowCounted, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, s)
+	base := started.Load()
+	for i := range int64(2) { // two workers stop (and hand it back) while it runs
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- dist.Work(ctx, c, o, 1) }()
+		for started.Load() < base+i+1 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	work(t, s, o, 1) // the third delivery is refused and reported
+	if _, err := ar.Get(time.Minute); !errors.Is(err, pool.ErrWorkerDied) {
+		t.Fatalf("a task delivered 3 times with MaxDeliveries 2 = %v, want ErrWorkerDied", err)
+	} else {
+		t.Log(err)
+	}
+	if n := started.Load() - base; n != 2 {
+		t.Fatalf("the task ran %d times, want 2", n)
+	}
+	for ended.Load() < started.Load() { // the runs whose worker stopped end on their own
+		time.Sleep(10 * time.Millisecond)
+	}
+}
