@@ -34,7 +34,7 @@ import (
 // bulkBytes is the size of a bulk chunk's block by default (arguments and results): large enough
 // that a chunk costs little beside its items, small enough that the blocks in flight stay in the
 // cache and their pages, reused, are not faulted in again.
-const bulkBytes = 1 << 22
+var bulkBytes = 1 << 22
 
 var bulkKind = shm.RegisterKind("pool.bulk", func(r shm.Ref) (any, error) {
 	return nil, fmt.Errorf("%w: a pool.bulk block is internal to a Pool", shm.ErrBadRef)
