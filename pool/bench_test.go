@@ -45,11 +45,13 @@ func benchPool(b *testing.B, opts *pool.Options) *pool.Pool {
 
 // python runs testdata/pool_bench.py's baseline what, n times, and reports the nanoseconds per op
 // the script timed (without Python's start-up) as the sub-benchmark's ns/op.
-func python(b *testing.B, what string) {
+func python(b *testing.B, what string, least int) {
 	py := testutil.Python3(b, "the CPython Pool "+what+" baseline")
 	// b.N, not b.Loop: the script's run is what the framework times to choose the next b.N (an
 	// empty b.Loop would ramp to a billion ops in a second); ns/op below replaces that timing.
-	out, err := exec.Command(py, "testdata/pool_bench.py", what, strconv.Itoa(b.N)).CombinedOutput()
+	// At least least ops: the first run has b.N = 1 and, with Python's start-up, may take the
+	// whole bench time on a loaded machine, and one op is then all the figure would rest on.
+	out, err := exec.Command(py, "testdata/pool_bench.py", what, strconv.Itoa(max(b.N, least))).CombinedOutput()
 	if err != nil {
 		b.Fatalf("pool_bench.py %s: %v: %s", what, err, out)
 	}
@@ -86,7 +88,7 @@ func BenchmarkPoolMapSquares(b *testing.B) {
 			check(b, got)
 		}
 	})
-	b.Run("python", func(b *testing.B) { python(b, "map") })
+	b.Run("python", func(b *testing.B) { python(b, "map", 1) })
 	b.Run("serial", func(b *testing.B) {
 		for b.Loop() {
 			got := make([]int64, n)
@@ -109,7 +111,7 @@ func BenchmarkPoolApply(b *testing.B) {
 			}
 		}
 	})
-	b.Run("python", func(b *testing.B) { python(b, "apply") })
+	b.Run("python", func(b *testing.B) { python(b, "apply", 2000) })
 	b.Run("goroutine", func(b *testing.B) {
 		in, out := make(chan int64), make(chan int64)
 		defer close(in)
@@ -145,7 +147,7 @@ func BenchmarkPoolStart(b *testing.B) {
 			}
 		}
 	})
-	b.Run("python", func(b *testing.B) { python(b, "start") })
+	b.Run("python", func(b *testing.B) { python(b, "start", 5) })
 }
 
 // BenchmarkPoolWorkerDeath reports the time from a worker's SIGKILL to its task's error, as the
