@@ -45,13 +45,13 @@ func benchPool(b *testing.B, opts *pool.Options) *pool.Pool {
 
 // python runs testdata/pool_bench.py's baseline what, n times, and reports the nanoseconds per op
 // the script timed (without Python's start-up) as the sub-benchmark's ns/op.
-func python(b *testing.B, what string) {
+func python(b *testing.B, what string, least int) {
 	py := testutil.Python3(b, "the CPython Pool "+what+" baseline")
-	// b.N ops, not a count of b.Loop's iterations: an empty b.Loop runs for the whole
-	// -benchtime, to a billion iterations, which the script would then do. ns/op below replaces
-	// the framework's timing, which includes Python's start-up.
-	n := b.N
-	out, err := exec.Command(py, "testdata/pool_bench.py", what, strconv.Itoa(n)).CombinedOutput()
+	// b.N, not b.Loop: the script's run is what the framework times to choose the next b.N (an
+	// empty b.Loop would ramp to a billion ops in a second); ns/op below replaces that timing.
+	// At least least ops: the first run has b.N = 1 and, with Python's start-up, may take the
+	// whole bench time on a loaded machine, and one op is then all the figure would rest on.
+	out, err := exec.Command(py, "testdata/pool_bench.py", what, strconv.Itoa(max(b.N, least))).CombinedOutput()
 	if err != nil {
 		b.Fatalf("pool_bench.py %s: %v: %s", what, err, out)
 	}
@@ -88,7 +88,7 @@ func BenchmarkPoolMapSquares(b *testing.B) {
 			check(b, got)
 		}
 	})
-	b.Run("python", func(b *testing.B) { python(b, "map") })
+	b.Run("python", func(b *testing.B) { python(b, "map", 1) })
 	b.Run("serial", func(b *testing.B) {
 		for b.Loop() {
 			got := make([]int64, n)
@@ -111,7 +111,7 @@ func BenchmarkPoolApply(b *testing.B) {
 			}
 		}
 	})
-	b.Run("python", func(b *testing.B) { python(b, "apply") })
+	b.Run("python", func(b *testing.B) { python(b, "apply", 2000) })
 	b.Run("goroutine", func(b *testing.B) {
 		in, out := make(chan int64), make(chan int64)
 		defer close(in)
@@ -147,7 +147,7 @@ func BenchmarkPoolStart(b *testing.B) {
 			}
 		}
 	})
-	b.Run("python", func(b *testing.B) { python(b, "start") })
+	b.Run("python", func(b *testing.B) { python(b, "start", 5) })
 }
 
 // BenchmarkPoolWorkerDeath reports the time from a worker's SIGKILL to its task's error, as the
@@ -176,4 +176,82 @@ func BenchmarkPoolWorkerDeath(b *testing.B) {
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "ns/death")
+}
+
+// BenchmarkPoolApplySpin compares, under the same load, Apply round trips on pools whose worker
+// and caller watch before they sleep (see spins in worker.go) for the times each variant names:
+// none is the old behaviour, caller20+worker20 the default. Each op runs 100 Applies on every pool
+// in turn (the order rotating); the metrics are the median µs per Apply of each, over the ops. On
+// a shared machine this pairing is what makes the settings comparable: separate sub-benchmarks
+// run seconds apart, under different loads.
+func BenchmarkPoolApplySpin(b *testing.B) {
+	const us = time.Microsecond
+	variants := []struct {
+		name           string
+		worker, caller time.Duration
+	}{{"none", 0, 0}, {"caller20", 0, 20 * us}, {"caller100", 0, 100 * us}, {"caller20+worker20", 20 * us, 20 * us}, {"caller20+worker100", 100 * us, 20 * us}}
+	pools := make([]*pool.Pool, len(variants))
+	for i, v := range variants {
+		restore := pool.SetSpins(v.worker, v.caller)
+		pools[i] = benchPool(b, nil)
+		restore()
+	}
+	lat := make([][]float64, len(variants))
+	round := 0
+	for b.Loop() {
+		for k := range variants {
+			i := (k + round) % len(variants)
+			t0 := time.Now()
+			for range 100 {
+				if v, err := pool.Apply(pools[i], square64, 3); err != nil || v != 9 {
+					b.Fatal(v, err)
+				}
+			}
+			lat[i] = append(lat[i], float64(time.Since(t0).Nanoseconds())/100/1e3)
+		}
+		round++
+	}
+	for i, v := range variants {
+		sort.Float64s(lat[i])
+		b.ReportMetric(lat[i][len(lat[i])/2], "µs/"+v.name)
+	}
+}
+
+var _ = pool.Register(pidOf)
+
+func pidOf(int) (int, error) { return syscall.Getpid(), nil }
+
+// BenchmarkPoolReplace: on a Pool of 1, the time from its worker's SIGKILL to the result of the
+// next Apply, which waits for the replacement: /spare with the pool's warm spare (ready before
+// each kill), /cold without one (a cold process start each time). The two pools take turns in
+// each op, so both see the same load; the metrics are the medians.
+func BenchmarkPoolReplace(b *testing.B) {
+	warm := benchPool(b, &pool.Options{Workers: 1})
+	restore := pool.SetNoSpare(true)
+	cold := benchPool(b, &pool.Options{Workers: 1})
+	restore()
+	var lat [2][]float64
+	for b.Loop() {
+		for i, p := range []*pool.Pool{warm, cold} {
+			pid, err := pool.Apply(p, pidOf, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			time.Sleep(50 * time.Millisecond) // the spare, started with the last replacement, is ready
+			b.StartTimer()
+			t0 := time.Now()
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				b.Fatal(err)
+			}
+			if next, err := pool.Apply(p, pidOf, 0); err != nil || next == pid {
+				b.Fatal(next, err)
+			}
+			lat[i] = append(lat[i], float64(time.Since(t0).Microseconds()))
+		}
+	}
+	for i, name := range []string{"spare", "cold"} {
+		sort.Float64s(lat[i])
+		b.ReportMetric(lat[i][len(lat[i])/2], "µs/"+name)
+	}
 }

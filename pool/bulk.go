@@ -34,7 +34,7 @@ import (
 // bulkBytes is the size of a bulk chunk's block by default (arguments and results): large enough
 // that a chunk costs little beside its items, small enough that the blocks in flight stay in the
 // cache and their pages, reused, are not faulted in again.
-const bulkBytes = 1 << 22
+var bulkBytes = 1 << 22
 
 var bulkKind = shm.RegisterKind("pool.bulk", func(r shm.Ref) (any, error) {
 	return nil, fmt.Errorf("%w: a pool.bulk block is internal to a Pool", shm.ErrBadRef)
@@ -383,23 +383,36 @@ func failedBefore(c *chunk, upto int) int {
 	return n
 }
 
-// bulkRunningLocked counts the items that the workers have completed in the bulk chunks they are
-// running and the pool has not counted yet: the done words, read as the workers advance them.
+// bulkRunningLocked counts the items that the workers have completed in the bulk chunks they hold
+// and the pool has not counted yet: from the words the workers advance as they go.
 func (p *Pool) bulkRunningLocked() int64 {
 	var n int64
 	for _, w := range p.workers {
-		if w == nil || len(w.out) == 0 || !w.out[0].bulk || w.out[0].mem == nil {
+		if w == nil {
 			continue
 		}
-		c := w.out[0]
-		if atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.line)) != c.first {
-			continue // not started
-		}
-		d := atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.line+8))
-		if d > c.first && d <= c.first+uint64(c.n) {
-			k := int(d - c.first)
-			n += int64(k - failedBefore(c, k))
+		running := atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.line))
+		done := atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.line+8))
+		for _, c := range w.out {
+			if c.bulk && c.mem != nil {
+				k := bulkProgress(c, running, done)
+				n += int64(k - failedBefore(c, k))
+			}
 		}
 	}
 	return n
+}
+
+// bulkProgress returns how many of c's items are complete, from its worker's running and done
+// words, read as the worker goes: all of them once the worker runs an item of a later chunk (ids
+// only grow) even before the pool has read the chunk's last message, the done word's count while
+// it runs c, none before. Words outside c's range count nothing: they are a peer's, checked.
+func bulkProgress(c *chunk, running, done uint64) int {
+	switch {
+	case running >= c.first+uint64(c.n):
+		return c.n
+	case running == c.first && done > c.first && done <= c.first+uint64(c.n):
+		return int(done - c.first)
+	}
+	return 0
 }

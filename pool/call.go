@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -112,6 +113,19 @@ func (r *AsyncResult[T]) GetContext(ctx context.Context) (T, error) {
 // returns nil when it is, ErrTimeout when it is not (Python's wait returns None either way).
 func (r *AsyncResult[T]) Wait(timeout time.Duration) error {
 	return deadline.WaitChan("pool: Get", r.done, timeout)
+}
+
+// spin watches for the result for up to d, yielding to the other goroutines between looks,
+// before the caller blocks on the channel: a goroutine blocked there whose thread went to sleep
+// costs a wake-up of that thread when the result comes.
+func (r *AsyncResult[T]) spin(d time.Duration) {
+	end := time.Now().Add(d)
+	for i := 0; !r.Ready(); i++ {
+		if i&15 == 15 && time.Now().After(end) {
+			return
+		}
+		runtime.Gosched()
+	}
 }
 
 // Ready reports whether the result is ready.
@@ -261,7 +275,7 @@ func submitList[A, R any](p *Pool, e *entry, items []A, o callOpts, enc func(*ch
 	var chunks []*chunk
 	if e.bulk != nil && p.bulkOK() {
 		if o.chunk == 0 {
-			size = min(size, max(1, bulkBytes/(e.asz+e.rsz)))
+			size = min(size, max(1, p.bulkBytes/(e.asz+e.rsz)))
 		}
 		raw := rawBytes(items)
 		if !alias {
@@ -331,12 +345,17 @@ func ApplyAsync[A, R any](p *Pool, fn func(A) (R, error), arg A) (*AsyncResult[R
 }
 
 // Apply is Python's apply: it runs fn(arg) in a worker and waits for the result. A function of
-// several arguments takes them as one struct, or runs through Starmap.
+// several arguments takes them as one struct, or runs through Starmap. It watches for the result
+// for 20 µs, letting other goroutines run, before it blocks: a tiny task's round trip then
+// rarely costs a thread wake-up in this process (docs/pool.md, "An Apply's wait").
 func Apply[A, R any](p *Pool, fn func(A) (R, error), arg A) (R, error) {
 	ar, err := ApplyAsync(p, fn, arg)
 	if err != nil {
 		var zero R
 		return zero, err
+	}
+	if p.spin.caller > 0 {
+		ar.spin(p.spin.caller)
 	}
 	return ar.Get(Forever)
 }

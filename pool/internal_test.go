@@ -211,6 +211,30 @@ func TestBulkDone(t *testing.T) {
 	}
 }
 
+// TestBulkProgress: what Progress counts of a bulk chunk a live worker holds, from its words. A
+// chunk the worker has finished, and gone on from, counts whole before the pool reads its last
+// message: the bar ipcdemo pool draws went back by a chunk when it did not.
+func TestBulkProgress(t *testing.T) {
+	c := &chunk{first: 100, n: 10, bulk: true}
+	for _, k := range []struct {
+		running, done uint64
+		want          int
+	}{
+		{running: 90, done: 95, want: 0},    // an earlier chunk is running
+		{running: 100, done: 100, want: 0},  // started, item 0 running
+		{running: 100, done: 104, want: 4},  // items 0-3 complete
+		{running: 100, done: 110, want: 10}, // all complete, the end message not read yet
+		{running: 110, done: 110, want: 10}, // the next chunk started
+		{running: 250, done: 255, want: 10}, // a later chunk (other workers' ids between)
+		{running: 100, done: 111, want: 0},  // a done word past the chunk: not trusted
+		{running: 100, done: 7, want: 0},    // before it
+	} {
+		if got := bulkProgress(c, k.running, k.done); got != k.want {
+			t.Errorf("running %d, done %d: %d complete, want %d", k.running, k.done, got, k.want)
+		}
+	}
+}
+
 // FuzzParseBulk: a bulk chunk message is refused or taken apart without a panic.
 func FuzzParseBulk(f *testing.F) {
 	c := &chunk{name: "pkg.fn", n: 3, bulk: true}

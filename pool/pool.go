@@ -102,6 +102,10 @@ type Pool struct {
 	freeOnce sync.Once
 	freeErr  error
 
+	spin      spins // taken from the package's settings when the pool is made
+	bulkBytes int   // the block size of its bulk chunks, bulkBytes when it was made
+	noSpare   bool  // noSpare when it was made
+
 	total, done, failed, retried, started atomic.Int64
 }
 
@@ -149,7 +153,7 @@ func New(opts *Options) (*Pool, error) {
 	if o.Workers == 0 {
 		o.Workers = proc.CPUCount()
 	}
-	p := &Pool{opts: o, size: o.Workers, nextID: 1, spareLine: o.Workers}
+	p := &Pool{opts: o, size: o.Workers, nextID: 1, spareLine: o.Workers, spin: defaultSpins, bulkBytes: bulkBytes, noSpare: noSpare}
 	p.cond = sync.NewCond(&p.mu)
 	if o.Initializer != nil {
 		e, err := lookup(o.Initializer, false)
@@ -265,7 +269,7 @@ func (p *Pool) spawn(slot, line int) (*workerState, error) {
 		return nil, fmt.Errorf("pool: result queue: %w", err)
 	}
 	w := &workerState{slot: slot, line: line, tasks: tasks, results: results, stderr: &tail{w: os.Stderr}}
-	cfg := workerConfig{Slot: line, Init: p.initName, InitArgs: p.initArgs, Limit: p.opts.TaskTimeout, MaxRSS: p.opts.MaxMemoryPerChild}
+	cfg := workerConfig{Slot: line, Init: p.initName, InitArgs: p.initArgs, Limit: p.opts.TaskTimeout, MaxRSS: p.opts.MaxMemoryPerChild, Spin: p.spin.worker}
 	w.p = proc.New(worker, tasks, results, p.state, cfg)
 	w.p.Name = fmt.Sprintf("PoolWorker-%d", slot+1)
 	if slot < 0 {

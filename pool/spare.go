@@ -17,6 +17,10 @@ import (
 // worker that ended goes to the next process started. Progress().Workers counts processes put to
 // work in a slot: a spare counts when it takes one.
 
+// noSpare, set by a benchmark, makes the pools made afterwards start no spare: the cold
+// replacement it is measured against.
+var noSpare bool
+
 // replaceLocked gives the slot of w, which has ended, to the spare if one is ready, and otherwise
 // to a new process; either way a spare is started for the next time.
 func (p *Pool) replaceLocked(w *workerState) {
@@ -39,7 +43,7 @@ func (p *Pool) replaceLocked(w *workerState) {
 // replaced for long) or spares keep dying before they are ready.
 func (p *Pool) startSpareLocked(line int) {
 	p.spareLine = line
-	if p.closed || p.spareFails >= maxPreReady {
+	if p.closed || p.spareFails >= maxPreReady || p.noSpare {
 		return
 	}
 	p.spareLine = -1

@@ -95,6 +95,11 @@ func runChild() int {
 	// the connection under a child still reading.
 	specFile.Write([]byte{1})
 	specFile.Close()
+	if err == nil && len(blob) == 0 {
+		// A warm spare (SetWarmSpare) whose parent ended without giving it a target: it
+		// leaves quietly.
+		return ExitCodeParentGone
+	}
 	if err != nil || len(blob) > maxSpec {
 		return startFailed("read start spec: %v (%d bytes)", err, len(blob))
 	}

@@ -219,3 +219,27 @@ func ExampleProcess_WaitContext() {
 	// still running: true true
 	// killed: true
 }
+
+// A warm spare: with it on, a child is started ahead and waits for its target, so that the next
+// Start skips the runtime's start-up (Python's forkserver idea). Switch it off when done: the
+// spare is killed and reaped.
+func ExampleSetWarmSpare() {
+	tally, _ := shm.Alloc(8, tallyKind)
+	defer shm.Free(tally)
+	if err := proc.SetWarmSpare(true); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer proc.SetWarmSpare(false)
+	for i := 1; i <= 3; i++ {
+		p, err := proc.Start(addTo, tally, i) // runs in the spare; a new one starts behind it
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		p.Join(proc.Forever)
+	}
+	_, b, _ := shm.Resolve(tally, tallyKind)
+	fmt.Println("sum:", atomic.LoadUint64(shm.Word64(b, 0)))
+	// Output: sum: 6
+}

@@ -95,6 +95,7 @@ type Process struct {
 	spec    *os.File    // this end of the start channel, until the child is reaped
 	// skippedMain: the child exited without saying it went through Main.
 	skippedMain bool
+	warm        *spare // the warm spare the child runs in, whose goroutine waits for it
 }
 
 // New returns a Process that will run target(args...) in a child when started. target must have
@@ -143,6 +144,14 @@ func (p *Process) Start() error {
 	sp, segments, files, err := p.buildSpec()
 	if err != nil {
 		return err
+	}
+	if s := takeSpare(p, sp.Segments, files); s != nil {
+		ids := sp.Segments
+		sp.Segments = s.segs
+		if p.startWith(s, sp) == nil {
+			return nil
+		}
+		sp.Segments = ids // the spare failed: start cold
 	}
 	blob, err := codec.Marshal(sp)
 	if err != nil {
@@ -207,7 +216,13 @@ func (p *Process) Start() error {
 
 // reap waits for the child, records how it ended, and wakes Join.
 func (p *Process) reap() {
-	err := p.cmd.Wait()
+	var err error
+	if p.warm != nil {
+		<-p.warm.done
+		err = p.warm.err
+	} else {
+		err = p.cmd.Wait()
+	}
 	skipped := !acked(p.spec)
 	p.spec.Close()
 	p.mu.Lock()
