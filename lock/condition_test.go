@@ -1,6 +1,7 @@
 package lock_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -184,13 +185,19 @@ func TestConditionLockHolderDies(t *testing.T) {
 	c := newCondition(t)
 	cl := newCell(t)
 	require.NoError(t, c.Lock())
+	// The wait ends when the test cancels it, after the kill, never on a timer: a timeout that
+	// fired before the child (slow to start on a loaded machine) took the Lock would re-acquire
+	// it first and leave the child blocked, testing nothing.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	got := make(chan error, 1)
-	go func() { got <- c.WaitTimeout(200 * time.Millisecond) }()
+	go func() { got <- c.WaitContext(ctx) }()
 	require.True(t, waitUntil(func() bool { return c.Locker().Owner() == 0 }))
 	p := start(t, condHoldUntilKilled, c, cl)
 	cl.WaitFor(t, 2, 1)
 	killJoin(t, p)
-	require.ErrorIs(t, <-got, lock.ErrTimeout)
+	cancel()
+	require.ErrorIs(t, <-got, context.Canceled)
 	require.True(t, c.Recovered())
 	require.NoError(t, c.Unlock())
 }
