@@ -250,6 +250,7 @@ func attach(f *os.File, name string) (*Segment, error) {
 	}
 	s := &Segment{id: h.id, name: name, f: f, mem: mem, refs: 1}
 	register(s)
+	s.recordSelf()
 	return s, nil
 }
 
@@ -272,10 +273,11 @@ func initSegment(f *os.File, name string, size uint64, flags uint32) (*Segment, 
 	atomic.StoreUint32(s.u32(offHdrSize), HeaderSize)
 	atomic.StoreUint64(s.u64(offSize), size)
 	atomic.StoreUint64(s.u64(offID), id)
-	atomic.StoreUint32(s.u32(offCreator), uint32(os.Getpid()))
+	atomic.StoreUint32(s.u32(offCreator), uint32(selfPid))
 	atomic.StoreUint64(s.u64(offCrStart), selfStart())
 	atomic.StoreUint32(s.u32(offFlags), flags)
 	atomic.StoreUint64(s.u64(offBump), HeaderSize)
+	atomic.StoreUint64(s.u64(offPeers), peerWord(selfPid, selfStart()))
 	// The magic publishes everything above: a reader that sees it sees the rest (sync/atomic is
 	// sequentially consistent, and the kernel keeps one copy of each page for every process).
 	atomic.StoreUint64(s.u64(offMagic), magic)
