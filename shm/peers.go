@@ -1,6 +1,7 @@
 package shm
 
 import (
+	"encoding/binary"
 	"sync/atomic"
 
 	"github.com/shmkit/shmkit/internal/pids"
@@ -129,24 +130,23 @@ type Peer struct {
 
 // Peers returns the processes recorded in s's peer table (see PeerAlive), each with whether it is
 // alive. It validates what it reads and never panics, whatever a peer wrote.
-func (s *Segment) Peers() ([]Peer, error) {
+func (s *Segment) Peers() (out []Peer, err error) {
 	if s == nil || s.raw {
 		return nil, nil
 	}
-	var out []Peer
-	err := guard(func() error {
-		for i := 0; i < numPeers; i++ {
-			v := atomic.LoadUint64(s.u64(offPeers + 8*uint64(i)))
-			if v == 0 {
-				continue
-			}
-			out = append(out, Peer{Pid: int(v & peerPidMsk), Start: v >> 22})
+	var hdr [HeaderSize]byte
+	err = guard(func() error {
+		for i := offPeers; i < HeaderSize; i += 8 {
+			binary.LittleEndian.PutUint64(hdr[i:], atomic.LoadUint64(s.u64(uint64(i))))
 		}
 		return nil
 	})
-	for i := range out {
-		p := &out[i]
-		p.Alive = pids.Valid(p.Pid) && pids.AliveSinceMasked(p.Pid, p.Start, peerStartB)
+	if err != nil {
+		return nil, err
 	}
-	return out, err
+	return parsePeers(hdr[:]), nil
 }
+
+func pidValid(pid int) bool { return pids.Valid(pid) }
+
+func aliveMasked(pid int, start uint64) bool { return pids.AliveSinceMasked(pid, start, peerStartB) }

@@ -177,28 +177,37 @@ func OpenNamed(name string) (*Segment, error) {
 // other programs, such as Python's multiprocessing.shared_memory. Heap and Ref operations are not
 // available on it; Bytes gives the whole mapping. Close does not unlink it.
 func OpenRaw(name string) (*Segment, error) {
-	if err := CheckName(name); err != nil {
-		return nil, err
-	}
-	f, err := openFile(name)
+	f, size, err := openSized(name)
 	if err != nil {
 		return nil, err
 	}
-	fi, err := f.Stat()
-	if err != nil {
+	if size <= 0 || size > MaxSize {
 		f.Close()
-		return nil, fmt.Errorf("shm: stat %q: %w", name, err)
+		return nil, fmt.Errorf("shm: open raw %q: %w: %d bytes", name, ErrBadSize, size)
 	}
-	if fi.Size() <= 0 || fi.Size() > MaxSize {
-		f.Close()
-		return nil, fmt.Errorf("shm: open raw %q: %w: %d bytes", name, ErrBadSize, fi.Size())
-	}
-	mem, err := mapFile(f, int(fi.Size()))
+	mem, err := mapFile(f, int(size))
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("shm: map %q: %w", name, err)
 	}
 	return &Segment{name: name, f: f, mem: mem, raw: true, refs: 1}, nil
+}
+
+// openSized opens /dev/shm/name (a checked name) and returns the file and its size.
+func openSized(name string) (*os.File, int64, error) {
+	if err := CheckName(name); err != nil {
+		return nil, 0, err
+	}
+	f, err := openFile(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("shm: stat %q: %w", name, err)
+	}
+	return f, fi.Size(), nil
 }
 
 // adopt maps an inherited descriptor of a shmkit segment (package proc hands them to children)
