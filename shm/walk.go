@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"sync/atomic"
+
+	"github.com/shmkit/shmkit/internal/pids"
 )
 
 // A Block is one heap block as a walk of the heap found it (Segment.Blocks, Inspect).
@@ -165,4 +167,20 @@ func parsePeers(hdr []byte) []Peer {
 		out = append(out, p)
 	}
 	return out
+}
+
+// PeerAlive is Segment.PeerAlive over the peer table Inspect read: a pid the table records is
+// alive only if one of its entries matches the live process's start time; a pid it does not
+// record is judged by pids.Alive.
+func (in *Inspection) PeerAlive(pid int) bool {
+	known := false
+	for _, p := range in.Peers {
+		if p.Pid == pid {
+			if p.Alive {
+				return true
+			}
+			known = true
+		}
+	}
+	return !known && pids.Alive(pid)
 }

@@ -468,3 +468,36 @@ func (m *Mutex) OwnerStart() (start uint64, bits uint) {
 
 // Recursive reports whether the mutex is of a recursive Kind.
 func (m *Mutex) Recursive() bool { return m.kind.Recursive }
+
+// A Word is a mutex word taken apart, for inspectors (shmkit ls) that read it from outside.
+type Word struct {
+	Pid       uint32 `json:"pid"`   // the owner (0: free)
+	Start     uint64 `json:"start"` // the owner's start time, or its low StartBits bits (0: not recorded)
+	StartBits uint   `json:"-"`
+	Waiters   bool   `json:"waiters"`   // some process may be parked on it
+	Recovered bool   `json:"recovered"` // the owner took it over from a dead one
+	Count     uint32 `json:"count,omitempty"`
+}
+
+// Decode takes apart the word v of a mutex of a recursive kind or not; an impossible word is
+// an error (see Mutex.Check). It reads only v.
+func Decode(v uint64, recursive bool) (Word, error) {
+	k := &Kind{What: "mutex", Recursive: recursive, Corrupt: errCorrupt}
+	if err := (&Mutex{kind: k}).Check(v); err != nil {
+		return Word{}, err
+	}
+	w := Word{Pid: uint32(v) & PidMask, Start: k.startOf(v), StartBits: k.startBits(),
+		Waiters: v&Waiters != 0, Recovered: v&Recovered != 0}
+	if recursive {
+		w.Count = uint32(v >> countShift)
+	}
+	return w, nil
+}
+
+// OwnerAlive reports whether the owner of w lives (its pid and start time; see pids): false for
+// a free word. It reads /proc.
+func (w Word) OwnerAlive() bool {
+	return w.Pid != 0 && pids.AliveSinceMasked(int(w.Pid), w.Start, w.StartBits)
+}
+
+var errCorrupt = fmt.Errorf("robust: corrupt mutex word")
