@@ -9,7 +9,7 @@
 // In the normal test run it lasts a few seconds (-short: less). The soak is the same test for
 // longer:
 //
-//	go test ./chaos -run TestChaos -v -timeout 40m -chaos.duration=30m
+//	go test ./chaos -run TestChaos -v -timeout 45m -chaos.duration=30m -chaos.pace=1ms
 //
 // docs/reliability.md records the summary of such a run.
 package chaos
