@@ -62,3 +62,31 @@ func TestSemaphoreHolderPidReused(t *testing.T) {
 	atomic.StoreUint64(entry, 0)
 	require.NoError(t, s.Release())
 }
+
+// A Barrier party that arrived and died, whose pid a live unrelated process now has, breaks the
+// Barrier for the parties waiting; recorded with the live process's real start time, it is a
+// party still waiting, and the wait only times out.
+func TestBarrierPartyPidReused(t *testing.T) {
+	for _, live := range []bool{false, true} {
+		b, err := lock.NewBarrier(3, nil)
+		require.NoError(t, err)
+		freeAtEnd(t, b)
+		seg := shm.Lookup(b.Ref().Seg)
+		pid, real := testutil.ReusedPid(t, seg)
+		if live {
+			testutil.LivePeer(t, seg, pid, real)
+		}
+		const barCount, barPids = 16, 64
+		blk := raw(t, b)
+		atomic.StoreUint32(shm.Word32(blk, barPids), uint32(pid)) // party 0 arrived ...
+		atomic.StoreUint32(shm.Word32(blk, barCount), 1)
+		_, err = b.WaitTimeout(3 * time.Second)
+		require.ErrorIs(t, err, lock.ErrBroken)
+		if live {
+			require.ErrorIs(t, err, lock.ErrTimeout, "a live party was taken for dead")
+		} else {
+			require.NotErrorIs(t, err, lock.ErrTimeout, "the dead party was not noticed")
+			require.ErrorContains(t, err, "died")
+		}
+	}
+}
