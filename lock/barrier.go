@@ -58,6 +58,7 @@ type Barrier struct {
 	resetAt  *uint32
 	partiesW *uint32
 	pids     []*uint32
+	seg      *shm.Segment // whose peer table tells a party from a later process with its pid
 	parties  uint32
 	loc      *local
 	action   func() error
@@ -101,7 +102,7 @@ func OpenBarrier(ref shm.Ref) (*Barrier, error) {
 	if parties < 1 || parties > MaxParties || len(b) < barPids+4*int(parties) {
 		return nil, fmt.Errorf("%w: Barrier of %d parties in a %d-byte block", ErrCorrupt, parties, len(b))
 	}
-	bar := &Barrier{ref: ref, parties: parties,
+	bar := &Barrier{ref: ref, parties: parties, seg: shm.Lookup(ref.Seg),
 		m:     newMutex(shm.Word64(b, 0), shm.Word32(b, 0), kindBarrier),
 		state: shm.Word32(b, barState), count: shm.Word32(b, barCount), resetAt: shm.Word32(b, barResetAt),
 		partiesW: shm.Word32(b, barParties)}
@@ -264,7 +265,7 @@ func (b *Barrier) await(st, idx uint32, dl deadline) error {
 		if errors.Is(err, ErrTimeout) {
 			n := min(atomic.LoadUint32(b.count), b.parties)
 			for i := range n {
-				if pid := atomic.LoadUint32(b.pids[i]); pid != 0 && (pid > pidMask || !alive(pid)) {
+				if pid := atomic.LoadUint32(b.pids[i]); pid != 0 && (pid > pidMask || !peerAlive(b.seg, pid)) {
 					return b.breakIf(gen, fmt.Errorf("party pid %d died", pid))
 				}
 			}

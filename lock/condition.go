@@ -178,7 +178,7 @@ func OpenCondition(ref shm.Ref) (*Condition, error) {
 	}
 	c := &Condition{ref: ref, l: l, m: l.word(), queue: shm.Word64(b, condQueue),
 		serve: shm.Word32(b, condQueue), holes: shm.Word32(b, condHoles)}
-	c.hold.init(func(i int) *uint64 { return shm.Word64(b, condHolders+8*i) })
+	c.hold.init(func(i int) *uint64 { return shm.Word64(b, condHolders+8*i) }, shm.Lookup(ref.Seg))
 	c.loc = localFor(c.serve)
 	return c, nil
 }
@@ -193,7 +193,8 @@ func (c *Condition) Lock() error { return c.l.Lock() }
 func (c *Condition) Unlock() error { return c.l.Unlock() }
 
 func (c *Condition) held() error {
-	if owner := c.m.Owner(); owner != self {
+	if !c.m.Mine() {
+		owner := c.m.Owner()
 		return fmt.Errorf("%w: Condition used without holding its Lock (owner pid %d)", ErrNotOwner, owner)
 	}
 	return nil

@@ -52,10 +52,10 @@ const pidMask = robust.PidMask
 // self is this process's pid, read once: Go programs do not fork without exec.
 var self = robust.Self
 
-// alive reports whether process pid exists and has not exited (see pids.Alive for the limits:
-// a reused pid counts as alive; all processes must share a pid namespace). Only called on slow
-// paths, after a waiter has waited a while.
-func alive(pid uint32) bool { return robust.Alive(pid) }
+// peerAlive reports whether the process that stored pid in an object of segment seg (nil: not
+// known) is alive: pid and the start time seg's peer table records for it (see
+// shm.Segment.PeerAlive), so a reused pid does not keep a dead process alive. Slow paths only.
+func peerAlive(seg *shm.Segment, pid uint32) bool { return pid == self || seg.PeerAlive(int(pid)) }
 
 // deadline is a wait's bound: a context (nil for none) and no time limit, a try, or a point in
 // time; the project's one bound type. Left(limit) gives the next slice of a wait, or the reason

@@ -3,11 +3,15 @@ package lock
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/shmkit/shmkit/shm"
 )
 
 // holders is a small table, inside a shared block, of how many units each process holds (of a
 // Semaphore, or read locks of an RWLock), so that the units of a process that died can be given
-// back. Each entry is a 64-bit word:
+// back. An entry's process is alive when its pid and the start time the segment's peer table
+// records for it agree with a live process (shm.Segment.PeerAlive): a pid reused by an unrelated
+// process does not keep a dead holder's units. Each entry is a 64-bit word:
 //
 //	bits 32..53 pid (0: free entry); bits 54..63 always 0
 //	bits  0..31 units held by that process
@@ -24,13 +28,15 @@ const (
 type holders struct {
 	e    [holderSlots]*uint64
 	slot atomic.Int32 // this process's entry: -1 not yet claimed, -2 table full when last tried
+	seg  *shm.Segment // the segment of the table, whose peer table has the start times
 }
 
-func (h *holders) init(words func(i int) *uint64) {
+func (h *holders) init(words func(i int) *uint64, seg *shm.Segment) {
 	for i := range h.e {
 		h.e[i] = words(i)
 	}
 	h.slot.Store(-1)
+	h.seg = seg
 }
 
 func entryPid(v uint64) uint32 { return uint32(v >> 32) }
@@ -121,7 +127,7 @@ func (h *holders) reap(reclaim func(units uint32)) (total uint32) {
 		if v == 0 || pid == self {
 			continue
 		}
-		if pid != 0 && pid <= pidMask && alive(pid) {
+		if pid != 0 && pid <= pidMask && peerAlive(h.seg, pid) {
 			continue
 		}
 		if atomic.CompareAndSwapUint64(w, v, 0) && pid != 0 && pid <= pidMask {

@@ -15,7 +15,7 @@ func TestHoldersOneEntryPerProcess(t *testing.T) {
 	for round := 0; round < rounds; round++ {
 		var words [holderSlots]uint64
 		var h holders
-		h.init(func(i int) *uint64 { return &words[i] })
+		h.init(func(i int) *uint64 { return &words[i] }, nil)
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		for range 4 {

@@ -182,12 +182,11 @@ func TestLockCorrupt(t *testing.T) {
 	freeAtEnd(t, l)
 	w := shm.Word64(raw(t, l), 0)
 	for _, bad := range []uint64{
-		1 << 22,       // waiters bit without an owner
-		1<<22 | 1<<23, // a bit that is never set
-		0xffffffff,    // "pid" above 2^22
-		1<<32 | 1,     // a Lock with a recursion count
-		1 << 40,       // a count without an owner
-		1<<31 | 12345, // high bit of the low half
+		1 << 22,                   // waiters bit without an owner
+		1<<22 | 1<<23,             // waiters and recovered without an owner
+		1 << 24,                   // a start time without an owner
+		1 << 40,                   // a start time without an owner
+		0xffffffff &^ (1<<22 - 1), // every bit but the pid's
 	} {
 		atomic.StoreUint64(w, bad)
 		require.ErrorIs(t, l.Lock(), lock.ErrCorrupt, "%#x", bad)

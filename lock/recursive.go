@@ -3,7 +3,6 @@ package lock
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	shdeadline "github.com/shmkit/shmkit/internal/deadline"
@@ -121,11 +120,7 @@ func (r *RecursiveLock) Unlock() error {
 
 // Depth returns how many levels this process holds (0 when it does not hold the RecursiveLock).
 func (r *RecursiveLock) Depth() int {
-	v := atomic.LoadUint64(r.m.Word())
-	if uint32(v)&pidMask != self {
-		return 0
-	}
-	return int(v >> 32)
+	return r.m.Depth()
 }
 
 // Owner returns the pid of the process holding the RecursiveLock, 0 when it is free (a snapshot).

@@ -98,7 +98,7 @@ func OpenRWLock(ref shm.Ref) (*RWLock, error) {
 	rw := &RWLock{ref: ref, m: newMutex(shm.Word64(b, 0), shm.Word32(b, 0), kindRWLock),
 		readers: shm.Word32(b, rwReaders), gate: shm.Word32(b, rwGate), dirty: shm.Word32(b, rwDirty)}
 	rw.rloc, rw.gloc = localFor(rw.readers), localFor(rw.gate)
-	rw.hold.init(func(i int) *uint64 { return shm.Word64(b, rwHolders+8*i) })
+	rw.hold.init(func(i int) *uint64 { return shm.Word64(b, rwHolders+8*i) }, shm.Lookup(ref.Seg))
 	return rw, nil
 }
 
@@ -240,7 +240,7 @@ func (rw *RWLock) releaseWriter() error {
 // Unlock releases the write lock, and clears Recovered: the writer has left the data whole.
 // ErrNotOwner when this process does not hold it.
 func (rw *RWLock) Unlock() error {
-	if rw.m.Owner() == self {
+	if rw.m.Mine() {
 		atomic.StoreUint32(rw.dirty, 0)
 	}
 	return rw.releaseWriter()
@@ -338,7 +338,7 @@ func (rw *RWLock) rlock(dl deadline) error {
 			return err
 		}
 		if sliceEnded {
-			if owner != self && !alive(owner) {
+			if rw.m.OwnerDead() {
 				if ok, recovered, err := rw.m.Try(true); ok && recovered {
 					rw.markDead()
 					if err := rw.releaseWriter(); err != nil {

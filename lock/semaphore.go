@@ -144,7 +144,7 @@ func (s *Semaphore) open(ref shm.Ref, kind shm.Kind, what string) error {
 	s.w = shm.Word32(b, 0)
 	s.bound = atomic.LoadUint32(shm.Word32(b, 4))
 	s.loc = localFor(s.w)
-	s.hold.init(func(i int) *uint64 { return shm.Word64(b, semHolders+8*i) })
+	s.hold.init(func(i int) *uint64 { return shm.Word64(b, semHolders+8*i) }, shm.Lookup(ref.Seg))
 	return nil
 }
 

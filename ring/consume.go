@@ -393,7 +393,7 @@ func (q *Queue) claimLocked(m *Message, checkPid bool) (res int, pos uint64, st 
 			atomic.StoreUint64(q.read, next)
 			continue
 		case stReserved:
-			if checkPid && !alive(pidOf(w)) {
+			if checkPid && !q.alive(pidOf(w)) {
 				if atomic.CompareAndSwapUint32(q.stateAt(r), w, w&^15|stAbandoned) {
 					hook("skip:abandoned")
 					abandoned.Add(1)
@@ -405,7 +405,7 @@ func (q *Queue) claimLocked(m *Message, checkPid bool) (res int, pos uint64, st 
 		case stClaimed:
 			// Claimed at read: its consumer died holding the consumer lock, before it moved
 			// read. It never returned the message; take it over.
-			if alive(pidOf(w)) {
+			if q.alive(pidOf(w)) {
 				return 0, 0, 0, corrupt("record at %d claimed by live process %d but not passed", r, pidOf(w))
 			}
 			fallthrough
@@ -455,7 +455,7 @@ func (q *Queue) claimSingle(m *Message, checkPid bool) (res int, pos uint64, st 
 			fence.StoreRelease(q.head, next)
 			continue
 		case stReserved:
-			if checkPid && !alive(pidOf(w)) {
+			if checkPid && !q.alive(pidOf(w)) {
 				if atomic.CompareAndSwapUint32(q.stateAt(r), w, w&^15|stAbandoned) {
 					hook("skip:abandoned")
 					abandoned.Add(1)
@@ -576,7 +576,7 @@ func (q *Queue) reap(m *Message) bool {
 		if err != nil {
 			return false // moved under us, or corrupt: the next Get reports the latter
 		}
-		if stateOf(w) == stClaimed && !alive(pidOf(w)) {
+		if stateOf(w) == stClaimed && !q.alive(pidOf(w)) {
 			claimed := stateWord(self, flagsOf(w), stClaimed)
 			if atomic.CompareAndSwapUint32(q.stateAt(p), w, claimed) {
 				reaped.Add(1)

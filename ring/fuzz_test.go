@@ -156,8 +156,8 @@ func TestLockWords(t *testing.T) {
 			{"dead owner with waiters", dead | waiters, false},
 			{"this process", uint64(os.Getpid()), false},
 			{"waiters without owner", waiters, true},
-			{"bit 31 (the version 3 waiters bit)", 1<<31 | dead, true},
-			{"high half", 1<<32 | dead, true},
+			{"dead owner with a start time", 1<<31 | 1<<40 | dead, false},
+			{"start time without owner", 1 << 32, true},
 		} {
 			q := newPrivateQueue(t, &ring.Options{Size: 4096})
 			if err := q.Put([]byte("a")); err != nil {

@@ -1,7 +1,6 @@
 package ring
 
 import (
-	"github.com/shmkit/shmkit/internal/pids"
 	"github.com/shmkit/shmkit/internal/robust"
 )
 
@@ -10,9 +9,11 @@ import (
 // word has for it.
 var self = int(robust.Self)
 
-// alive reports whether process pid exists and has not exited (a zombie counts as dead: it will
-// never touch shared memory again); see pids.Alive for the limits.
-func alive(pid int) bool { return pid == self || pids.Alive(pid) }
+// alive reports whether the process that stored pid in a record of q exists and has not exited
+// (a zombie counts as dead: it will never touch shared memory again): its pid and the start time
+// that the segment's peer table records for it (shm.Segment.PeerAlive), so a pid reused by an
+// unrelated process does not keep a dead writer or reader alive. Slow paths only.
+func (q *Queue) alive(pid int) bool { return pid == self || q.seg.PeerAlive(pid) }
 
 // The producer and consumer locks are internal/robust's mutex word (the one lock's Lock uses):
 // 64 bits, the owner's pid in bits 0..21, waiters bit 22, recovered bit 23, the rest 0. A waiter

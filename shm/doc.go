@@ -19,7 +19,8 @@
 //
 //	offset size field
 //	     0    8 magic "SHMKIT\x00\x01" (stored last at creation: it publishes the header)
-//	     8    4 layout version (2; version 1 had no creator start time)
+//	     8    4 layout version (3; version 1 had no creator start time, 2 no peer table and
+//	            lock words without their owner's start time: both are refused, ErrVersion)
 //	    12    4 header size (4096)
 //	    16    8 segment size in bytes (must equal the file's size)
 //	    24    8 segment id (random; identifies an anonymous segment across processes)
@@ -31,6 +32,7 @@
 //	    56    8 heap: next unused byte (bump pointer)
 //	    64    8 creator start time (clock ticks since boot, /proc/PID/stat field 22; 0: unknown)
 //	   128 8×128 heap: free-list heads, one per size class: tag<<32 | block offset/64
+//	  2048 8×256 peer table: pid | start time<<22 per attached process (see Segment.PeerAlive)
 //	  4096      heap blocks: a 64-byte block header, then the payload
 //
 // Every word is little-endian (the host order on amd64 and arm64) and naturally aligned, and is

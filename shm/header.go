@@ -12,7 +12,7 @@ const (
 	// HeaderSize is the size of a segment's header; the first heap block starts here.
 	HeaderSize = 4096
 	// Version is the layout version this package writes and reads.
-	Version = 2
+	Version = 3
 	// MaxSize is the largest segment this package creates or opens (128 GiB): heap offsets are
 	// stored as 32-bit counts of 64-byte units.
 	MaxSize = 1 << 37

@@ -177,28 +177,37 @@ func OpenNamed(name string) (*Segment, error) {
 // other programs, such as Python's multiprocessing.shared_memory. Heap and Ref operations are not
 // available on it; Bytes gives the whole mapping. Close does not unlink it.
 func OpenRaw(name string) (*Segment, error) {
-	if err := CheckName(name); err != nil {
-		return nil, err
-	}
-	f, err := openFile(name)
+	f, size, err := openSized(name)
 	if err != nil {
 		return nil, err
 	}
-	fi, err := f.Stat()
-	if err != nil {
+	if size <= 0 || size > MaxSize {
 		f.Close()
-		return nil, fmt.Errorf("shm: stat %q: %w", name, err)
+		return nil, fmt.Errorf("shm: open raw %q: %w: %d bytes", name, ErrBadSize, size)
 	}
-	if fi.Size() <= 0 || fi.Size() > MaxSize {
-		f.Close()
-		return nil, fmt.Errorf("shm: open raw %q: %w: %d bytes", name, ErrBadSize, fi.Size())
-	}
-	mem, err := mapFile(f, int(fi.Size()))
+	mem, err := mapFile(f, int(size))
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("shm: map %q: %w", name, err)
 	}
 	return &Segment{name: name, f: f, mem: mem, raw: true, refs: 1}, nil
+}
+
+// openSized opens /dev/shm/name (a checked name) and returns the file and its size.
+func openSized(name string) (*os.File, int64, error) {
+	if err := CheckName(name); err != nil {
+		return nil, 0, err
+	}
+	f, err := openFile(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("shm: stat %q: %w", name, err)
+	}
+	return f, fi.Size(), nil
 }
 
 // adopt maps an inherited descriptor of a shmkit segment (package proc hands them to children)
@@ -250,6 +259,7 @@ func attach(f *os.File, name string) (*Segment, error) {
 	}
 	s := &Segment{id: h.id, name: name, f: f, mem: mem, refs: 1}
 	register(s)
+	s.recordSelf()
 	return s, nil
 }
 
@@ -272,10 +282,11 @@ func initSegment(f *os.File, name string, size uint64, flags uint32) (*Segment, 
 	atomic.StoreUint32(s.u32(offHdrSize), HeaderSize)
 	atomic.StoreUint64(s.u64(offSize), size)
 	atomic.StoreUint64(s.u64(offID), id)
-	atomic.StoreUint32(s.u32(offCreator), uint32(os.Getpid()))
+	atomic.StoreUint32(s.u32(offCreator), uint32(selfPid))
 	atomic.StoreUint64(s.u64(offCrStart), selfStart())
 	atomic.StoreUint32(s.u32(offFlags), flags)
 	atomic.StoreUint64(s.u64(offBump), HeaderSize)
+	atomic.StoreUint64(s.u64(offPeers), peerWord(selfPid, selfStart()))
 	// The magic publishes everything above: a reader that sees it sees the rest (sync/atomic is
 	// sequentially consistent, and the kernel keeps one copy of each page for every process).
 	atomic.StoreUint64(s.u64(offMagic), magic)

@@ -8,6 +8,9 @@ import (
 	"github.com/shmkit/shmkit/internal/pids"
 )
 
+// selfPid is this process's pid: Go programs do not fork without exec.
+var selfPid = os.Getpid()
+
 // selfStart returns this process's start time (pids.StartTime), read once; 0 if /proc cannot
 // be read, which makes readers fall back to the pid alone.
 var selfStart = sync.OnceValue(func() uint64 {

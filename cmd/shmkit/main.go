@@ -1,6 +1,8 @@
 // Command shmkit lists and cleans the named shmkit segments in /dev/shm.
 //
 //	shmkit ls [--json]               list named segments: size, creator, liveness, use, staleness
+//	shmkit ls [--json] NAME          one segment's inside: peers, heap, objects by kind, lock
+//	                                 holders (alive or not), waiters, queue depths
 //	shmkit clean [--dry-run] [--json] remove the stale ones (or only say which)
 //
 // A segment is stale when its creator is provably dead (its pid and its recorded start time no
@@ -22,7 +24,7 @@ import (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-const usage = "usage: shmkit ls [--json] | shmkit clean [--dry-run] [--json]"
+const usage = "usage: shmkit ls [--json] [NAME] | shmkit clean [--dry-run] [--json]"
 
 // run is the command with its arguments and outputs: 0 on success, 1 on an error, 2 on misuse.
 func run(args []string, stdout, stderr io.Writer) int {
@@ -43,6 +45,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
+	}
+	if args[0] == "ls" && fs.NArg() == 1 {
+		d, err := inspectNamed(fs.Arg(0))
+		if err != nil {
+			fmt.Fprintln(stderr, "shmkit:", err)
+			return 1
+		}
+		return emit(stdout, stderr, *asJSON, d, printDetail)
 	}
 	if fs.NArg() != 0 {
 		fmt.Fprintln(stderr, usage)

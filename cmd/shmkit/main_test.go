@@ -101,7 +101,7 @@ func TestLsAndClean(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	for _, args := range [][]string{nil, {"rm"}, {"ls", "--dry-run"}, {"ls", "extra"}} {
+	for _, args := range [][]string{nil, {"rm"}, {"ls", "--dry-run"}, {"ls", "one", "two"}} {
 		var out, errOut bytes.Buffer
 		require.Equal(t, 2, run(args, &out, &errOut), "%v", args)
 		require.True(t, strings.Contains(errOut.String(), "usage") || strings.Contains(errOut.String(), "flag"), "%v: %q", args, errOut.String())

@@ -65,7 +65,19 @@ func StartTime(pid int) (uint64, error) {
 // sharing shmkit objects must run in the same pid namespace. A peer in another namespace is looked
 // up under the wrong number, so it is either missing (counted dead: what it holds can be seized
 // while it lives) or another process (counted dead by the start-time check, or wrongly alive).
-func AliveSince(pid int, start uint64) bool {
+func AliveSince(pid int, start uint64) bool { return AliveSinceMasked(pid, start, 64) }
+
+// AliveSinceMasked is AliveSince for a start time of which only the low bits were recorded (a
+// word that has no room for all of it): the process is the recorded one when the low bits of its
+// start time equal start. A recorded start of zero means "not recorded" and falls back to Alive.
+// A pid reused by a process whose start time agrees in those bits is taken for the recorded one:
+// with b bits and start times in clock ticks (100 per second), the two starts must fall on the
+// same tick modulo 2^b ticks, about one chance in 2^b for a reuse at a random moment.
+func AliveSinceMasked(pid int, start uint64, bits uint) bool {
+	mask := ^uint64(0)
+	if bits < 64 {
+		mask = 1<<bits - 1
+	}
 	if !Alive(pid) {
 		return false
 	}
@@ -76,5 +88,8 @@ func AliveSince(pid int, start uint64) bool {
 	if err != nil {
 		return !errors.Is(err, os.ErrNotExist)
 	}
-	return now == start
+	return now&mask == start
 }
+
+// Missing reports whether err (from StartTime) says that there is no such process.
+func Missing(err error) bool { return errors.Is(err, os.ErrNotExist) }

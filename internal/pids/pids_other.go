@@ -13,4 +13,10 @@ func StartTime(pid int) (uint64, error) { return 0, errUnsupported }
 // AliveSince always reports false: shmkit's shared objects are not supported on this platform.
 func AliveSince(pid int, start uint64) bool { return false }
 
+// AliveSinceMasked always reports false: shmkit's shared objects are not supported on this platform.
+func AliveSinceMasked(pid int, start uint64, bits uint) bool { return false }
+
+// Missing reports whether err says that there is no such process.
+func Missing(err error) bool { return err != nil && err != errUnsupported }
+
 var errUnsupported = errors.New("pids: unsupported platform")

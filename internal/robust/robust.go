@@ -14,13 +14,25 @@
 //	             the release, which then wakes one)
 //	bit   23     recovered: the owner took the mutex over from a process that died holding it
 //	             (set by the takeover, cleared by the release)
-//	bits 24..31  always 0
-//	bits 32..63  a recursive mutex's recursion count (>= 1 while held); otherwise always 0
+//	non-recursive kinds:
+//	bits 24..63  the low 40 bits of the owner's start time (pids.StartTime: clock ticks since
+//	             boot; 40 bits at 100 Hz span 349 years of uptime, so nothing is lost)
+//	recursive kinds:
+//	bits 24..39  the low 16 bits of the owner's start time (a reused pid whose start falls on
+//	             the same tick modulo 2^16 ticks, 11 minutes, is taken for the owner: about one
+//	             reuse in 65,536)
+//	bits 40..63  the recursion count (>= 1 while held; at most 2^24-1 levels)
 //
-// Free is exactly 0. Every other state with pid 0, any of bits 24..31, a count in a
-// non-recursive word, or a held recursive word with count 0 is impossible: the word is corrupt,
-// and every operation reports it as an error wrapping Kind.Corrupt. No operation panics or hangs
-// on a corrupt word, whatever it holds (FuzzWord).
+// A start time of 0 means "not recorded" (a process that could not read /proc, or a peer that
+// does not record it): the owner is then judged by its pid alone. Free is exactly 0. Every other
+// state with pid 0, a held recursive word with count 0, is impossible: the word is corrupt, and
+// every operation reports it as an error wrapping Kind.Corrupt. No operation panics or hangs on a
+// corrupt word, whatever it holds (FuzzWord). This layout came with shm's segment layout version
+// 3; before it, bits 24..31 were 0 and the count filled bits 32..63.
+//
+// The owner's pid and start time are this process's, read once when the package initialises:
+// the fast paths compare and swap a constant, and /proc is read only on the slow path, when an
+// owner looks dead.
 //
 // # Memory ordering
 //
@@ -30,7 +42,7 @@
 // # A dead owner
 //
 // A waiter parks in slices (Backoff: 1 ms doubling to 100 ms) and after each one checks the
-// owner's pid (Alive); when the owner has died it takes the mutex over, keeps the waiters bit (so
+// owner's pid and start time (Dead); when the owner has died it takes the mutex over, keeps the waiters bit (so
 // its release wakes the others) and sets the recovered bit: the acquisition returns
 // recovered == true, and Recovered reports it until the release. What the dead owner was doing
 // under the mutex was cut short at any point; the caller decides what that means (lock reports
@@ -57,12 +69,36 @@ const (
 	PidMask   = 1<<PidBits - 1     // the owner pid's bits
 	Waiters   = 1 << PidBits       // some process may be parked on the word
 	Recovered = 1 << (PidBits + 1) // the owner took the mutex over from a dead one
-	badLow    = 0xffffffff &^ (PidMask | Waiters | Recovered)
-	one       = 1 << 32 // one level of recursion
+
+	// StartShift is where the owner's start time (its low bits) begins in the word.
+	StartShift = 24
+	// CountShift is where a recursive word's recursion count begins.
+	CountShift = StartShift + recStart
+
+	startShift = StartShift
+	plainStart = 40 // bits of start time in a non-recursive word
+	recStart   = 16 // bits of start time in a recursive word
+	countShift = CountShift
+	one        = 1 << countShift // one level of recursion
+	maxCount   = 1<<(64-countShift) - 1
 )
 
 // Self is this process's pid, read once: Go programs do not fork without exec.
 var Self = uint32(os.Getpid())
+
+// selfStart is this process's start time (0: /proc could not be read), read once.
+var selfStart, _ = pids.StartTime(os.Getpid())
+
+// startBits returns how many bits of the owner's start time a word of kind k holds.
+func (k *Kind) startBits() uint {
+	if k.Recursive {
+		return recStart
+	}
+	return plainStart
+}
+
+// startOf returns the start-time field of word v of kind k.
+func (k *Kind) startOf(v uint64) uint64 { return v >> startShift & (1<<k.startBits() - 1) }
 
 func init() {
 	if Self > PidMask {
@@ -72,9 +108,10 @@ func init() {
 }
 
 // Alive reports whether process pid exists and has not exited; this process is always alive.
-// A zombie counts as dead (it will never touch shared memory again). See pids.Alive for the
-// limits: a reused pid counts as alive; all processes must share a pid namespace. It makes a
-// system call: only slow paths call it.
+// A zombie counts as dead (it will never touch shared memory again). It knows the pid alone, so a
+// reused pid counts as alive: the mutex itself checks its owner's start time too (see Mutex.OwnerDead),
+// and tables of pids check theirs through shm.Segment.PeerAlive. All processes must share a pid
+// namespace. It makes a system call: only slow paths call it.
 func Alive(pid uint32) bool { return pid == Self || pids.Alive(int(pid)) }
 
 // A Kind is what differs between the users of the mutex word; it is fixed per kind of object
@@ -114,7 +151,8 @@ type Mutex struct {
 // New returns the handle of the mutex word at w (8-aligned, in shared memory), whose Local in
 // this process is loc (see Registry).
 func New(w *uint64, loc *Local, k *Kind) Mutex {
-	m := Mutex{w: w, lo: (*uint32)(unsafe.Pointer(w)), loc: loc, once: uint64(Self), kind: k}
+	m := Mutex{w: w, lo: (*uint32)(unsafe.Pointer(w)), loc: loc, kind: k}
+	m.once = uint64(Self) | (selfStart&(1<<k.startBits()-1))<<startShift
 	if k.Recursive {
 		m.once |= one
 	}
@@ -156,17 +194,38 @@ func (m *Mutex) lockForever() error {
 
 // Check returns nil for a possible word and an error wrapping Kind.Corrupt for an impossible one.
 func (m *Mutex) Check(v uint64) error {
-	low, count := uint32(v), v>>32
-	pid := low & PidMask
+	pid := uint32(v) & PidMask
 	k := m.kind
 	switch {
-	case low&badLow != 0,
-		pid == 0 && v != 0,
-		!k.Recursive && count != 0,
-		k.Recursive && pid != 0 && count == 0:
+	case pid == 0 && v != 0,
+		k.Recursive && pid != 0 && v>>countShift == 0:
 		return fmt.Errorf("%w: %s word %#x", k.Corrupt, k.What, v)
 	}
 	return nil
+}
+
+// mine reports whether word v names this process: its pid and its start time.
+func (m *Mutex) mine(v uint64) bool {
+	return uint32(v)&PidMask == Self && m.kind.startOf(v) == m.kind.startOf(m.once)
+}
+
+// dead reports whether the owner that word v names (not free) is dead: a process that is not this
+// one and holds the pid of this one (so the owner was an earlier process that had it), or whose
+// pid no live process with that start time holds. It reads /proc: slow paths only.
+func (m *Mutex) dead(v uint64) bool {
+	pid := uint32(v) & PidMask
+	if pid == Self {
+		return !m.mine(v)
+	}
+	return !pids.AliveSinceMasked(int(pid), m.kind.startOf(v), m.kind.startBits())
+}
+
+// OwnerDead reports whether the mutex is held by a process that has died (see the package
+// documentation: pid and start time); false when it is free or held by a live process. It reads
+// /proc: slow paths only.
+func (m *Mutex) OwnerDead() bool {
+	v := atomic.LoadUint64(m.w)
+	return v != 0 && m.Check(v) == nil && m.dead(v)
 }
 
 // reentrant reports whether a word naming this process is for this caller to take: a recursive
@@ -192,8 +251,8 @@ func (m *Mutex) Try(checkDead bool) (ok, recovered bool, err error) {
 				return true, false, nil
 			}
 			continue
-		case owner == Self && m.kind.Recursive:
-			if v>>32 == 0xffffffff {
+		case m.kind.Recursive && m.mine(v):
+			if v>>countShift == maxCount {
 				return false, false, fmt.Errorf("%w: %s recursion count overflow", m.kind.Overflow, m.kind.What)
 			}
 			if atomic.CompareAndSwapUint64(m.w, v, v+one) {
@@ -201,8 +260,8 @@ func (m *Mutex) Try(checkDead bool) (ok, recovered bool, err error) {
 				return true, false, nil
 			}
 			continue
-		case owner == Self && m.kind.OwnSelf,
-			checkDead && owner != Self && !Alive(owner):
+		case owner == Self && (m.kind.OwnSelf || !m.mine(v)),
+			checkDead && owner != Self && m.dead(v):
 			// Keep the waiters bit: others may be parked, and our release must wake them.
 			if atomic.CompareAndSwapUint64(m.w, v, m.once|Waiters|Recovered) {
 				m.loc.RaceAcquire()
@@ -229,7 +288,7 @@ func (m *Mutex) Lock(dl deadline.D) (recovered bool, err error) {
 	}
 	if m.loc.Spin(func() bool {
 		v := atomic.LoadUint64(m.w)
-		if v != 0 && (uint32(v)&PidMask != Self || !m.reentrant()) {
+		if v != 0 && (!m.mine(v) || !m.reentrant()) {
 			return false
 		}
 		var ok bool
@@ -257,7 +316,7 @@ func (m *Mutex) Lock(dl deadline.D) (recovered bool, err error) {
 			}
 			continue
 		}
-		if owner == Self && m.reentrant() {
+		if owner == Self && (m.reentrant() || !m.mine(v)) {
 			if ok, rec, err := m.Try(false); ok || err != nil {
 				return rec, err
 			}
@@ -273,7 +332,7 @@ func (m *Mutex) Lock(dl deadline.D) (recovered bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		if sliceEnded && owner != Self && !Alive(owner) {
+		if sliceEnded && m.dead(v) {
 			if ok, rec, err := m.Try(true); ok || err != nil {
 				return rec, err
 			}
@@ -307,11 +366,11 @@ func (m *Mutex) unlockSlow() error {
 		if err := m.Check(v); err != nil {
 			return err
 		}
-		if owner := uint32(v) & PidMask; owner != Self {
-			return m.notOwner(owner)
+		if !m.mine(v) {
+			return m.notOwner(uint32(v) & PidMask)
 		}
 		var nv uint64
-		if m.kind.Recursive && v>>32 > 1 {
+		if m.kind.Recursive && v>>countShift > 1 {
 			nv = v - one
 		}
 		if atomic.CompareAndSwapUint64(m.w, v, nv) {
@@ -346,12 +405,12 @@ func (m *Mutex) UnlockAll() (depth uint32, err error) {
 		if err := m.Check(v); err != nil {
 			return 0, err
 		}
-		if owner := uint32(v) & PidMask; owner != Self {
-			return 0, m.notOwner(owner)
+		if !m.mine(v) {
+			return 0, m.notOwner(uint32(v) & PidMask)
 		}
 		depth = 1
 		if m.kind.Recursive {
-			depth = uint32(v >> 32)
+			depth = uint32(v >> countShift)
 		}
 		if atomic.CompareAndSwapUint64(m.w, v, 0) {
 			if v&Waiters != 0 {
@@ -371,7 +430,7 @@ func (m *Mutex) Relock(depth uint32) (recovered bool, err error) {
 		}
 	}
 	if m.kind.Recursive && depth > 1 {
-		atomic.AddUint64(m.w, uint64(depth-1)<<32)
+		atomic.AddUint64(m.w, uint64(depth-1)<<countShift)
 	}
 	return recovered, nil
 }
@@ -382,8 +441,63 @@ func (m *Mutex) Owner() uint32 { return uint32(atomic.LoadUint64(m.w)) & PidMask
 // Recovered reports whether this process holds the mutex and took it over from a dead owner.
 func (m *Mutex) Recovered() bool {
 	v := atomic.LoadUint64(m.w)
-	return uint32(v)&PidMask == Self && v&Recovered != 0
+	return m.mine(v) && v&Recovered != 0
+}
+
+// Mine reports whether this process holds the mutex (the word names its pid and start time).
+func (m *Mutex) Mine() bool { return m.mine(atomic.LoadUint64(m.w)) }
+
+// Depth returns how many levels this process holds: 0 when it does not hold the mutex, 1 for a
+// non-recursive kind it holds.
+func (m *Mutex) Depth() int {
+	v := atomic.LoadUint64(m.w)
+	switch {
+	case !m.mine(v):
+		return 0
+	case m.kind.Recursive:
+		return int(v >> countShift)
+	}
+	return 1
+}
+
+// OwnerStart returns the start-time field of the word (the owner's start time, or its low bits
+// in a recursive word; 0: free or not recorded), a snapshot, and how many bits the field holds.
+func (m *Mutex) OwnerStart() (start uint64, bits uint) {
+	return m.kind.startOf(atomic.LoadUint64(m.w)), m.kind.startBits()
 }
 
 // Recursive reports whether the mutex is of a recursive Kind.
 func (m *Mutex) Recursive() bool { return m.kind.Recursive }
+
+// A Word is a mutex word taken apart, for inspectors (shmkit ls) that read it from outside.
+type Word struct {
+	Pid       uint32 `json:"pid"`   // the owner (0: free)
+	Start     uint64 `json:"start"` // the owner's start time, or its low StartBits bits (0: not recorded)
+	StartBits uint   `json:"-"`
+	Waiters   bool   `json:"waiters"`   // some process may be parked on it
+	Recovered bool   `json:"recovered"` // the owner took it over from a dead one
+	Count     uint32 `json:"count,omitempty"`
+}
+
+// Decode takes apart the word v of a mutex of a recursive kind or not; an impossible word is
+// an error (see Mutex.Check). It reads only v.
+func Decode(v uint64, recursive bool) (Word, error) {
+	k := &Kind{What: "mutex", Recursive: recursive, Corrupt: errCorrupt}
+	if err := (&Mutex{kind: k}).Check(v); err != nil {
+		return Word{}, err
+	}
+	w := Word{Pid: uint32(v) & PidMask, Start: k.startOf(v), StartBits: k.startBits(),
+		Waiters: v&Waiters != 0, Recovered: v&Recovered != 0}
+	if recursive {
+		w.Count = uint32(v >> countShift)
+	}
+	return w, nil
+}
+
+// OwnerAlive reports whether the owner of w lives (its pid and start time; see pids): false for
+// a free word. It reads /proc.
+func (w Word) OwnerAlive() bool {
+	return w.Pid != 0 && pids.AliveSinceMasked(int(w.Pid), w.Start, w.StartBits)
+}
+
+var errCorrupt = fmt.Errorf("robust: corrupt mutex word")

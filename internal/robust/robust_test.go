@@ -3,6 +3,7 @@ package robust_test
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit/internal/deadline"
+	"github.com/shmkit/shmkit/internal/pids"
 	"github.com/shmkit/shmkit/internal/robust"
 	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/proc"
@@ -48,8 +50,8 @@ func TestLockUnlock(t *testing.T) {
 	if !m.Fast() {
 		t.Fatal("Fast on a free word failed")
 	}
-	if got := atomic.LoadUint64(c.W64(0)); got != uint64(robust.Self) {
-		t.Fatalf("held word %#x, want %#x", got, robust.Self)
+	if got, want := atomic.LoadUint64(c.W64(0)), uint64(robust.Self)|selfStart(40)<<robust.StartShift; got != want {
+		t.Fatalf("held word %#x, want %#x", got, want)
 	}
 	if m.Owner() != robust.Self || m.Recovered() {
 		t.Fatalf("Owner %d Recovered %v", m.Owner(), m.Recovered())
@@ -82,7 +84,7 @@ func TestLockUnlock(t *testing.T) {
 func TestContextEnds(t *testing.T) {
 	c := testutil.NewCell(t, 64)
 	m := mutexIn(c, kindPlain)
-	atomic.StoreUint64(c.W64(0), uint64(robust.Self)) // held by another goroutine of ours
+	atomic.StoreUint64(c.W64(0), uint64(robust.Self)|selfStart(40)<<robust.StartShift) // held by another goroutine of ours
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if _, err := m.Lock(deadline.Ctx(ctx)); !errors.Is(err, context.DeadlineExceeded) {
@@ -134,7 +136,7 @@ func TestRecursive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := atomic.LoadUint64(c.W64(0)) >> 32; got != 3 {
+	if got := atomic.LoadUint64(c.W64(0)) >> robust.CountShift; got != 3 {
 		t.Fatalf("count %d, want 3", got)
 	}
 	depth, err := m.UnlockAll()
@@ -152,7 +154,7 @@ func TestRecursive(t *testing.T) {
 	if v := atomic.LoadUint64(c.W64(0)); v != 0 {
 		t.Fatalf("released word %#x", v)
 	}
-	atomic.StoreUint64(c.W64(0), 0xffffffff<<32|uint64(robust.Self))
+	atomic.StoreUint64(c.W64(0), (1<<(64-robust.CountShift)-1)<<robust.CountShift|uint64(robust.Self)|selfStart(16)<<robust.StartShift)
 	if ok, _, err := m.Try(false); ok || !errors.Is(err, errOverflow) {
 		t.Fatalf("Try at the maximum count: %v %v, want errOverflow", ok, err)
 	}
@@ -167,7 +169,7 @@ func TestTakeOverDead(t *testing.T) {
 		m := mutexIn(c, k)
 		held := uint64(deadPid(t)) | robust.Waiters
 		if k.Recursive {
-			held |= 1 << 32
+			held |= 1 << robust.CountShift
 		}
 		atomic.StoreUint64(c.W64(0), held)
 		if ok, rec, err := m.Try(false); ok || rec || err != nil {
@@ -214,14 +216,14 @@ func TestCorruptWords(t *testing.T) {
 		v    uint64
 		kind *robust.Kind
 	}{
-		{1 << 24, kindPlain},                            // a bit above recovered
-		{robust.Waiters, kindPlain},                     // waiters with no owner
-		{robust.Recovered, kindPlain},                   // recovered with no owner
-		{1<<32 | 1, kindPlain},                          // a count in a plain word
-		{1 << 40, kindPlain},                            // a count and no owner
-		{uint64(robust.Self), kindRecursive},            // held with count 0
-		{0x80000000 | uint64(robust.Self), kindOwnSelf}, // ring's old waiters bit
-		{^uint64(0), kindRecursive},
+		{1 << 24, kindPlain},                                        // a start time and no owner
+		{robust.Waiters, kindPlain},                                 // waiters with no owner
+		{robust.Recovered, kindPlain},                               // recovered with no owner
+		{1 << 32, kindPlain},                                        // a start time and no owner
+		{1 << 40, kindRecursive},                                    // a count and no owner
+		{uint64(robust.Self), kindRecursive},                        // held with count 0
+		{uint64(robust.Self) | 5<<robust.StartShift, kindRecursive}, // held with count 0
+		{^uint64(0) &^ robust.PidMask, kindRecursive},
 	} {
 		m := mutexIn(c, tc.kind)
 		atomic.StoreUint64(c.W64(0), tc.v)
@@ -381,5 +383,67 @@ func TestKilledHolder(t *testing.T) {
 		if err := p.Join(proc.Forever); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// selfStart returns the low bits of this process's start time, as a word of that many bits
+// records it.
+func selfStart(bits uint) uint64 {
+	st, _ := pids.StartTime(os.Getpid())
+	return st & (1<<bits - 1)
+}
+
+// A pid reused by a live, unrelated process (a sleeping child) does not keep a dead owner alive:
+// the word records the owner's start time, which the sleeper's does not match. The same word
+// with the sleeper's real start time is a live owner, and is left alone.
+func TestTakeOverReusedPid(t *testing.T) {
+	sleeper := exec.Command("sleep", "600")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+	pid := uint64(sleeper.Process.Pid)
+	real, err := pids.StartTime(int(pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testutil.NewCell(t, 64)
+	for _, k := range []*robust.Kind{kindPlain, kindRecursive, kindOwnSelf} {
+		bits := uint(40)
+		var count uint64
+		if k.Recursive {
+			bits, count = 16, 1<<robust.CountShift
+		}
+		m := mutexIn(c, k)
+		wrong := (real + 1) & (1<<bits - 1) // one tick later: another process
+		atomic.StoreUint64(c.W64(0), pid|wrong<<robust.StartShift|count)
+		if !m.OwnerDead() {
+			t.Fatalf("%s: owner %d with a wrong start time reported alive", k.What, pid)
+		}
+		rec, err := m.Lock(deadline.Try())
+		if err != nil || !rec {
+			t.Fatalf("%s: Lock over the reused pid: recovered %v, %v", k.What, rec, err)
+		}
+		if err := m.Unlock(); err != nil {
+			t.Fatal(err)
+		}
+		live := pid | (real&(1<<bits-1))<<robust.StartShift | count
+		atomic.StoreUint64(c.W64(0), live)
+		if m.OwnerDead() {
+			t.Fatalf("%s: the live sleeper reported dead", k.What)
+		}
+		if ok, _, err := m.Try(true); ok || err != nil {
+			t.Fatalf("%s: Try took the mutex of a live owner: %v %v", k.What, ok, err)
+		}
+		atomic.StoreUint64(c.W64(0), 0)
+	}
+	// This process's own pid with another start time: an earlier process that had the pid.
+	m := mutexIn(c, kindPlain)
+	atomic.StoreUint64(c.W64(0), uint64(robust.Self)|(selfStart(40)^1)<<robust.StartShift)
+	if rec, err := m.Lock(deadline.Try()); err != nil || !rec {
+		t.Fatalf("Lock over this pid's predecessor: recovered %v, %v", rec, err)
+	}
+	if err := m.Unlock(); err != nil {
+		t.Fatal(err)
 	}
 }

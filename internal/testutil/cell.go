@@ -1,10 +1,12 @@
 package testutil
 
 import (
+	"os/exec"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/shmkit/shmkit/internal/pids"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -80,4 +82,50 @@ func (c *Cell) WaitFor(t testing.TB, i int, v uint32) {
 	if !Eventually(10*time.Second, func() bool { return c.Get(i) == v }) {
 		t.Fatalf("testutil: word %d never reached %d (it is %d)", i, v, c.Get(i))
 	}
+}
+
+// ReusedPid starts an unrelated process (sleep) and records, in seg's peer table, an entry for
+// its pid with a start time it does not have: the trace of an earlier process that held the pid,
+// died, and whose number the sleeper now reuses. It returns the pid and the sleeper's real start
+// time, and removes the sleeper and the entry when the test ends. A test stores the pid in an
+// object of seg as a dead owner would have and checks that the owner is found dead.
+func ReusedPid(t testing.TB, seg *shm.Segment) (pid int, real uint64) {
+	t.Helper()
+	sleeper := exec.Command("sleep", "600")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sleeper.Process.Kill(); sleeper.Wait() })
+	pid = sleeper.Process.Pid
+	real, err := pids.StartTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := uint64(pid) | (real-1)<<shm.PeerStartShift // started a tick before: another process
+	b := seg.Bytes()
+	for i := 0; i < shm.NumPeers; i++ {
+		w := shm.Word64(b, shm.PeersOffset+8*i)
+		if atomic.CompareAndSwapUint64(w, 0, fake) {
+			t.Cleanup(func() { atomic.CompareAndSwapUint64(w, fake, 0) })
+			return pid, real
+		}
+	}
+	t.Fatal("the segment's peer table is full")
+	return 0, 0
+}
+
+// LivePeer records, in seg's peer table, pid with its real start time (as the process itself
+// would when it attached), and removes the entry when the test ends.
+func LivePeer(t testing.TB, seg *shm.Segment, pid int, start uint64) {
+	t.Helper()
+	live := uint64(pid) | start<<shm.PeerStartShift
+	b := seg.Bytes()
+	for i := 0; i < shm.NumPeers; i++ {
+		w := shm.Word64(b, shm.PeersOffset+8*i)
+		if atomic.CompareAndSwapUint64(w, 0, live) {
+			t.Cleanup(func() { atomic.CompareAndSwapUint64(w, live, 0) })
+			return
+		}
+	}
+	t.Fatal("the segment's peer table is full")
 }
