@@ -1,5 +1,7 @@
 package manager
 
+import "time"
+
 // LockOwner returns the pid holding the structure's lock, 0 when it is free (tests only).
 func (d *Dict[K, V]) LockOwner() int { return d.c.lk.Owner() }
 
@@ -25,3 +27,12 @@ func SetTestHook(fn func(point int)) { testHook = fn }
 
 // LockOwner returns the pid holding the List's lock, 0 when it is free (tests only).
 func (l *List[T]) LockOwner() int { return l.c.lk.Owner() }
+
+// SetWatchSpin sets the watchers' spin policy of this process (benchmarks compare policies in one
+// run): at most max per change; adaptive or always max. It returns a function restoring the old.
+func SetWatchSpin(max time.Duration, adapt bool) (restore func()) {
+	om, oa := maxSpin.Load(), adaptive.Load()
+	maxSpin.Store(int64(max))
+	adaptive.Store(adapt)
+	return func() { maxSpin.Store(om); adaptive.Store(oa) }
+}

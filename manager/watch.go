@@ -24,14 +24,21 @@ type Change[V any] struct {
 
 // watch runs step each time seq moves, until ctx ends or step returns false; the caller has
 // registered in watchers and unregisters when it returns.
+//
+// Between changes the watcher first spins on seq for a while (see spinner), then parks on the
+// futex. A parked watcher costs nothing, but waking it is a kernel wake-up of a sleeping thread,
+// which on a virtual machine takes tens of microseconds; a spinning one sees the change within a
+// microsecond. How long it spins adapts to how often changes arrive.
 func (c *core) watch(ctx context.Context, step func() bool) {
 	defer atomic.AddUint32(c.wWatch, ^uint32(0))
+	var sp spinner
 	for {
 		s := atomic.LoadUint32(c.wSeq)
 		if s&1 == 0 && !step() {
 			return
 		}
-		if spinFor(c.wSeq, s) {
+		if spinFor(c.wSeq, s, sp.budget()) {
+			sp.changed()
 			continue
 		}
 		for atomic.LoadUint32(c.wSeq) == s {
@@ -39,15 +46,72 @@ func (c *core) watch(ctx context.Context, step func() bool) {
 				return
 			}
 		}
+		sp.changed()
 	}
 }
 
-// spinFor looks at *w for up to spinTime before a watcher parks, and reports whether it moved
-// from s. Each look yields the processor first (runtime.Gosched), so that the goroutine receiving
-// the watcher's last Change runs before the watcher spins: that receiver is often the one about to
+// A spinner decides how long a watcher spins before it parks: long enough to catch the next
+// change when changes have been arriving often (at most maxSpin apart), and only minSpin when
+// they have not, so that an idle watcher costs next to no CPU and a busy one answers without a
+// kernel wake-up. It tracks a moving average of the gap between changes.
+type spinner struct {
+	last time.Time     // when the previous change was seen
+	avg  time.Duration // moving average of the gaps between changes (0: none seen yet)
+}
+
+// Spin policy (variables so that the benchmarks can compare policies in one run).
+const (
+	// defaultMaxSpin bounds a spin: an active watcher spends at most this much CPU per change.
+	defaultMaxSpin = 200 * time.Microsecond
+	// minSpin is the spin of a watcher whose changes come rarely: it catches a burst's next write.
+	minSpin = 2 * time.Microsecond
+)
+
+var (
+	maxSpin  atomic.Int64 // nanoseconds; defaultMaxSpin unless a benchmark changed it
+	adaptive atomic.Bool  // false: every spin is maxSpin (the fixed policy the adaptive one replaced)
+)
+
+func init() {
+	maxSpin.Store(int64(defaultMaxSpin))
+	adaptive.Store(true)
+}
+
+func (s *spinner) changed() {
+	now := time.Now()
+	if !s.last.IsZero() {
+		gap := now.Sub(s.last)
+		if s.avg == 0 {
+			s.avg = gap
+		} else {
+			s.avg += (gap - s.avg) / 4
+		}
+	}
+	s.last = now
+}
+
+// budget returns how long to spin now: twice the average gap when that fits in maxSpin (the next
+// change is likely within it), else minSpin.
+func (s *spinner) budget() time.Duration {
+	ms := time.Duration(maxSpin.Load())
+	if !adaptive.Load() {
+		return ms
+	}
+	if s.avg > 0 && 2*s.avg <= ms {
+		return 2 * s.avg
+	}
+	return min(minSpin, ms)
+}
+
+// spinFor looks at *w for up to d before a watcher parks, and reports whether it moved from s.
+// Each look yields the processor first (runtime.Gosched), so that the goroutine receiving the
+// watcher's last Change runs before the watcher spins: that receiver is often the one about to
 // write again (a request answered by a reply).
-func spinFor(w *uint32, s uint32) bool {
-	deadline := time.Now().Add(spinTime)
+func spinFor(w *uint32, s uint32, d time.Duration) bool {
+	if d <= 0 {
+		return atomic.LoadUint32(w) != s
+	}
+	deadline := time.Now().Add(d)
 	for i := 0; ; i++ {
 		runtime.Gosched()
 		if atomic.LoadUint32(w) != s {
@@ -58,9 +122,6 @@ func spinFor(w *uint32, s uint32) bool {
 		}
 	}
 }
-
-// spinTime is how long a watcher spins after a change before it parks in the kernel.
-const spinTime = 20 * time.Microsecond
 
 // Watch returns a channel that receives a Change each time a write changes key k, in any process,
 // until ctx ends or this handle is closed; then the channel is closed. Each Set of k is a change,
