@@ -54,8 +54,8 @@ func benchLoop(d *manager.Dict[uint64, uint64], set bool, n int, k uint64) error
 
 // benchDict runs the shmkit side: this process and one child, b.N calls each, at once, on a
 // Dict of 10,000 uint64 keys and values. ns/op is the time of one call in each process.
-func benchDict(b *testing.B, set bool) {
-	d, err := manager.NewDict[uint64, uint64]()
+func benchDict(b *testing.B, set bool, stripes int) {
+	d, err := manager.NewDictStripes[uint64, uint64](stripes)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -131,18 +131,24 @@ func benchPython(b *testing.B, op string) {
 	b.ReportMetric(ns, "ns/op")
 }
 
-// BenchmarkDictGet: two processes calling Get at once on 10,000 8-byte keys and values (shmkit),
-// against sync.Map.Load from two goroutines (syncmap) and CPython's Manager().dict() from two
-// child processes (python). One op is one call, in each process.
+// BenchmarkDictGet: two processes calling Get at once on 10,000 8-byte keys and values (shmkit,
+// and shmkit-1stripe: a Dict whose writers share one lock, the design before striping), against
+// a sequence-locked table in shared memory (seqlock: the other design the issue names, see
+// seqlock_test.go), sync.Map.Load from two goroutines (syncmap) and CPython's Manager().dict()
+// from two child processes (python). One op is one call, in each process.
 func BenchmarkDictGet(b *testing.B) {
-	b.Run("shmkit", func(b *testing.B) { benchDict(b, false) })
+	b.Run("shmkit", func(b *testing.B) { benchDict(b, false, 16) })
+	b.Run("shmkit-1stripe", func(b *testing.B) { benchDict(b, false, 1) })
+	b.Run("seqlock", func(b *testing.B) { benchSeq(b, false) })
 	b.Run("syncmap", func(b *testing.B) { benchSyncMap(b, false) })
 	b.Run("python", func(b *testing.B) { benchPython(b, "get") })
 }
 
 // BenchmarkDictSet is BenchmarkDictGet for Set (sync.Map.Store, the proxy's __setitem__).
 func BenchmarkDictSet(b *testing.B) {
-	b.Run("shmkit", func(b *testing.B) { benchDict(b, true) })
+	b.Run("shmkit", func(b *testing.B) { benchDict(b, true, 16) })
+	b.Run("shmkit-1stripe", func(b *testing.B) { benchDict(b, true, 1) })
+	b.Run("seqlock", func(b *testing.B) { benchSeq(b, true) })
 	b.Run("syncmap", func(b *testing.B) { benchSyncMap(b, true) })
 	b.Run("python", func(b *testing.B) { benchPython(b, "set") })
 }

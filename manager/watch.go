@@ -7,10 +7,11 @@ import (
 	"time"
 )
 
-// Watching: every write ends by incrementing the header's seq word (to an even value) and, when
-// the watchers word says some goroutine may be parked, a futex wake of seq for every process.
-// A watching goroutine registers in watchers, reads seq, looks at what it watches, and parks on
-// seq (through a park.Gate: the watchers of one handle share one parked thread) until seq moves.
+// Watching: every write ends, when the watchers word says some goroutine may be watching, by
+// incrementing the header's gen word and a futex wake of gen for every process. A watching
+// goroutine registers in watchers, reads gen, looks at what it watches, spins a while (see
+// spinner), and parks on gen (through a park.Gate: the watchers of one handle share one parked
+// thread) until gen moves.
 // No polling: an idle Dict costs its watchers nothing. A watcher that dies leaves watchers
 // counted: writers then make a futex wake syscall that finds nobody, which is harmless.
 
@@ -33,16 +34,16 @@ func (c *core) watch(ctx context.Context, step func() bool) {
 	defer atomic.AddUint32(c.wWatch, ^uint32(0))
 	var sp spinner
 	for {
-		s := atomic.LoadUint32(c.wSeq)
-		if s&1 == 0 && !step() {
+		s := atomic.LoadUint32(c.wGen)
+		if !step() {
 			return
 		}
-		if spinFor(c.wSeq, s, sp.budget()) {
+		if spinFor(c.wGen, s, sp.budget()) {
 			sp.changed()
 			continue
 		}
-		for atomic.LoadUint32(c.wSeq) == s {
-			if c.gate.Wait(ctx, c.wSeq, s, Forever) != nil && ctx.Err() != nil {
+		for atomic.LoadUint32(c.wGen) == s {
+			if c.gate.Wait(ctx, c.wGen, s, Forever) != nil && ctx.Err() != nil {
 				return
 			}
 		}
@@ -172,15 +173,16 @@ func (d *Dict[K, V]) Watch(ctx context.Context, k K) (<-chan Change[V], error) {
 }
 
 // WatchAll returns a channel that receives the Dict's version each time a write completes, in any
-// process, until ctx ends or this handle is closed (then it is closed). The version counts
-// completed writes (modulo 2^31); versions skipped mean writes the receiver did not look at in
+// process, until ctx ends or this handle is closed (then it is closed). The version counts the
+// writes completed while some watch of the Dict existed (modulo 2^32; a write nobody watches
+// does not pay for counting); versions skipped mean writes the receiver did not look at in
 // between. Read the Dict (Items) to see what changed.
 func (d *Dict[K, V]) WatchAll(ctx context.Context) (<-chan uint64, error) {
 	if err := d.check(); err != nil {
 		return nil, err
 	}
 	atomic.AddUint32(d.c.wWatch, 1)
-	last := atomic.LoadUint32(d.c.wSeq)
+	last := atomic.LoadUint32(d.c.wGen)
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(d.hctx, cancel)
 	ch := make(chan uint64)
@@ -189,13 +191,13 @@ func (d *Dict[K, V]) WatchAll(ctx context.Context) (<-chan uint64, error) {
 		defer cancel()
 		defer stop()
 		d.c.watch(ctx, func() bool {
-			s := atomic.LoadUint32(d.c.wSeq)
-			if s == last || s&1 != 0 {
+			s := atomic.LoadUint32(d.c.wGen)
+			if s == last {
 				return true
 			}
 			last = s
 			select {
-			case ch <- uint64(s / 2):
+			case ch <- uint64(s):
 				return true
 			case <-ctx.Done():
 				return false
