@@ -75,6 +75,7 @@ func benchDict(b *testing.B, set bool, stripes int) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	atomic.StoreUint32(c.W32(1), 1)
 	if err := benchLoop(d, set, b.N, 0); err != nil {
 		b.Fatal(err)
@@ -83,6 +84,7 @@ func benchDict(b *testing.B, set bool, stripes int) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
+	reportCPU(b, cpu0, 2)
 	if code, _ := p.ExitCode(); code != 0 {
 		b.Fatalf("child exited %d", code)
 	}
@@ -97,6 +99,7 @@ func benchSyncMap(b *testing.B, set bool) {
 	var wg sync.WaitGroup
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for g := range 2 {
 		wg.Add(1)
 		go func() {
@@ -113,6 +116,25 @@ func benchSyncMap(b *testing.B, set bool) {
 		}()
 	}
 	wg.Wait()
+	b.StopTimer()
+	reportCPU(b, cpu0, 2)
+}
+
+// cpuTime returns the CPU time (user and system) this process and its waited-for children have
+// used. On this shared machine a process gets a varying share of a processor, so wall time per
+// operation varies with the other load; CPU time per operation much less.
+func cpuTime() time.Duration {
+	var self, kids unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &self) != nil || unix.Getrusage(unix.RUSAGE_CHILDREN, &kids) != nil {
+		return 0
+	}
+	tv := func(t unix.Timeval) time.Duration { return time.Duration(t.Nano()) }
+	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
+}
+
+// reportCPU reports cpu-ns/op: the CPU time since cpu0, over b.N calls in each of workers.
+func reportCPU(b *testing.B, cpu0 time.Duration, workers int) {
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(workers*b.N), "cpu-ns/op")
 }
 
 // benchPython runs testdata/dict_bench.py: CPython's Manager().dict() used from two child

@@ -137,12 +137,14 @@ func benchSeq(b *testing.B, set bool) {
 		time.Sleep(time.Millisecond)
 	}
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	atomic.StoreUint32(ready.W32(1), 1)
 	seqLoop(t, set, b.N, 0)
 	if err := p.Join(proc.Forever); err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()
+	reportCPU(b, cpu0, 2)
 	if code, _ := p.ExitCode(); code != 0 {
 		b.Fatalf("child exited %d", code)
 	}

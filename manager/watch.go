@@ -2,7 +2,9 @@ package manager
 
 import (
 	"context"
+	"fmt"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -205,4 +207,189 @@ func (d *Dict[K, V]) WatchAll(ctx context.Context) (<-chan uint64, error) {
 		})
 	}()
 	return ch, nil
+}
+
+// A KeyChange is what WatchKeys and WatchPrefix deliver: a key whose value changed (Value is the
+// new value) or that was deleted. Err, when not nil, is the last KeyChange on the channel: the
+// watch failed (corrupt state).
+type KeyChange[K, V any] struct {
+	Key     K
+	Value   V
+	Deleted bool
+	Err     error
+}
+
+// WatchKeys returns a channel that receives a KeyChange for each key for which match returns
+// true when a write sets or deletes it, in any process, until ctx ends or this handle is closed
+// (then the channel is closed). WatchKeys(ctx, func(K) bool { return true }) watches the whole
+// Dict. As with Watch, changes are states, coalesced: a key set several times before the watcher
+// looks is delivered once, with its latest value, and every change made after WatchKeys returns
+// is observed. match runs in the watching goroutine, once per entry the watcher has not seen
+// before (entries are immutable, so a key is decoded again only when it is written again).
+//
+// Cost: after each batch of writes the watcher walks the whole table (one atomic load per slot,
+// and a map lookup per entry), so a WatchKeys on a Dict of n keys costs O(n) per change it is
+// woken for, however few keys match; Watch of one key costs one lookup.
+func (d *Dict[K, V]) WatchKeys(ctx context.Context, match func(K) bool) (<-chan KeyChange[K, V], error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	w := &keyWatch[K, V]{d: d, match: match, known: map[uint64]*seenEntry[K]{}}
+	atomic.AddUint32(d.c.wWatch, 1)
+	if _, err := w.pass(nil); err != nil {
+		atomic.AddUint32(d.c.wWatch, ^uint32(0))
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(d.hctx, cancel)
+	ch := make(chan KeyChange[K, V])
+	go func() {
+		defer close(ch)
+		defer cancel()
+		defer stop()
+		d.c.watch(ctx, func() bool {
+			out, err := w.pass(nil)
+			if err != nil {
+				out = append(out, KeyChange[K, V]{Err: err})
+			}
+			for _, kc := range out {
+				select {
+				case ch <- kc:
+				case <-ctx.Done():
+					return false
+				}
+			}
+			return err == nil
+		})
+	}()
+	return ch, nil
+}
+
+// WatchPrefix is WatchKeys for the keys of a Dict[string, V] that begin with prefix.
+func WatchPrefix[V any](ctx context.Context, d *Dict[string, V], prefix string) (<-chan KeyChange[string, V], error) {
+	return d.WatchKeys(ctx, func(k string) bool { return strings.HasPrefix(k, prefix) })
+}
+
+// A keyWatch remembers, for every entry word of the table, the key it holds and whether it
+// matches. A word names one immutable entry for as long as it is live (a block freed and
+// allocated again gets another word), so what was decoded once stays true.
+type keyWatch[K, V any] struct {
+	d     *Dict[K, V]
+	match func(K) bool
+	known map[uint64]*seenEntry[K] // by entry word
+}
+
+type seenEntry[K any] struct {
+	key   K
+	kb    string // the encoded key
+	match bool
+	mark  bool // seen in the current pass
+}
+
+// pass walks the table and returns the changes since the last pass: matching entries new since
+// then (a set), and matching keys that no entry holds any more (a delete). It tries again while
+// the table or a slot is replaced under it (a grow keeps the entry words, so little is decoded
+// again), and after maxOptimistic tries walks holding every stripe, as Items does.
+func (w *keyWatch[K, V]) pass(out []KeyChange[K, V]) ([]KeyChange[K, V], error) {
+	c := w.d.c
+	for try := 0; try < maxOptimistic; try++ {
+		if out, ok, err := w.walk(out); ok || err != nil {
+			return out, err
+		}
+		runtime.Gosched()
+	}
+	if err := c.lockAll(context.Background(), false); err != nil {
+		return out, err
+	}
+	out, ok, err := w.walk(out)
+	if uerr := c.unlockAll(false); err == nil {
+		err = uerr
+	}
+	if !ok && err == nil {
+		err = corrupt("the table changed under a reader holding every stripe")
+	}
+	return out, err
+}
+
+// walk is one pass; ok is false when something changed under it (nothing is then remembered).
+func (w *keyWatch[K, V]) walk(out []KeyChange[K, V]) (_ []KeyChange[K, V], ok bool, err error) {
+	c := w.d.c
+	t, err := c.current(true)
+	if err != nil {
+		return out, false, err
+	}
+	var fresh []uint64 // words first seen in this pass
+	var vals [][]byte
+	now := map[string]bool{} // matching keys held now
+	defer func() {
+		if !ok {
+			for _, wd := range fresh {
+				delete(w.known, wd)
+			}
+			for _, se := range w.known {
+				se.mark = false
+			}
+		}
+	}()
+	for i := range t.slots {
+		s := &t.slots[i]
+		wd := atomic.LoadUint64(s)
+		if wd <= tomb {
+			continue
+		}
+		if se, seen := w.known[wd]; seen {
+			se.mark = true
+			if se.match {
+				now[se.kb] = true
+			}
+			continue
+		}
+		e, eok := c.entryAt(wd)
+		if atomic.LoadUint64(s) != wd {
+			return out, false, nil // replaced meanwhile: the lengths may be a reused block's
+		}
+		if !eok {
+			return out, false, corrupt("slot %d holds %#x", i, wd)
+		}
+		kb, vb := string(e.key), append([]byte(nil), e.val...)
+		if atomic.LoadUint64(s) != wd {
+			return out, false, nil
+		}
+		se := &seenEntry[K]{kb: kb, mark: true}
+		if err := w.d.decodeKey([]byte(kb), &se.key); err != nil {
+			return out, false, fmt.Errorf("%w: key: %v", ErrCorrupt, err)
+		}
+		se.match = w.match(se.key)
+		w.known[wd] = se
+		fresh = append(fresh, wd)
+		if se.match {
+			now[kb] = true
+		}
+		vals = append(vals, vb)
+	}
+	if atomic.LoadUint64(c.wTable) != t.word {
+		return out, false, nil
+	}
+	for i, wd := range fresh {
+		se := w.known[wd]
+		if !se.match {
+			continue
+		}
+		kc := KeyChange[K, V]{Key: se.key}
+		if err := w.d.decodeVal(vals[i], &kc.Value); err != nil {
+			return out, false, fmt.Errorf("%w: value: %v", ErrCorrupt, err)
+		}
+		out = append(out, kc)
+	}
+	for wd, se := range w.known {
+		if !se.mark {
+			if se.match && !now[se.kb] {
+				out = append(out, KeyChange[K, V]{Key: se.key, Deleted: true})
+				now[se.kb] = true // once, though several gone entries held the key
+			}
+			delete(w.known, wd)
+		}
+		se.mark = false
+	}
+	return out, true, nil
 }
