@@ -79,3 +79,10 @@ func NewDictStripes[K, V any](n int) (*Dict[K, V], error) {
 	}
 	return newHandle[K, V](c), nil
 }
+
+// SetMaxLoad sets the highest load of the Dict tables this process grows, in quarters (2 by
+// default); it returns a function restoring the old one.
+func SetMaxLoad(quarters int) (restore func()) {
+	old := maxLoadQuarters.Swap(int32(quarters))
+	return func() { maxLoadQuarters.Store(old) }
+}

@@ -319,7 +319,7 @@ func (c *core) probe(t *table, key []byte, h uint64) (slot uint64, w uint64, fou
 }
 
 // resize replaces the dict's table by one with room for one more live entry at a load of at most
-// one half, rehashing every entry (the entry blocks are shared, not copied); the live entries are
+// half the highest (see maxLoadQuarters), rehashing every entry (the entry blocks are shared, not copied); the live entries are
 // counted from the table, per stripe, not taken from the count words. The caller holds every
 // stripe. A writer killed here leaves the old table published and whole.
 func (c *core) resize(t *table) (*table, error) {
@@ -329,7 +329,7 @@ func (c *core) resize(t *table) (*table, error) {
 			live++
 		}
 	}
-	nt, err := c.allocTable(nextPow2(2*(live+1), c.minTable()))
+	nt, err := c.allocTable(nextPow2(8*(live+1)/uint64(maxLoadQuarters.Load()), c.minTable()))
 	if err != nil {
 		return nil, err
 	}
