@@ -155,15 +155,15 @@ func benchPython(b *testing.B, op string) {
 
 // BenchmarkDictGet: two processes calling Get at once on 10,000 8-byte keys and values (shmkit;
 // shmkit-1stripe: a Dict whose writers share one lock, the design before striping;
-// shmkit-load75: tables grown at three quarters full, as before, rather than at half), against
+// shmkit-load50: tables grown at half full rather than three quarters), against
 // a sequence-locked table in shared memory (seqlock: the other design the issue names, see
 // seqlock_test.go), sync.Map.Load from two goroutines (syncmap) and CPython's Manager().dict()
 // from two child processes (python). One op is one call, in each process.
 func BenchmarkDictGet(b *testing.B) {
 	b.Run("shmkit", func(b *testing.B) { benchDict(b, false, 16) })
 	b.Run("shmkit-1stripe", func(b *testing.B) { benchDict(b, false, 1) })
-	b.Run("shmkit-load75", func(b *testing.B) {
-		defer manager.SetMaxLoad(3)()
+	b.Run("shmkit-load50", func(b *testing.B) {
+		defer manager.SetMaxLoad(2)()
 		benchDict(b, false, 16)
 	})
 	b.Run("seqlock", func(b *testing.B) { benchSeq(b, false) })

@@ -80,7 +80,7 @@ func NewDictStripes[K, V any](n int) (*Dict[K, V], error) {
 	return newHandle[K, V](c), nil
 }
 
-// SetMaxLoad sets the highest load of the Dict tables this process grows, in quarters (2 by
+// SetMaxLoad sets the highest load of the Dict tables this process grows, in quarters (3 by
 // default); it returns a function restoring the old one.
 func SetMaxLoad(quarters int) (restore func()) {
 	old := maxLoadQuarters.Swap(int32(quarters))

@@ -13,23 +13,23 @@ import (
 // releases its stripe, grows the table holding every stripe (grow), and tries again.
 var errGrow = errors.New("manager: the table must grow")
 
-// full reports whether table t has no room for one more used slot at its highest load (a half;
-// see maxLoadQuarters). used never underestimates, and each stripe has at most one insert in
-// flight past this check, so with at least 4 slots per stripe a table that passed it always has
-// an empty slot left.
+// full reports whether table t has no room for one more used slot at its highest load (three
+// quarters; see maxLoadQuarters). used never underestimates, and each stripe has at most one
+// insert in flight past this check, so with at least 4 slots per stripe a table that passed it
+// always has an empty slot left.
 func (c *core) full(t *table) bool {
 	return atomic.LoadUint64(c.wUsed)+1 > uint64(len(t.slots))/4*uint64(maxLoadQuarters.Load())
 }
 
-// maxLoadQuarters is a Dict table's highest load, in quarters: at 2 (the default) a table grows
-// when half its slots are used, to four times its live entries. A Get's probe then reads
-// about 1.2 slots on average, and an entry of another key (a dependent cache miss of its own)
-// about once in five Gets; at 3, the load before, the table is half the size and a Get reads
-// about 1.8 slots (BenchmarkDictGet/shmkit-load75 measures that). Any value from 1 to 3 keeps the
+// maxLoadQuarters is a Dict table's highest load, in quarters: at 3 (the default) a table grows
+// when three quarters of its slots are used, to twice its live entries (rounded up to a power of
+// two; 6/quarters times in general). At 2 a Get's probe would read another key's entry less often (about once in five Gets
+// rather than four in five) for a table twice the size; BenchmarkDictGet/shmkit-load50 measures
+// it, and showed no gain on the shared VM (see docs/manager.md). Any value from 1 to 3 keeps the
 // guarantee of put; tests change it, nothing else does.
 var maxLoadQuarters atomic.Int32
 
-func init() { maxLoadQuarters.Store(2) }
+func init() { maxLoadQuarters.Store(3) }
 
 // put publishes a new entry of key and val in stripe x, which the caller holds (lockStripe),
 // replacing the key's entry if it has one. It returns whether the key was new, or errGrow when it

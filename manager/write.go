@@ -329,7 +329,7 @@ func (c *core) resize(t *table) (*table, error) {
 			live++
 		}
 	}
-	nt, err := c.allocTable(nextPow2(8*(live+1)/uint64(maxLoadQuarters.Load()), c.minTable()))
+	nt, err := c.allocTable(nextPow2(6*(live+1)/uint64(maxLoadQuarters.Load()), c.minTable()))
 	if err != nil {
 		return nil, err
 	}
