@@ -3,6 +3,7 @@ package manager_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -205,8 +206,10 @@ const (
 func ticker(d *manager.Dict[string, int64], c *testutil.Cell, watch bool, gap time.Duration, n int) error {
 	atomic.StoreUint32(c.W32(cReady), 1)
 	for i := 1; i <= n; i++ {
-		for atomic.LoadUint32(c.W32(cAck)) != uint32(i-1) {
-			runtime.Gosched()
+		for t0 := time.Now(); atomic.LoadUint32(c.W32(cAck)) != uint32(i-1); runtime.Gosched() {
+			if time.Since(t0) > 10*time.Second {
+				return fmt.Errorf("change %d: no ack of change %d in 10 s (ack is %d)", i, i-1, atomic.LoadUint32(c.W32(cAck)))
+			}
 		}
 		if gap >= time.Millisecond {
 			time.Sleep(gap)
@@ -279,7 +282,12 @@ func benchWatch(b *testing.B, watch bool, gap time.Duration) {
 	for i := 1; i <= b.N; i++ {
 		var stamp int64
 		if watch {
-			got := <-ch
+			var got manager.Change[int64]
+			select {
+			case got = <-ch:
+			case <-time.After(10 * time.Second):
+				b.Fatalf("change %d not delivered in 10 s", i)
+			}
 			if got.Err != nil || got.Deleted {
 				b.Fatalf("change %d: %+v", i, got)
 			}
