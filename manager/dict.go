@@ -14,8 +14,9 @@ import (
 )
 
 // A Dict is a hash map in shared memory: Python's Manager().dict() without the server process.
-// Every process that maps the heap reads it directly; writes are serialised by one robust
-// lock.Lock per Dict. It reaches child processes as a start argument (a *Dict[K, V] parameter is
+// Every process that maps the heap reads it directly; writes are serialised per stripe: the keys
+// fall into 16 stripes by hash, each with its own robust lock.Lock, so writers of keys in
+// different stripes run at once (a grow and Clear take every stripe). It reaches child processes as a start argument (a *Dict[K, V] parameter is
 // rebuilt from its Ref) or through OpenDict.
 //
 // Keys and values are stored encoded: raw memory for pointer-free fixed-size types (numbers,
@@ -29,7 +30,7 @@ import (
 //
 //   - Get, Contains and Len take no lock and never block on writers; a Get returns a value that
 //     some Set stored, whole (entries are copy-on-write: see read.go), or reports the key absent.
-//   - Set, Delete, Pop, SetDefault, Update and Clear are serialised by the Dict's lock and are
+//   - Set, Delete, Pop, SetDefault, Update and Clear are serialised by the key's stripe lock and are
 //     atomic: a Get sees each of them entirely or not at all. A Set that returned happens before
 //     every Get that starts after it (sequentially consistent atomics across processes).
 //   - Items and Keys return a consistent snapshot: the Dict as it was between two writes.
@@ -238,10 +239,11 @@ func (d *Dict[K, V]) decoded(v V, err error) (V, bool, error) {
 
 // getLocked is get under the lock, for a reader that writers kept from finishing.
 func (d *Dict[K, V]) getLocked(ctx context.Context, kb []byte, h uint64) (v V, w uint64, ok bool, err error) {
-	if err := d.c.lockR(ctx, true); err != nil {
+	x := d.c.stripeOf(h)
+	if err := d.c.lockStripe(ctx, x, false); err != nil {
 		return v, 0, false, err
 	}
-	defer func() { err = errors.Join(err, d.c.unlockR()) }()
+	defer func() { err = errors.Join(err, d.c.unlockStripe(x, false)) }()
 	e, w, ok, err := d.c.lockedGet(kb, h)
 	if err != nil || !ok {
 		return v, 0, false, err
@@ -270,14 +272,17 @@ func (d *Dict[K, V]) Contains(k K) (bool, error) {
 	return ok, err
 }
 
-// Len returns the number of keys: one atomic load, exact between writes (a write in progress
-// may or may not be counted). A negative count is never returned; a corrupt one reads as it is
-// until the next repair.
+// Len returns the number of keys: the sum of the stripes' counts (one atomic load each), exact
+// between writes (a write in progress may or may not be counted). A count a dead writer left
+// wrong is recounted by the next writer of its stripe.
 func (d *Dict[K, V]) Len() int {
 	if d.check() != nil {
 		return 0
 	}
-	n := atomic.LoadUint64(d.c.wCount)
+	var n uint64
+	for i := range d.c.st {
+		n += atomic.LoadUint64(d.c.st[i].count)
+	}
 	if n > uint64(maxInt) {
 		return maxInt
 	}
@@ -286,16 +291,37 @@ func (d *Dict[K, V]) Len() int {
 
 const maxInt = int(^uint(0) >> 1)
 
-// write runs fn holding the lock (bounded by ctx when it is not nil), as one write.
-func (d *Dict[K, V]) write(ctx context.Context, fn func() error) (err error) {
+// write runs fn holding the stripe of the key of hash h (bounded by ctx), as one write. fn
+// returns errGrow to have the table grown (every stripe held, this one released first) and be
+// run again.
+func (d *Dict[K, V]) write(ctx context.Context, h uint64, fn func(x *stripe) error) error {
 	if err := d.check(); err != nil {
 		return err
 	}
-	if err := d.c.lockW(ctx, true); err != nil {
-		return err
+	x := d.c.stripeOf(h)
+	for {
+		if err := d.c.lockStripe(ctx, x, true); err != nil {
+			return err
+		}
+		tw := atomic.LoadUint64(d.c.wTable)
+		err := d.writeLocked(x, fn)
+		if err != errGrow {
+			return err
+		}
+		if err := d.c.grow(ctx, tw); err != nil {
+			return err
+		}
 	}
-	defer func() { err = errors.Join(err, d.c.unlockW()) }()
-	return fn()
+}
+
+// writeLocked runs fn and releases x, also when fn panics (an Update's function).
+func (d *Dict[K, V]) writeLocked(x *stripe, fn func(x *stripe) error) (err error) {
+	defer func() {
+		if uerr := d.c.unlockStripe(x, true); uerr != nil && err != errGrow {
+			err = errors.Join(err, uerr)
+		}
+	}()
+	return fn(x)
 }
 
 // Set stores v as the value of key k. It waits for the Dict's lock (held only for the length of
@@ -318,14 +344,23 @@ func (d *Dict[K, V]) SetContext(ctx context.Context, k K, v V) error {
 	if err := d.check(); err != nil {
 		return err
 	}
-	if err := d.c.lockW(ctx, true); err != nil {
-		return err
+	x := d.c.stripeOf(h)
+	for {
+		if err := d.c.lockStripe(ctx, x, true); err != nil {
+			return err
+		}
+		tw := atomic.LoadUint64(d.c.wTable)
+		_, err = d.c.put(x, kb, vb, h, true)
+		if uerr := d.c.unlockStripe(x, true); err == nil {
+			err = uerr
+		}
+		if err != errGrow {
+			return err
+		}
+		if err := d.c.grow(ctx, tw); err != nil {
+			return err
+		}
 	}
-	_, err = d.c.put(kb, vb, h)
-	if uerr := d.c.unlockW(); err == nil {
-		err = uerr
-	}
-	return err
 }
 
 // Delete removes key k and reports whether the Dict held it.
@@ -338,8 +373,8 @@ func (d *Dict[K, V]) DeleteContext(ctx context.Context, k K) (removed bool, err 
 		return false, err
 	}
 	h := hashKey(kb)
-	err = d.write(ctx, func() (err error) {
-		removed, err = d.c.remove(kb, h)
+	err = d.write(ctx, h, func(x *stripe) (err error) {
+		removed, err = d.c.remove(x, kb, h)
 		return err
 	})
 	return removed, err
@@ -356,7 +391,7 @@ func (d *Dict[K, V]) PopContext(ctx context.Context, k K) (v V, ok bool, err err
 		return v, false, err
 	}
 	h := hashKey(kb)
-	err = d.write(ctx, func() error {
+	err = d.write(ctx, h, func(x *stripe) error {
 		e, _, found, err := d.c.lockedGet(kb, h)
 		if err != nil || !found {
 			return err
@@ -365,7 +400,7 @@ func (d *Dict[K, V]) PopContext(ctx context.Context, k K) (v V, ok bool, err err
 			return err
 		}
 		ok = true
-		_, err = d.c.remove(kb, h)
+		_, err = d.c.remove(x, kb, h)
 		return err
 	})
 	if err != nil {
@@ -393,8 +428,8 @@ func (d *Dict[K, V]) SetDefaultContext(ctx context.Context, k K, def V) (V, erro
 
 // Update replaces the value of key k by fn(old, ok), where ok reports whether the Dict held k,
 // and returns the new value: an atomic read-modify-write (d.Update(k, func(n int, _ bool) int {
-// return n + 1 }) is an exact shared counter across processes). fn runs holding the Dict's lock:
-// it must be short and must not call the Dict's write methods (that would deadlock); reads are
+// return n + 1 }) is an exact shared counter across processes). fn runs once, holding the key's
+// stripe lock: it must be short and must not call the Dict's write methods (that would deadlock); reads are
 // allowed. If fn panics, the lock is released and the Dict unchanged. If the process dies while
 // fn runs, the next writer takes the lock over and the Dict is as before the Update.
 func (d *Dict[K, V]) Update(k K, fn func(old V, ok bool) V) (V, error) {
@@ -408,10 +443,13 @@ func (d *Dict[K, V]) UpdateContext(ctx context.Context, k K, fn func(old V, ok b
 		return nv, err
 	}
 	h := hashKey(kb)
-	err = d.write(ctx, func() error {
+	err = d.write(ctx, h, func(x *stripe) error {
 		e, _, found, err := d.c.lockedGet(kb, h)
 		if err != nil {
 			return err
+		}
+		if t, err := d.c.current(true); err != nil || (!found && d.c.full(t)) {
+			return orErr(err, errGrow) // grow before fn runs, so that fn runs once
 		}
 		var old V
 		if found {
@@ -427,7 +465,7 @@ func (d *Dict[K, V]) UpdateContext(ctx context.Context, k K, fn func(old V, ok b
 		if err != nil {
 			return err
 		}
-		_, err = d.c.put(kb, vb, h)
+		_, err = d.c.put(x, kb, vb, h, false)
 		return err
 	})
 	return nv, err
@@ -442,7 +480,22 @@ func (d *Dict[K, V]) Clear() error { return d.ClearContext(context.Background())
 
 // ClearContext is Clear bounded by ctx while it waits for the lock.
 func (d *Dict[K, V]) ClearContext(ctx context.Context) error {
-	return d.write(ctx, d.c.clearAll)
+	if err := d.check(); err != nil {
+		return err
+	}
+	if err := d.c.lockAll(ctx, true); err != nil {
+		return err
+	}
+	err := d.c.clearAll()
+	return errors.Join(err, d.c.unlockAll(true))
+}
+
+// orErr returns err if it is not nil, else alt.
+func orErr(err, alt error) error {
+	if err != nil {
+		return err
+	}
+	return alt
 }
 
 // Items returns a consistent snapshot of the Dict's keys and values: the Dict as it stood

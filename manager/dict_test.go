@@ -3,6 +3,7 @@ package manager_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"testing"
 	"time"
@@ -227,9 +228,26 @@ func TestDictFullHeapAndPanic(t *testing.T) {
 	require.NoError(t, d.Free())
 }
 
-// The Context forms give up when their context ends while another writer holds the lock.
+// keysIn returns a key of d's stripe s and one of another stripe ("k<i>" for the least i).
+func keysIn[V any](d *manager.Dict[string, V], s int) (same, other string) {
+	for i := 0; same == "" || other == ""; i++ {
+		k := fmt.Sprint("k", i)
+		if got, _ := d.StripeOf(k); got == s && same == "" {
+			same = k
+		} else if got != s && other == "" {
+			other = k
+		}
+	}
+	return same, other
+}
+
+// The Context forms give up when their context ends while another writer holds the key's stripe
+// (or, for Clear, any stripe); a write of a key in another stripe goes on meanwhile.
 func TestDictContext(t *testing.T) {
 	d := newDict[string, int](t)
+	s, n := d.StripeOf("k")
+	require.Equal(t, 16, n)
+	same, other := keysIn(d, s)
 	inside, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
 	go func() {
 		_, err := d.Update("k", func(int, bool) int {
@@ -242,7 +260,8 @@ func TestDictContext(t *testing.T) {
 	<-inside
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	require.ErrorIs(t, d.SetContext(ctx, "x", 1), context.DeadlineExceeded)
+	require.NoError(t, d.SetContext(ctx, other, 1), "a write to another stripe waits for nothing")
+	require.ErrorIs(t, d.SetContext(ctx, same, 1), context.DeadlineExceeded)
 	_, err := d.DeleteContext(ctx, "k")
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.ErrorIs(t, d.ClearContext(ctx), context.DeadlineExceeded)
@@ -256,4 +275,5 @@ func TestDictContext(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, 1, v)
+	require.Equal(t, 2, d.Len())
 }

@@ -1,7 +1,38 @@
 package manager
 
-// LockOwner returns the pid holding the structure's lock, 0 when it is free (tests only).
-func (d *Dict[K, V]) LockOwner() int { return d.c.lk.Owner() }
+import (
+	"time"
+
+	"github.com/shmkit/shmkit/shm"
+)
+
+// LockOwner returns the pid holding one of the structure's stripe locks, 0 when all are free
+// (tests only).
+func (d *Dict[K, V]) LockOwner() int { return d.c.owner() }
+
+func (c *core) owner() int {
+	for i := range c.st {
+		if o := c.st[i].lk.Owner(); o != 0 {
+			return o
+		}
+	}
+	return 0
+}
+
+// Stripes returns how many writer stripes the Dict has, and the stripe key k belongs to.
+func (d *Dict[K, V]) StripeOf(k K) (stripe, stripes int) {
+	kb, err := d.key(&k)
+	if err != nil {
+		panic(err)
+	}
+	x := d.c.stripeOf(hashKey(kb))
+	for i := range d.c.st {
+		if &d.c.st[i] == x {
+			return i, len(d.c.st)
+		}
+	}
+	panic("no stripe")
+}
 
 // Repairs returns how many repairs this process made after dead writers, and of those how many
 // found a table operation (grow, clear) and how many an entry write in flight.
@@ -16,6 +47,7 @@ const (
 	AtGrowFilling    = atGrowFilling
 	AtGrowPublished  = atGrowPublished
 	AtClearPublished = atClearPublished
+	AtLockingAll     = atLockingAll
 	NumHookPoints    = numHookPoints
 )
 
@@ -24,4 +56,33 @@ const (
 func SetTestHook(fn func(point int)) { testHook = fn }
 
 // LockOwner returns the pid holding the List's lock, 0 when it is free (tests only).
-func (l *List[T]) LockOwner() int { return l.c.lk.Owner() }
+func (l *List[T]) LockOwner() int { return l.c.owner() }
+
+// SetWatchSpin sets the watchers' spin policy of this process (benchmarks compare policies in one
+// run): at most max per change; adaptive or always max. It returns a function restoring the old.
+func SetWatchSpin(max time.Duration, adapt bool) (restore func()) {
+	om, oa := maxSpin.Load(), adaptive.Load()
+	maxSpin.Store(int64(max))
+	adaptive.Store(adapt)
+	return func() { maxSpin.Store(om); adaptive.Store(oa) }
+}
+
+// NewDictStripes is NewDict with n writer stripes instead of 16 (benchmarks compare them).
+func NewDictStripes[K, V any](n int) (*Dict[K, V], error) {
+	h, err := shm.Default()
+	if err != nil {
+		return nil, err
+	}
+	c, err := newStriped(h, dictKind, formDict, typeName[K](), typeName[V](), n)
+	if err != nil {
+		return nil, err
+	}
+	return newHandle[K, V](c), nil
+}
+
+// SetMaxLoad sets the highest load of the Dict tables this process grows, in quarters (3 by
+// default); it returns a function restoring the old one.
+func SetMaxLoad(quarters int) (restore func()) {
+	old := maxLoadQuarters.Swap(int32(quarters))
+	return func() { maxLoadQuarters.Store(old) }
+}

@@ -10,7 +10,7 @@ import (
 
 // free returns every block of the structure to the heap: entries, table, lock and header.
 func (c *core) free(dict bool) error {
-	if err := c.lockW(context.Background(), dict); err != nil {
+	if err := c.lockAll(context.Background(), true); err != nil {
 		return err
 	}
 	var errs []error
@@ -25,6 +25,9 @@ func (c *core) free(dict bool) error {
 	}
 	// The magic goes first: a handle that opens the header from now on is refused.
 	atomic.StoreUint64(shm.Word64(c.hdr, hMagic), 0)
-	errs = append(errs, c.lk.Unlock(), c.lk.Free(), c.heap.Free(c.ref))
+	for i := range c.st {
+		errs = append(errs, c.st[i].lk.Unlock(), c.st[i].lk.Free())
+	}
+	errs = append(errs, c.heap.Free(c.ref))
 	return errors.Join(errs...)
 }

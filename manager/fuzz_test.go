@@ -92,11 +92,7 @@ func fuzzDict(t *testing.T, data []byte) {
 		d.Pop(4)
 		d.Update(5, func(old string, ok bool) string { return old + "!" })
 		d.SetDefault(6, "x")
-		if c.lk.Lock() == nil {
-			c.repair(true)
-			atomic.AddUint32(c.wSeq, 1)
-			c.unlockW()
-		}
+		fuzzRepair(c)
 		d.Items()
 		OpenDict[uint64, string](d.Ref())
 		d.Clear()
@@ -132,14 +128,22 @@ func FuzzListCorrupt(f *testing.F) {
 		l.Insert(2, "z")
 		l.Pop(1)
 		l.Pop(-1)
-		if l.c.lk.Lock() == nil {
-			l.c.repair(false)
-			atomic.AddUint32(l.c.wSeq, 1)
-			l.c.unlockW()
-		}
+		fuzzRepair(l.c)
 		l.Slice(0, 100)
 		OpenList[string](l.Ref())
 		l.Clear()
 		l.Free()
 	})
+}
+
+// fuzzRepair runs a repair of every stripe, as a writer taking each over from a dead one would.
+func fuzzRepair(c *core) {
+	for i := range c.st {
+		x := &c.st[i]
+		if x.lk.Lock() == nil {
+			c.repair(x)
+			atomic.AddUint32(x.seq, 1)
+			c.unlockStripe(x, true)
+		}
+	}
 }

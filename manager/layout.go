@@ -15,31 +15,42 @@ import (
 
 // Every Dict, List and Namespace is a header block (kind "manager.Dict" or "manager.List"), a
 // table block (kind "manager.table") and one entry block per element (kind "manager.entry"), all
-// in one heap. All words are little-endian and naturally aligned.
+// in one heap, plus one lock.Lock block per stripe. All words are little-endian and naturally
+// aligned.
 //
-// Header (128 bytes):
+// Header (128 bytes, then one 128-byte record per stripe):
 //
 //	offset size field
-//	     0    8 magic "SHMKMGR\x01" (stored last at creation: it publishes the rest)
-//	     8    4 lock: payload offset of the lock.Lock block, divided by 64
-//	    12    4 lock: its block's generation
+//	     0    8 magic "SHMKMGR\x02" (stored last at creation: it publishes the rest)
+//	     8    4 stripes: how many writer stripes (a power of two: 16 for a Dict, 1 for a List)
+//	    12    4 reserved (0)
 //	    16    8 table: the current table's word (see "Words")
-//	    24    8 count: live entries (a Dict's Len; a List keeps its length in the table)
-//	    32    8 used: live entries plus tombstones in the table (a Dict's load)
-//	    40    4 seq: the change sequence, odd while a write is in progress; futex word of Watch
-//	    44    4 watchers: how many watching goroutines may be parked on seq
-//	    48    8 log: table word the logged write works in
-//	    56    8 log: slot index of the logged write
-//	    64    8 log: the entry word the write replaces or removes (0: none)
-//	    72    8 log: the entry word the write publishes (0: none)
+//	    24   40 reserved (0): the first cache line holds what every read loads, and nothing else
+//	    64    8 used: live entries plus tombstones in the table (a Dict's load), never less
+//	    72    4 gen: the change counter, +1 after each write while a watch exists; futex word of Watch
+//	    76    4 watchers: how many watching goroutines may be parked on gen
 //	    80    8 pending: a table being built by a grow, clear or list rebuild (0: none)
 //	    88    8 retired: the table a grow, clear or rebuild replaced, being freed (0: none)
 //	    96    4 retired kind: retireTable (free the table only) or retireAll (entries too)
 //	   100    4 key type hash (FNV-1a of the Go type's name)
 //	   104    4 value type hash
 //	   108    4 form: formDict or formList
-//	   112    4 the kind of the lock block (lock.Lock)
+//	   112    4 the kind of the lock blocks (lock.Lock)
 //	   116   12 reserved (0)
+//
+// Stripe record i, at 128 + 128*i (a Dict's key of hash h belongs to stripe h >> (64 - log2
+// stripes); a List has one stripe, which every write takes):
+//
+//	offset size field
+//	     0    8 the stripe's lock.Lock block, as a word
+//	     8    4 seq: odd while a write holding this stripe is in progress
+//	    12    4 reserved (0)
+//	    16    8 log: table word the logged write works in
+//	    24    8 log: slot index of the logged write
+//	    32    8 log: the entry word the write replaces or removes (0: none)
+//	    40    8 log: the entry word the write publishes (0: none; a Dict's Delete: tombstone)
+//	    48    8 count: live entries whose keys belong to the stripe (a Dict's Len is their sum)
+//	    56   72 reserved (0)
 //
 // Table: word 0 capacity (slots, a power of two for a Dict), word 1 a List's length, then from
 // byte 64 the slots, one 64-bit word each.
@@ -55,17 +66,11 @@ import (
 // validate after reading.
 const (
 	hMagic   = 0
-	hLock    = 8
-	hLockGen = 12
+	hStripes = 8
 	hTable   = 16
-	hCount   = 24
-	hUsed    = 32
-	hSeq     = 40
-	hWatch   = 44
-	hLogTab  = 48
-	hLogSlot = 56
-	hLogOld  = 64
-	hLogNew  = 72
+	hUsed    = 64
+	hGen     = 72
+	hWatch   = 76
 	hPending = 80
 	hRetired = 88
 	hRetKind = 96
@@ -74,8 +79,23 @@ const (
 	hForm    = 108
 	hLockKnd = 112
 
-	headerSize = 128
-	magic      = 0x0152_474d_4b4d_4853 // "SHMKMGR\x01" read as little-endian
+	baseSize   = 128
+	stripeSize = 128
+	magic      = 0x0252_474d_4b4d_4853 // "SHMKMGR\x02" read as little-endian
+
+	sLock    = 0
+	sSeq     = 8
+	sLogTab  = 16
+	sLogSlot = 24
+	sLogOld  = 32
+	sLogNew  = 40
+	sCount   = 48
+
+	// dictStripes is how many writer stripes a Dict has: writers of keys in different stripes
+	// run at once. A table holds at least 4 slots per stripe (minTable), so that the inserts
+	// in flight in every stripe at once always find a free slot (see put).
+	dictStripes = 16
+	maxStripes  = 64
 
 	formDict = 1
 	formList = 2
@@ -155,41 +175,81 @@ type table struct {
 	slots []uint64
 }
 
+// A stripe is the process-local view of one stripe record: its lock, sequence, log and count.
+// Writers of a Dict's keys that belong to different stripes hold different locks and run at
+// once; a table operation (grow, Clear, Free) takes every stripe, in order.
+type stripe struct {
+	lk                              *lock.Lock
+	seq                             *uint32
+	logTab, logSlot, logOld, logNew *uint64
+	count                           *uint64
+}
+
 // core is the process-local handle of one header block: what Dict, List and Namespace share.
 type core struct {
-	seg  *shm.Segment
-	heap *shm.Heap
-	mem  []byte
-	ref  shm.Ref
-	hdr  []byte
-	lk   *lock.Lock
-	tab  atomic.Pointer[table]
-	gate park.Gate // this handle's watchers park on seq through it
+	seg   *shm.Segment
+	heap  *shm.Heap
+	mem   []byte
+	ref   shm.Ref
+	hdr   []byte
+	dict  bool
+	st    []stripe
+	shift uint // a key of hash h belongs to stripe h >> shift
+	tab   atomic.Pointer[table]
+	gate  park.Gate // this handle's watchers park on gen through it
 
-	wTable, wCount, wUsed               *uint64
-	wSeq, wWatch                        *uint32
-	wLogTab, wLogSlot, wLogOld, wLogNew *uint64
-	wPending, wRetired                  *uint64
-	wRetKind                            *uint32
+	wTable, wUsed      *uint64
+	wGen, wWatch       *uint32
+	wPending, wRetired *uint64
+	wRetKind           *uint32
 }
 
-func (c *core) views(b []byte) {
+func (c *core) views(b []byte, n int) {
 	c.hdr = b
-	for _, f := range []struct {
-		p   **uint64
-		off int
-	}{{&c.wTable, hTable}, {&c.wCount, hCount}, {&c.wUsed, hUsed}, {&c.wLogTab, hLogTab},
-		{&c.wLogSlot, hLogSlot}, {&c.wLogOld, hLogOld}, {&c.wLogNew, hLogNew},
-		{&c.wPending, hPending}, {&c.wRetired, hRetired}} {
-		*f.p = shm.Word64(b, f.off)
-	}
-	c.wSeq = shm.Word32(b, hSeq)
+	c.wTable = shm.Word64(b, hTable)
+	c.wUsed = shm.Word64(b, hUsed)
+	c.wPending = shm.Word64(b, hPending)
+	c.wRetired = shm.Word64(b, hRetired)
+	c.wGen = shm.Word32(b, hGen)
 	c.wWatch = shm.Word32(b, hWatch)
 	c.wRetKind = shm.Word32(b, hRetKind)
+	c.st = make([]stripe, n)
+	c.shift = 64 - uint(bits.TrailingZeros(uint(n)))
+	for i := range c.st {
+		o := baseSize + i*stripeSize
+		c.st[i] = stripe{seq: shm.Word32(b, o+sSeq), logTab: shm.Word64(b, o+sLogTab),
+			logSlot: shm.Word64(b, o+sLogSlot), logOld: shm.Word64(b, o+sLogOld),
+			logNew: shm.Word64(b, o+sLogNew), count: shm.Word64(b, o+sCount)}
+	}
 }
 
-// newCore allocates a header, its lock and an empty table in heap h.
+// minTable is the least table capacity: 4 slots per stripe for a Dict (see dictStripes).
+func (c *core) minTable() uint64 {
+	if !c.dict {
+		return minCap
+	}
+	return max(minCap, 4*uint64(len(c.st)))
+}
+
+// stripeOf returns the stripe a key of hash h belongs to (the top bits: the slot takes the low).
+func (c *core) stripeOf(h uint64) *stripe {
+	if c.shift >= 64 {
+		return &c.st[0]
+	}
+	return &c.st[h>>c.shift]
+}
+
+// newCore allocates a header, its stripes' locks and an empty table in heap h.
 func newCore(h *shm.Heap, kind shm.Kind, form uint32, ktype, vtype string) (*core, error) {
+	n := 1
+	if form == formDict {
+		n = dictStripes
+	}
+	return newStriped(h, kind, form, ktype, vtype, n)
+}
+
+// newStriped is newCore with n stripes (a power of two; tests compare stripe counts).
+func newStriped(h *shm.Heap, kind shm.Kind, form uint32, ktype, vtype string, n int) (*core, error) {
 	if h == nil {
 		return nil, errors.New("manager: nil heap")
 	}
@@ -197,7 +257,7 @@ func newCore(h *shm.Heap, kind shm.Kind, form uint32, ktype, vtype string) (*cor
 	if seg.Size() > shm.MaxSize {
 		return nil, fmt.Errorf("%w: segment of %d bytes", ErrUnsupported, seg.Size())
 	}
-	ref, err := h.Alloc(headerSize, kind)
+	ref, err := h.Alloc(baseSize+n*stripeSize, kind)
 	if err != nil {
 		return nil, fmt.Errorf("manager: allocate header: %w", err)
 	}
@@ -205,20 +265,32 @@ func newCore(h *shm.Heap, kind shm.Kind, form uint32, ktype, vtype string) (*cor
 	if err != nil {
 		return nil, errors.Join(err, h.Free(ref))
 	}
-	lk, err := lock.NewLock(lock.In(h))
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("manager: new lock: %w", err), h.Free(ref))
+	c := &core{seg: seg, heap: h, mem: seg.Bytes(), ref: ref, dict: form == formDict}
+	c.views(b, n)
+	undo := func(err error) error {
+		for _, x := range c.st {
+			if x.lk != nil {
+				err = errors.Join(err, x.lk.Free())
+			}
+		}
+		return errors.Join(err, h.Free(ref))
 	}
-	c := &core{seg: seg, heap: h, mem: seg.Bytes(), ref: ref, lk: lk}
-	c.views(b)
-	t, err := c.allocTable(minCap)
-	if err != nil {
-		return nil, errors.Join(err, lk.Free(), h.Free(ref))
+	var lkind shm.Kind
+	for i := range c.st {
+		lk, err := lock.NewLock(lock.In(h))
+		if err != nil {
+			return nil, undo(fmt.Errorf("manager: new lock: %w", err))
+		}
+		c.st[i].lk = lk
+		lkind = lk.Ref().Kind
+		atomic.StoreUint64(shm.Word64(b, baseSize+i*stripeSize+sLock), wordOf(lk.Ref()))
 	}
-	lr := lk.Ref()
-	atomic.StoreUint32(shm.Word32(b, hLock), uint32(lr.Off/64))
-	atomic.StoreUint32(shm.Word32(b, hLockGen), lr.Gen)
-	atomic.StoreUint32(shm.Word32(b, hLockKnd), uint32(lr.Kind))
+	t, err := c.allocTable(c.minTable())
+	if err != nil {
+		return nil, undo(err)
+	}
+	atomic.StoreUint32(shm.Word32(b, hStripes), uint32(n))
+	atomic.StoreUint32(shm.Word32(b, hLockKnd), uint32(lkind))
 	atomic.StoreUint64(c.wTable, t.word)
 	atomic.StoreUint32(shm.Word32(b, hKType), typeHash(ktype))
 	atomic.StoreUint32(shm.Word32(b, hVType), typeHash(vtype))
@@ -235,7 +307,7 @@ func openCore(ref shm.Ref, kind shm.Kind, form uint32, ktype, vtype string) (*co
 	if err != nil {
 		return nil, fmt.Errorf("manager: open %v: %w", kind, err)
 	}
-	if len(b) < headerSize {
+	if len(b) < baseSize {
 		return nil, corrupt("header of %d bytes", len(b))
 	}
 	if m := atomic.LoadUint64(shm.Word64(b, hMagic)); m != magic {
@@ -247,18 +319,23 @@ func openCore(ref shm.Ref, kind shm.Kind, form uint32, ktype, vtype string) (*co
 	if k, v := atomic.LoadUint32(shm.Word32(b, hKType)), atomic.LoadUint32(shm.Word32(b, hVType)); k != typeHash(ktype) || v != typeHash(vtype) {
 		return nil, fmt.Errorf("%w: %v was not made for [%s, %s]", ErrMismatch, ref, ktype, vtype)
 	}
+	n := int(atomic.LoadUint32(shm.Word32(b, hStripes)))
+	if n < 1 || n > maxStripes || n&(n-1) != 0 || len(b) < baseSize+n*stripeSize || (form == formList && n != 1) {
+		return nil, corrupt("header of %d bytes claims %d stripes", len(b), n)
+	}
 	h, err := seg.Heap()
 	if err != nil {
 		return nil, err
 	}
-	lr := shm.Ref{Seg: seg.ID(), Name: seg.Name(), Off: uint64(atomic.LoadUint32(shm.Word32(b, hLock))) * 64,
-		Gen: atomic.LoadUint32(shm.Word32(b, hLockGen)), Kind: shm.Kind(atomic.LoadUint32(shm.Word32(b, hLockKnd)))}
-	lk, err := lock.OpenLock(lr)
-	if err != nil {
-		return nil, fmt.Errorf("manager: open lock: %w", err)
+	c := &core{seg: seg, heap: h, mem: seg.Bytes(), ref: ref, dict: form == formDict}
+	c.views(b, n)
+	lkind := shm.Kind(atomic.LoadUint32(shm.Word32(b, hLockKnd)))
+	for i := range c.st {
+		lr := refOf(seg, atomic.LoadUint64(shm.Word64(b, baseSize+i*stripeSize+sLock)), lkind)
+		if c.st[i].lk, err = lock.OpenLock(lr); err != nil {
+			return nil, fmt.Errorf("manager: open lock: %w", err)
+		}
 	}
-	c := &core{seg: seg, heap: h, mem: seg.Bytes(), ref: ref, lk: lk}
-	c.views(b)
 	return c, nil
 }
 
@@ -376,10 +453,10 @@ func (c *core) freeTable(w uint64) error {
 	return c.heap.Free(refOf(c.seg, w, tableKind))
 }
 
-// nextPow2 returns the least power of two >= n (and >= minCap).
-func nextPow2(n uint64) uint64 {
-	if n <= minCap {
-		return minCap
+// nextPow2 returns the least power of two >= n (and >= lo, a power of two).
+func nextPow2(n, lo uint64) uint64 {
+	if n <= lo {
+		return lo
 	}
 	return 1 << bits.Len64(n-1)
 }

@@ -196,10 +196,10 @@ func (l *List[T]) write(ctx context.Context, fn func(t *table, n uint64) error) 
 	if err := l.check(); err != nil {
 		return err
 	}
-	if err := l.c.lockW(ctx, false); err != nil {
+	if err := l.c.lockAll(ctx, true); err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, l.c.unlockW()) }()
+	defer func() { err = errors.Join(err, l.c.unlockAll(true)) }()
 	t, err := l.c.current(false)
 	if err != nil {
 		return err
@@ -230,13 +230,13 @@ func (l *List[T]) AppendContext(ctx context.Context, v T) error {
 		if err != nil {
 			return err
 		}
-		l.c.logWrite(t.word, n, 0, nw)
+		l.c.st[0].logWrite(t.word, n, 0, nw)
 		atomic.StoreUint64(&t.slots[n], nw)
 		hook(atEntryLogged)
 		// The publication: a reader checks the index against the length first.
 		atomic.StoreUint64(shm.Word64(t.b, tabLen), n+1)
 		hook(atEntryPublished)
-		l.c.clearLog()
+		l.c.st[0].clearLog()
 		return nil
 	})
 }
@@ -260,12 +260,12 @@ func (l *List[T]) SetContext(ctx context.Context, i int, v T) error {
 			return err
 		}
 		old := atomic.LoadUint64(&t.slots[j])
-		l.c.logWrite(t.word, j, old, nw)
+		l.c.st[0].logWrite(t.word, j, old, nw)
 		hook(atEntryLogged)
 		atomic.StoreUint64(&t.slots[j], nw)
 		hook(atEntryPublished)
 		l.c.freeEntry(old)
-		l.c.clearLog()
+		l.c.st[0].clearLog()
 		return nil
 	})
 }
@@ -289,7 +289,7 @@ func (l *List[T]) PopContext(ctx context.Context, i int) (v T, err error) {
 			return err
 		}
 		if j == n-1 {
-			l.c.logWrite(t.word, j, old, 0)
+			l.c.st[0].logWrite(t.word, j, old, 0)
 			atomic.StoreUint64(shm.Word64(t.b, tabLen), n-1)
 			hook(atEntryLogged)
 			atomic.StoreUint64(&t.slots[j], 0)
@@ -304,7 +304,7 @@ func (l *List[T]) PopContext(ctx context.Context, i int) (v T, err error) {
 			}
 		}
 		l.c.freeEntry(old)
-		l.c.clearLog()
+		l.c.st[0].clearLog()
 		return nil
 	})
 	return v, err
@@ -342,7 +342,7 @@ func (l *List[T]) InsertContext(ctx context.Context, i int, v T) error {
 		if err != nil {
 			return errors.Join(err, l.c.freeEntry(nw))
 		}
-		l.c.clearLog()
+		l.c.st[0].clearLog()
 		return nil
 	})
 }
@@ -358,7 +358,7 @@ func (l *List[T]) ClearContext(ctx context.Context) error {
 			return err
 		}
 		atomic.StoreUint64(l.c.wPending, nt.word)
-		l.c.publishTable(t.word, nt, retireAll, 0, 0)
+		l.c.publishTable(t.word, nt, retireAll, nil, 0)
 		return nil
 	})
 }

@@ -2,15 +2,39 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"sync/atomic"
 
 	"github.com/shmkit/shmkit/shm"
 )
 
-// put publishes a new entry of key and val, replacing the key's entry if it has one. The caller
-// holds the lock (lockW). It returns whether the key was new.
-func (c *core) put(key, val []byte, h uint64) (added bool, err error) {
+// errGrow is put's answer when the key is new and the table is too full for it: the caller
+// releases its stripe, grows the table holding every stripe (grow), and tries again.
+var errGrow = errors.New("manager: the table must grow")
+
+// full reports whether table t has no room for one more used slot at its highest load (three
+// quarters; see maxLoadQuarters). used never underestimates, and each stripe has at most one
+// insert in flight past this check, so with at least 4 slots per stripe a table that passed it
+// always has an empty slot left.
+func (c *core) full(t *table) bool {
+	return atomic.LoadUint64(c.wUsed)+1 > uint64(len(t.slots))/4*uint64(maxLoadQuarters.Load())
+}
+
+// maxLoadQuarters is a Dict table's highest load, in quarters: at 3 (the default) a table grows
+// when three quarters of its slots are used, to twice its live entries (rounded up to a power of
+// two; 6/quarters times in general). At 2 a Get's probe would read another key's entry less often (about once in five Gets
+// rather than four in five) for a table twice the size; BenchmarkDictGet/shmkit-load50 measures
+// it, and showed no gain on the shared VM (see docs/manager.md). Any value from 1 to 3 keeps the
+// guarantee of put; tests change it, nothing else does.
+var maxLoadQuarters atomic.Int32
+
+func init() { maxLoadQuarters.Store(3) }
+
+// put publishes a new entry of key and val in stripe x, which the caller holds (lockStripe),
+// replacing the key's entry if it has one. It returns whether the key was new, or errGrow when it
+// is new and the table is full (only when mayGrow; otherwise the caller made sure of room).
+func (c *core) put(x *stripe, key, val []byte, h uint64, mayGrow bool) (added bool, err error) {
 	t, err := c.current(true)
 	if err != nil {
 		return false, err
@@ -19,40 +43,73 @@ func (c *core) put(key, val []byte, h uint64) (added bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	if !found && (!free || atomic.LoadUint64(c.wUsed)+1 > uint64(len(t.slots))/4*3) {
-		if t, err = c.resize(t); err != nil {
-			return false, err
-		}
-		if slot, old, found, free, err = c.probe(t, key, h); err != nil {
-			return false, err
-		}
-		if !free {
-			return false, corrupt("no free slot in a fresh table of %d", len(t.slots))
-		}
+	// An insert into an empty slot must pass the load check; one into a tombstone does not use up
+	// a slot (a full heap's Dict takes a key back into a deleted key's slot without growing).
+	if !found && mayGrow && (!free || (old == 0 && c.full(t))) {
+		return false, errGrow
+	}
+	if !free {
+		return false, corrupt("no free slot in a table of %d", len(t.slots))
 	}
 	nw, err := c.newEntry(h, key, val)
 	if err != nil {
 		return false, err
 	}
-	c.logWrite(t.word, slot, old, nw)
-	hook(atEntryLogged)
-	prev := atomic.LoadUint64(&t.slots[slot])
-	// The publication: a reader that loads the slot from here on reads the new entry whole.
-	atomic.StoreUint64(&t.slots[slot], nw)
+	for {
+		x.logWrite(t.word, slot, old, nw)
+		hook(atEntryLogged)
+		// The publication: a reader that loads the slot from here on reads the new entry whole. The
+		// key's own slot changes only under its stripe; a free one may be taken by another stripe.
+		if found {
+			atomic.StoreUint64(&t.slots[slot], nw)
+			break
+		}
+		if atomic.CompareAndSwapUint64(&t.slots[slot], old, nw) {
+			break
+		}
+		// Another stripe's insert took the slot: probe again.
+		if slot, old, found, free, err = c.probe(t, key, h); err == nil && (found || !free) {
+			err = corrupt("key's slot taken in a table of %d", len(t.slots))
+		}
+		if err == nil && mayGrow && old == 0 && c.full(t) {
+			err = errGrow
+		}
+		if err != nil {
+			x.clearLog()
+			if ferr := c.freeEntry(nw); ferr != nil && err != errGrow {
+				err = errors.Join(err, ferr)
+			}
+			return false, err
+		}
+	}
 	hook(atEntryPublished)
 	if !found {
-		atomic.AddUint64(c.wCount, 1)
-		if prev == 0 {
+		atomic.AddUint64(x.count, 1)
+		if old == 0 {
 			atomic.AddUint64(c.wUsed, 1)
 		}
 	}
 	c.freeEntry(old)
-	c.clearLog()
+	x.clearLog()
 	return !found, nil
 }
 
-// remove removes key's entry, reporting whether it had one. The caller holds the lock.
-func (c *core) remove(key []byte, h uint64) (bool, error) {
+// grow resizes the table holding every stripe, unless another writer replaced table tw meanwhile.
+func (c *core) grow(ctx context.Context, tw uint64) (err error) {
+	if err := c.lockAll(ctx, true); err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, c.unlockAll(true)) }()
+	t, err := c.current(true)
+	if err != nil || t.word != tw {
+		return err
+	}
+	_, err = c.resize(t)
+	return err
+}
+
+// remove removes key's entry, reporting whether it had one. The caller holds the key's stripe x.
+func (c *core) remove(x *stripe, key []byte, h uint64) (bool, error) {
 	t, err := c.current(true)
 	if err != nil {
 		return false, err
@@ -61,13 +118,13 @@ func (c *core) remove(key []byte, h uint64) (bool, error) {
 	if err != nil || !found {
 		return false, err
 	}
-	c.logWrite(t.word, slot, old, 0)
+	x.logWrite(t.word, slot, old, tomb)
 	hook(atEntryLogged)
 	atomic.StoreUint64(&t.slots[slot], tomb)
 	hook(atEntryPublished)
-	atomic.AddUint64(c.wCount, ^uint64(0))
+	atomic.AddUint64(x.count, ^uint64(0))
 	c.freeEntry(old)
-	c.clearLog()
+	x.clearLog()
 	return true, nil
 }
 
@@ -85,50 +142,58 @@ func (c *core) lockedGet(key []byte, h uint64) (entry, uint64, bool, error) {
 	return e, w, true, nil
 }
 
-// clearAll replaces the table by an empty one and frees every entry. The caller holds the lock.
+// clearAll replaces the table by an empty one and frees every entry. The caller holds every
+// stripe.
 func (c *core) clearAll() error {
 	t, err := c.current(true)
 	if err != nil {
 		return err
 	}
-	nt, err := c.allocTable(minCap)
+	nt, err := c.allocTable(c.minTable())
 	if err != nil {
 		return err
 	}
 	atomic.StoreUint64(c.wPending, nt.word)
-	c.publishTable(t.word, nt, retireAll, 0, 0)
+	c.publishTable(t.word, nt, retireAll, make([]uint64, len(c.st)), 0)
 	return nil
 }
 
 // scan calls fn with every entry of a consistent snapshot: the entries of the table while no
-// write was in progress from the first read to the last (seq unchanged and even). When writers
-// keep it from getting one it takes the lock (bounded by ctx when not nil). fn gets copies.
+// write was in progress from the first read to the last (every stripe's seq even and unchanged:
+// a write that began or ended meanwhile moved its stripe's seq). When writers keep it from getting
+// one it takes every stripe (bounded by ctx when not nil). fn gets copies.
 func (c *core) scan(ctx context.Context, dict bool, fn func(key, val []byte) error) error {
 	var keys, vals [][]byte
+	seqs := make([]uint32, len(c.st))
 	for try := 0; try < maxOptimistic; try++ {
-		s := atomic.LoadUint32(c.wSeq)
-		if s&1 != 0 {
+		busy := false
+		for i := range c.st {
+			seqs[i] = atomic.LoadUint32(c.st[i].seq)
+			busy = busy || seqs[i]&1 != 0
+		}
+		if busy {
 			runtime.Gosched()
 			continue
 		}
 		keys, vals = keys[:0], vals[:0]
 		ok, err := c.collect(dict, &keys, &vals)
-		if atomic.LoadUint32(c.wSeq) != s {
+		for i := range c.st {
+			ok = ok && atomic.LoadUint32(c.st[i].seq) == seqs[i]
+		}
+		if !ok {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		if ok {
-			return deliver(keys, vals, fn)
-		}
+		return deliver(keys, vals, fn)
 	}
-	if err := c.lockR(ctx, dict); err != nil {
+	if err := c.lockAll(ctx, false); err != nil {
 		return err
 	}
 	keys, vals = keys[:0], vals[:0]
 	_, err := c.collect(dict, &keys, &vals)
-	if uerr := c.unlockR(); err == nil {
+	if uerr := c.unlockAll(false); err == nil {
 		err = uerr
 	}
 	if err != nil {
@@ -183,7 +248,8 @@ func (c *core) collect(dict bool, keys, vals *[][]byte) (ok bool, err error) {
 }
 
 // rebuild replaces a List's table t by a new one of size slots and length n, filled by fill from
-// t's slots, and publishes it (the entries are shared, not copied). The caller holds the lock.
+// t's slots, and publishes it (the entries are shared, not copied). The caller holds the List's
+// stripe.
 func (c *core) rebuild(t *table, n, size uint64, fill func(dst, src []uint64)) (*table, error) {
 	return c.rebuildLogged(t, n, size, ^uint64(0), 0, 0, fill)
 }
@@ -200,8 +266,8 @@ func (c *core) rebuildLogged(t *table, n, size, at, old, nw uint64, fill func(ds
 	fill(nt.slots, t.slots)
 	atomic.StoreUint64(shm.Word64(nt.b, tabLen), n)
 	if old != 0 || nw != 0 {
-		c.logWrite(nt.word, at, old, nw)
+		c.st[0].logWrite(nt.word, at, old, nw)
 	}
-	c.publishTable(t.word, nt, retireTable, 0, 0)
+	c.publishTable(t.word, nt, retireTable, nil, 0)
 	return nt, nil
 }

@@ -121,12 +121,16 @@ func TestDictUpdateCounter(t *testing.T) {
 	require.Zero(t, d.LockOwner())
 }
 
+// fillS is how many keys churn sets in s before it clears it: enough for the table to grow three
+// times (from 64 slots) each round.
+const fillS = 200
+
 // churn writes to d and s forever, to be killed: it sets and deletes "hot" keys of d (values of
 // four equal fields), inserts and deletes its own "grow" keys so that the table is rehashed
-// often, and fills and clears s. Word 0 of c counts its operations. With point > 0 it stops at
+// often, and fills s (growing its table three times) and clears it. Word 0 of c counts its operations. With point > 0 it stops at
 // the stop-th time a write reaches that hook point (inside the write, holding the lock), sets
 // word 1 of c, and waits there to be killed.
-func churn(d *manager.Dict[string, quad], s *manager.Dict[int, quad], c *testutil.Cell, seed, point, stop int) error {
+func churn(d *manager.Dict[string, quad], s *manager.Dict[int, quad], c *testutil.Cell, seed, point, stop int) (err error) {
 	stopAt(c, point, stop)
 	r := rand.New(rand.NewPCG(uint64(seed), 7))
 	ops := c.W64(0)
@@ -149,7 +153,7 @@ func churn(d *manager.Dict[string, quad], s *manager.Dict[int, quad], c *testuti
 			}
 		case 2:
 			if n%50 == 0 {
-				for i := range 40 {
+				for i := range fillS {
 					if err := s.Set(i, q(n)); err != nil {
 						return err
 					}
@@ -220,7 +224,7 @@ func TestDictKillWriters(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	all0, table0, entry0 := manager.Repairs()
 	var worst time.Duration
-	var phased int
+	var phased, tableKills, entryKills int
 	for kill := range kills {
 		point := kill % (manager.NumHookPoints + 1) // 0: a random moment
 		atomic.StoreUint64(c.W64(1), 0)
@@ -239,6 +243,12 @@ func TestDictKillWriters(t *testing.T) {
 				return atomic.LoadUint64(c.W64(1)) == 1 || !p.IsAlive()
 			}), "child never reached hook point %d", point)
 			phased++
+			switch point {
+			case manager.AtGrowFilling, manager.AtGrowPublished, manager.AtClearPublished:
+				tableKills++
+			case manager.AtEntryLogged, manager.AtEntryPublished:
+				entryKills++
+			}
 		}
 		require.NoError(t, p.Kill())
 		require.NoError(t, p.Join(proc.Forever))
@@ -246,13 +256,29 @@ func TestDictKillWriters(t *testing.T) {
 			t.Fatalf("kill %d: child exited %d before the kill", kill, code)
 		}
 
-		// The survivor writes at once (taking the lock over if the dead one held it).
+		// The survivor writes at once (taking the key's stripe over if the dead one held it), then
+		// writes every stable key, which lie in every stripe: afterwards no stripe is held.
 		start := time.Now()
 		require.NoError(t, d.Set(fmt.Sprintf("stable%d", kill%stable), q(uint64(kill%stable))))
 		require.NoError(t, s.Set(-1, q(uint64(kill))))
 		worst = max(worst, time.Since(start))
-		require.Zero(t, d.LockOwner(), "lock still held after kill %d", kill)
-		require.Zero(t, s.LockOwner(), "lock still held after kill %d", kill)
+		for i := range stable {
+			require.NoError(t, d.Set(fmt.Sprintf("stable%d", i), q(uint64(i))))
+		}
+		for i := range 64 {
+			require.NoError(t, s.Set(-2-i, q(uint64(kill))))
+		}
+		for i := range 64 {
+			_, err := s.Delete(-2 - i)
+			require.NoError(t, err)
+		}
+		// Every block of the header and of its stripes' locks is still live.
+		_, err = manager.OpenDict[string, quad](d.Ref())
+		require.NoError(t, err, "kill %d", kill)
+		_, err = manager.OpenDict[int, quad](s.Ref())
+		require.NoError(t, err, "kill %d", kill)
+		require.Zero(t, d.LockOwner(), "a stripe still held after kill %d", kill)
+		require.Zero(t, s.LockOwner(), "a stripe still held after kill %d", kill)
 
 		for i := range stable {
 			v, ok, err := d.Get(fmt.Sprintf("stable%d", i))
@@ -264,7 +290,7 @@ func TestDictKillWriters(t *testing.T) {
 		checkWhole(t, kill, s)
 		// s holds the survivor's key and what a fill had set; a Clear killed after its
 		// publication leaves only the survivor's key.
-		require.LessOrEqual(t, s.Len(), 41, "kill %d", kill)
+		require.LessOrEqual(t, s.Len(), fillS+1, "kill %d", kill)
 		if point == manager.AtClearPublished {
 			require.Equal(t, 1, s.Len(), "kill %d: a published Clear was undone", kill)
 		}
@@ -273,5 +299,6 @@ func TestDictKillWriters(t *testing.T) {
 	t.Logf("%d kills (%d stopped at a hook point): %d repairs after a writer died holding the lock (%d mid-grow or mid-clear, %d mid-entry); slowest first write after a kill %v",
 		kills, phased, all-all0, table-table0, entry-entry0, worst)
 	require.GreaterOrEqual(t, all-all0, int64(phased), "a writer killed at a hook point holds the lock")
-	require.GreaterOrEqual(t, table-table0, int64(phased*3/5), "grows and clears killed mid-way were repaired")
+	require.GreaterOrEqual(t, table-table0, int64(tableKills), "grows and clears killed mid-way were repaired")
+	require.GreaterOrEqual(t, entry-entry0, int64(entryKills), "entry writes killed mid-way were repaired")
 }

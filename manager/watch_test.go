@@ -92,3 +92,51 @@ func TestWatchClose(t *testing.T) {
 	_, err = o.Watch(context.Background(), "x")
 	require.ErrorIs(t, err, manager.ErrClosed)
 }
+
+// A prefix Watch sees the keys under its prefix that other processes set, in increasing states,
+// and their deletion, and nothing of other keys; a whole-Dict WatchKeys sees every key.
+func TestWatchPrefixAcrossProcesses(t *testing.T) {
+	d := newDict[string, int](t)
+	require.NoError(t, d.Set("a/before", 1)) // present before the watch: not delivered
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pre, err := manager.WatchPrefix(ctx, d, "a/")
+	require.NoError(t, err)
+	all, err := d.WatchKeys(ctx, func(string) bool { return true })
+	require.NoError(t, err)
+
+	ps := startAll(t, setSeries, []any{d, "b/y", 100}, []any{d, "a/x", 100})
+	last := 0
+	for last != -1 {
+		c := recv(t, pre)
+		require.NoError(t, c.Err)
+		require.Equal(t, "a/x", c.Key, "only keys under the prefix")
+		require.False(t, c.Deleted)
+		if c.Value != -1 {
+			require.Greater(t, c.Value, last, "changes go forward")
+		}
+		last = c.Value
+	}
+	joinOK(t, ps...)
+	_, err = d.Delete("a/before")
+	require.NoError(t, err)
+	c := recv(t, pre)
+	require.Equal(t, manager.KeyChange[string, int]{Key: "a/before", Deleted: true}, c)
+
+	seen := map[string]int{}
+	for len(seen) < 3 || seen["a/x"] != -1 || seen["b/y"] != -1 {
+		c := recv(t, all)
+		require.NoError(t, c.Err)
+		if c.Deleted {
+			seen[c.Key] = 0
+		} else {
+			seen[c.Key] = c.Value
+		}
+	}
+	require.Equal(t, map[string]int{"a/x": -1, "b/y": -1, "a/before": 0}, seen)
+	cancel()
+	for range pre {
+	}
+	for range all {
+	}
+}

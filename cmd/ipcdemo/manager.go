@@ -40,10 +40,11 @@ func runManager() error {
 	}
 	defer l.Free()
 
-	// A Watch: the parent is told of each key a child sets (through a futex, not by polling).
+	// A Watch of the whole dict: the parent is told of each key a child sets (woken through a
+	// futex, not by polling).
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	seen, err := d.WatchAll(ctx)
+	changes, err := d.WatchKeys(ctx, func(int) bool { return true })
 	if err != nil {
 		return err
 	}
@@ -68,8 +69,19 @@ func runManager() error {
 			return fmt.Errorf("child %v exited with %d", p, code)
 		}
 	}
-	<-seen
-	fmt.Printf("the watcher saw the dict change (%d keys now)\n", d.Len())
+	seen := map[int]bool{}
+	for len(seen) < 10 {
+		select {
+		case c := <-changes:
+			if c.Err != nil {
+				return c.Err
+			}
+			seen[c.Key] = true
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("the watcher saw %d keys set, not 10", len(seen))
+		}
+	}
+	fmt.Printf("the watcher saw all %d keys set\n", len(seen))
 	for i := range 10 {
 		v, _, err := d.Get(i)
 		if err != nil {
