@@ -116,19 +116,11 @@ func distMaster(addr, listen, authkey string, started func(url string) error, do
 		url = s.URL()
 		fmt.Printf("Master: serving the queues at %s\n", url)
 	}
-	c, err := dist.Connect([]string{url}, dist.Options{Token: authkey})
+	c, tasks, results, err := distQueues(url, authkey)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	tasks, err := dist.NewQueue[int](c, "tasks", 0)
-	if err != nil {
-		return err
-	}
-	results, err := dist.NewQueue[string](c, "results", 0)
-	if err != nil {
-		return err
-	}
 	if started != nil {
 		if err := started(url); err != nil {
 			return err
@@ -162,19 +154,11 @@ func distMaster(addr, listen, authkey string, started func(url string) error, do
 // and puts "n * n = r" results; it exits once the task queue has stayed empty for 1 s.
 func distWorker(url, authkey string) error {
 	fmt.Printf("Connect to server %s...\n", url)
-	c, err := dist.Connect([]string{url}, dist.Options{Token: authkey})
+	c, tasks, results, err := distQueues(url, authkey)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	tasks, err := dist.NewQueue[int](c, "tasks", 0)
-	if err != nil {
-		return err
-	}
-	results, err := dist.NewQueue[string](c, "results", 0)
-	if err != nil {
-		return err
-	}
 	for {
 		n, err := tasks.Get(time.Second)
 		if errors.Is(err, dist.ErrTimeout) {
@@ -204,4 +188,22 @@ func splitHostPort(hp string) (string, int, error) {
 		return "", 0, fmt.Errorf("ipcdemo: -listen %q: bad port", hp)
 	}
 	return host, port, nil
+}
+
+// distQueues connects to url with the authkey and opens the task and result queues (the
+// seed's get_task_queue and get_result_queue).
+func distQueues(url, authkey string) (*dist.Conn, *dist.Queue[int], *dist.Queue[string], error) {
+	c, err := dist.Connect([]string{url}, dist.Options{Token: authkey})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tasks, err := dist.NewQueue[int](c, "tasks", 0)
+	if err == nil {
+		var results *dist.Queue[string]
+		if results, err = dist.NewQueue[string](c, "results", 0); err == nil {
+			return c, tasks, results, nil
+		}
+	}
+	c.Close()
+	return nil, nil, nil, err
 }
