@@ -181,8 +181,19 @@ func (h *Heap) Free(ref Ref) (err error) {
 	if err != nil {
 		return err
 	}
+	// The generation, not the state, decides which Free wins: moving it from the ref's to the
+	// next one is a single atomic step that checks the ref is the block's current incarnation.
+	// A state CAS alone could not: a stale Free that validated the block just before another
+	// process freed and re-allocated it would find the state "used" again and free the new
+	// object (and Alloc's take marks a block used before Alloc bumps its generation). After a
+	// free the generation is odd relative to any Ref ever handed out, so no stale Ref matches a
+	// free block or a block being allocated. A process killed between this CAS and the push
+	// below leaks the block (never reachable again, never handed out twice).
+	if !atomic.CompareAndSwapUint32(s.u32(blk+bhGen), ref.Gen, ref.Gen+1) {
+		return fmt.Errorf("%w: block at %#x freed twice (stale ref, generation %d)", ErrBadRef, ref.Off, ref.Gen)
+	}
 	if !atomic.CompareAndSwapUint32(s.u32(blk+bhState), blockUsed, blockFree) {
-		return fmt.Errorf("%w: block at %#x freed twice", ErrBadRef, ref.Off)
+		return fmt.Errorf("%w: block at %#x was not in use when freed", ErrCorrupt, ref.Off)
 	}
 	head := s.u64(offHeads + uint64(c)*8)
 	for {
