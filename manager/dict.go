@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -52,6 +53,16 @@ type Dict[K, V any] struct {
 	closed atomic.Bool
 	hctx   context.Context // ends at Close, stopping this handle's watches
 	hstop  context.CancelFunc
+	hw     *handleWatches // shared by the copies AttachRef makes
+}
+
+// handleWatches counts a handle's watch goroutines, so that Close returns only once they have
+// stopped touching the Dict's memory: after Free the blocks are reused, and a watcher's late
+// unregistering would otherwise decrement another structure's word.
+type handleWatches struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
 }
 
 // An Item is one key and its value, as Items returns them.
@@ -88,6 +99,7 @@ func OpenDict[K, V any](ref shm.Ref) (*Dict[K, V], error) {
 func newHandle[K, V any](c *core) *Dict[K, V] {
 	d := &Dict[K, V]{c: c, kc: codec.For[K](), vc: codec.For[V](), kr: rawTypeOf[K](), vr: rawTypeOf[V]()}
 	d.hctx, d.hstop = context.WithCancel(context.Background())
+	d.hw = new(handleWatches)
 	return d
 }
 
@@ -96,7 +108,7 @@ func newHandle[K, V any](c *core) *Dict[K, V] {
 func (d *Dict[K, V]) AttachRef(ref shm.Ref) error {
 	o, err := OpenDict[K, V](ref)
 	if err == nil {
-		d.c, d.kc, d.vc, d.kr, d.vr, d.hctx, d.hstop = o.c, o.kc, o.vc, o.kr, o.vr, o.hctx, o.hstop
+		d.c, d.kc, d.vc, d.kr, d.vr, d.hctx, d.hstop, d.hw = o.c, o.kc, o.vc, o.kr, o.vr, o.hctx, o.hstop, o.hw
 	}
 	return err
 }
@@ -108,14 +120,49 @@ func openAny(r shm.Ref) (any, error) { return r, nil }
 // Ref returns the Dict's Ref, by which another process opens it.
 func (d *Dict[K, V]) Ref() shm.Ref { return d.c.ref }
 
-// Close releases this handle: later calls on it return ErrClosed, and its watches end (their
-// channels close). The Dict itself, and other handles on it (in this or other processes), are
-// unaffected. Closing twice is harmless.
+// Close releases this handle: later calls on it return ErrClosed, and its watches end: Close
+// returns once their goroutines have stopped reading the Dict (their channels are then closed).
+// The Dict itself, and other handles on it (in this or other processes), are unaffected. Closing
+// twice is harmless. Close must not be called from a WatchKeys match function, which runs in a
+// watch goroutine that Close waits for.
 func (d *Dict[K, V]) Close() error {
 	d.closed.Store(true)
 	if d.hstop != nil {
 		d.hstop()
 	}
+	if d.hw != nil {
+		d.hw.mu.Lock()
+		d.hw.closed = true
+		d.hw.mu.Unlock()
+		d.hw.wg.Wait()
+	}
+	return nil
+}
+
+// startWatch registers a watcher of the Dict (so that writers wake it) and runs watch in a
+// goroutine that Close waits for, with a context that ends with ctx or at Close. first runs
+// after the registration and before the goroutine: what it reads, the watch compares against.
+// It fails with ErrClosed once the handle is closed.
+func (d *Dict[K, V]) startWatch(ctx context.Context, first func() error, watch func(ctx context.Context)) error {
+	d.hw.mu.Lock()
+	defer d.hw.mu.Unlock()
+	if d.hw.closed {
+		return fmt.Errorf("manager: Dict: %w", ErrClosed)
+	}
+	atomic.AddUint32(d.c.wWatch, 1)
+	if err := first(); err != nil {
+		atomic.AddUint32(d.c.wWatch, ^uint32(0))
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(d.hctx, cancel)
+	d.hw.wg.Add(1)
+	go func() {
+		defer d.hw.wg.Done()
+		defer cancel()
+		defer stop()
+		watch(ctx) // c.watch unregisters when it returns
+	}()
 	return nil
 }
 

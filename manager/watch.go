@@ -131,9 +131,10 @@ func spinFor(w *uint32, s uint32, d time.Duration) bool {
 // even to an equal value. Changes are states, not a log: when k changes several times before the
 // receiver takes the last Change, it receives the latest state only, and a key that comes back to
 // the state the watcher last saw (absent, say, after a Set and a Delete) yields none. Changes
-// made after Watch
-// returns are all observed (Watch reads the key's state before it returns). The watcher is woken
-// through a futex on the Dict's change counter, not by polling; a goroutine blocks in the receive.
+// made after Watch returns are all observed (Watch reads the key's state before it returns). The
+// watcher is woken through a futex on the Dict's change counter, not by polling; a goroutine
+// blocks in the receive. Close (and Free) of the handle ends the watch and returns after its
+// goroutine has stopped.
 func (d *Dict[K, V]) Watch(ctx context.Context, k K) (<-chan Change[V], error) {
 	if err := d.check(); err != nil {
 		return nil, err
@@ -144,19 +145,13 @@ func (d *Dict[K, V]) Watch(ctx context.Context, k K) (<-chan Change[V], error) {
 	}
 	kb = append([]byte(nil), kb...) // a raw key aliases k
 	h := hashKey(kb)
-	atomic.AddUint32(d.c.wWatch, 1)
-	_, last, _, err := d.get(kb, h)
-	if err != nil {
-		atomic.AddUint32(d.c.wWatch, ^uint32(0))
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(d.hctx, cancel)
+	var last uint64
 	ch := make(chan Change[V])
-	go func() {
+	err = d.startWatch(ctx, func() (err error) {
+		_, last, _, err = d.get(kb, h)
+		return err
+	}, func(ctx context.Context) {
 		defer close(ch)
-		defer cancel()
-		defer stop()
 		d.c.watch(ctx, func() bool {
 			v, w, ok, err := d.get(kb, h)
 			if err == nil && w == last {
@@ -170,7 +165,10 @@ func (d *Dict[K, V]) Watch(ctx context.Context, k K) (<-chan Change[V], error) {
 				return false
 			}
 		})
-	}()
+	})
+	if err != nil {
+		return nil, err
+	}
 	return ch, nil
 }
 
@@ -183,15 +181,13 @@ func (d *Dict[K, V]) WatchAll(ctx context.Context) (<-chan uint64, error) {
 	if err := d.check(); err != nil {
 		return nil, err
 	}
-	atomic.AddUint32(d.c.wWatch, 1)
-	last := atomic.LoadUint32(d.c.wGen)
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(d.hctx, cancel)
+	var last uint32
 	ch := make(chan uint64)
-	go func() {
+	err := d.startWatch(ctx, func() error {
+		last = atomic.LoadUint32(d.c.wGen)
+		return nil
+	}, func(ctx context.Context) {
 		defer close(ch)
-		defer cancel()
-		defer stop()
 		d.c.watch(ctx, func() bool {
 			s := atomic.LoadUint32(d.c.wGen)
 			if s == last {
@@ -205,7 +201,10 @@ func (d *Dict[K, V]) WatchAll(ctx context.Context) (<-chan uint64, error) {
 				return false
 			}
 		})
-	}()
+	})
+	if err != nil {
+		return nil, err
+	}
 	return ch, nil
 }
 
@@ -235,18 +234,12 @@ func (d *Dict[K, V]) WatchKeys(ctx context.Context, match func(K) bool) (<-chan 
 		return nil, err
 	}
 	w := &keyWatch[K, V]{d: d, match: match, known: map[uint64]*seenEntry[K]{}}
-	atomic.AddUint32(d.c.wWatch, 1)
-	if _, err := w.pass(nil); err != nil {
-		atomic.AddUint32(d.c.wWatch, ^uint32(0))
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(d.hctx, cancel)
 	ch := make(chan KeyChange[K, V])
-	go func() {
+	err := d.startWatch(ctx, func() error {
+		_, err := w.pass(nil)
+		return err
+	}, func(ctx context.Context) {
 		defer close(ch)
-		defer cancel()
-		defer stop()
 		d.c.watch(ctx, func() bool {
 			out, err := w.pass(nil)
 			if err != nil {
@@ -261,7 +254,10 @@ func (d *Dict[K, V]) WatchKeys(ctx context.Context, match func(K) bool) (<-chan 
 			}
 			return err == nil
 		})
-	}()
+	})
+	if err != nil {
+		return nil, err
+	}
 	return ch, nil
 }
 

@@ -140,3 +140,45 @@ func TestWatchPrefixAcrossProcesses(t *testing.T) {
 	for range all {
 	}
 }
+
+// Free (and Close) return only once the handle's watch goroutines have stopped: a watcher that
+// unregistered late used to decrement the watcher count of whatever structure reused the freed
+// header, so that writers to that one skipped the wake and its watcher never woke (the hang the
+// Watch benchmark showed). Each round frees a watched Dict, makes another (often in the same
+// blocks) and needs its watcher woken by a write.
+func TestWatchEndsBeforeFreeReturns(t *testing.T) {
+	for round := range 200 {
+		d, err := manager.NewDict[string, int]()
+		require.NoError(t, err)
+		ch, err := d.Watch(context.Background(), "k")
+		require.NoError(t, err)
+		all, err := d.WatchAll(context.Background())
+		require.NoError(t, err)
+		keys, err := manager.WatchPrefix(context.Background(), d, "")
+		require.NoError(t, err)
+		require.NoError(t, d.Free())
+		select {
+		case _, ok := <-ch:
+			require.False(t, ok, "round %d: a change after Free", round)
+		default:
+			t.Fatalf("round %d: Watch's channel still open after Free returned", round)
+		}
+		_, ok := <-all
+		require.False(t, ok)
+		_, ok = <-keys
+		require.False(t, ok)
+
+		d2, err := manager.NewDict[string, int]()
+		require.NoError(t, err)
+		ch2, err := d2.Watch(context.Background(), "k")
+		require.NoError(t, err)
+		go d2.Set("k", round)
+		require.Equal(t, round, recv(t, ch2).Value, "round %d", round)
+		require.NoError(t, d2.Free())
+	}
+	d, err := manager.NewDict[string, int]()
+	require.NoError(t, err)
+	require.NoError(t, d.Close())
+	_, err = d.Watch(context.Background(), "k")
+	require.ErrorIs(t, err, manager.ErrClosed)
+}
