@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/shmkit/shmkit/internal/deadline"
 	"github.com/shmkit/shmkit/pool"
 )
 
@@ -157,6 +158,8 @@ type Pool struct {
 	terminated bool
 	joined     bool
 	joinErr    error
+	idleOnce   sync.Once
+	idleCh     chan struct{} // closed once Closed and no call has a task pending (see idle)
 
 	dropped atomic.Int64
 }
@@ -412,19 +415,63 @@ func (p *Pool) Terminate() error {
 
 // Join waits until every call made before Close has ended, then stops receiving results and
 // deletes this submitter's consumer from the server. Before Close it returns pool.ErrNotClosed.
-func (p *Pool) Join() error {
-	p.mu.Lock()
-	if !p.closed {
-		p.mu.Unlock()
-		return pool.ErrNotClosed
+// Join waits without bound for the calls (as pool.Pool.Join and Python's join do); JoinTimeout
+// and JoinContext bound the wait.
+func (p *Pool) Join() error { return p.JoinTimeout(Forever) }
+
+// JoinTimeout is Join waiting at most timeout for the calls to end (Forever: no bound; 0: only
+// look). When they have not all ended in time it returns an error matching ErrTimeout and
+// releases nothing: the calls go on, and Join may be called again.
+func (p *Pool) JoinTimeout(timeout time.Duration) error {
+	if err := p.joinable(); err != nil {
+		return err
 	}
-	for len(p.pending) > 0 || p.feeding > 0 {
-		p.cond.Wait()
+	if err := deadline.WaitChan("dist: Join", p.idle(), timeout); err != nil {
+		return err
 	}
-	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return p.release(ctx)
+}
+
+// JoinContext is Join that gives up when ctx ends, returning ctx.Err(); as with JoinTimeout,
+// the calls go on and Join may be called again. ctx also bounds the deletion of the consumer.
+func (p *Pool) JoinContext(ctx context.Context) error {
+	if err := p.joinable(); err != nil {
+		return err
+	}
+	select {
+	case <-p.idle():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return p.release(ctx)
+}
+
+func (p *Pool) joinable() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		return pool.ErrNotClosed
+	}
+	return nil
+}
+
+// idle returns a channel closed once the pool is closed and no call has a task pending or a
+// stream still feeding it.
+func (p *Pool) idle() <-chan struct{} {
+	p.idleOnce.Do(func() {
+		p.idleCh = make(chan struct{})
+		go func() {
+			p.mu.Lock()
+			for len(p.pending) > 0 || p.feeding > 0 {
+				p.cond.Wait()
+			}
+			p.mu.Unlock()
+			close(p.idleCh)
+		}()
+	})
+	return p.idleCh
 }
 
 func (p *Pool) release(ctx context.Context) error {

@@ -203,6 +203,45 @@ func TestPoolTerminate(t *testing.T) {
 	}
 }
 
+// JoinTimeout and JoinContext give up while a call is pending (no worker runs it) and leave the
+// pool joinable; once the call has ended, Join releases the pool.
+func TestPoolJoinBounded(t *testing.T) {
+	s := serve(t)
+	p := newPool(t, s, &dist.PoolOptions{Name: "joinbounded"})
+	if err := p.JoinTimeout(0); !errors.Is(err, pool.ErrNotClosed) {
+		t.Fatalf("JoinTimeout before Close = %v", err)
+	}
+	ar, err := dist.ApplyAsync(p, square, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	if err := p.JoinTimeout(-2); !errors.Is(err, dist.ErrBadTimeout) {
+		t.Fatalf("JoinTimeout(-2) = %v, want ErrBadTimeout", err)
+	}
+	if err := p.JoinTimeout(20 * time.Millisecond); !errors.Is(err, dist.ErrTimeout) {
+		t.Fatalf("JoinTimeout with a task pending = %v, want ErrTimeout", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.JoinContext(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("JoinContext, cancelled = %v", err)
+	}
+	wctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dist.Work(wctx, connect(t, s), &dist.PoolOptions{Name: "joinbounded"}, 1) }()
+	if got, err := ar.Get(time.Minute); err != nil || got != 9 {
+		t.Fatalf("Get = %d, %v", got, err)
+	}
+	if err := p.JoinContext(context.Background()); err != nil {
+		t.Fatalf("JoinContext after the call ended: %v", err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 var _ = dist.Register(slowCounted)
 
 // started and ended count the runs of slowCounted in this process.

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shmkit/shmkit/internal/deadline"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/ring"
 	"github.com/shmkit/shmkit/shm"
@@ -100,6 +101,8 @@ type Pool struct {
 
 	wg       sync.WaitGroup // the goroutines that start and serve workers
 	freeOnce sync.Once
+	exitOnce sync.Once
+	exitCh   chan struct{} // closed once every worker goroutine has ended (see exited)
 	freeErr  error
 
 	spin      spins // taken from the package's settings when the pool is made
@@ -739,16 +742,58 @@ func (p *Pool) Terminate() error {
 
 // Join waits for every worker to exit, after Close (when the calls made before it have finished)
 // or Terminate, and frees the pool's shared memory; it returns what failed to be freed, if
-// anything. Before Close it returns ErrNotClosed, as
-// Python's join raises ValueError. Afterwards no process or shared memory of the pool is left.
-func (p *Pool) Join() error {
-	p.mu.Lock()
-	closed := p.closed
-	p.mu.Unlock()
-	if !closed {
-		return ErrNotClosed
+// anything. Before Close it returns ErrNotClosed, as Python's join raises ValueError. Afterwards
+// no process or shared memory of the pool is left. Join waits without bound, as Python's does;
+// JoinTimeout and JoinContext bound the wait.
+func (p *Pool) Join() error { return p.JoinTimeout(Forever) }
+
+// JoinTimeout is Join waiting at most timeout (Forever: no bound; 0: only look). When the
+// workers have not all exited in time it returns an error matching ErrTimeout and frees nothing:
+// the pool goes on finishing its calls, and Join may be called again.
+func (p *Pool) JoinTimeout(timeout time.Duration) error {
+	if err := p.joinable(); err != nil {
+		return err
+	}
+	if err := deadline.WaitChan("pool: Join", p.exited(), timeout); err != nil {
+		return err
 	}
 	return p.join()
+}
+
+// JoinContext is Join that gives up when ctx ends, returning ctx.Err(); as with JoinTimeout,
+// the pool goes on and Join may be called again.
+func (p *Pool) JoinContext(ctx context.Context) error {
+	if err := p.joinable(); err != nil {
+		return err
+	}
+	select {
+	case <-p.exited():
+		return p.join()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *Pool) joinable() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		return ErrNotClosed
+	}
+	return nil
+}
+
+// exited returns a channel closed once every worker goroutine has ended (each after reaping its
+// process).
+func (p *Pool) exited() <-chan struct{} {
+	p.exitOnce.Do(func() {
+		p.exitCh = make(chan struct{})
+		go func() {
+			p.wg.Wait()
+			close(p.exitCh)
+		}()
+	})
+	return p.exitCh
 }
 
 func (p *Pool) join() error {

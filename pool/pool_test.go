@@ -194,7 +194,7 @@ func TestApplyAndAsync(t *testing.T) {
 	if v, err := pool.Apply(p, square, 12); err != nil || v != 144 {
 		t.Fatalf("Apply: %d, %v", v, err)
 	}
-	slow, err := pool.ApplyAsync(p, sleepMs, 300)
+	slow, err := pool.ApplyAsync(p, sleepMs, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,6 +327,37 @@ func TestBadCalls(t *testing.T) {
 	}
 	if _, err := pool.Imap(p, square, slices.Values([]int{1})); !errors.Is(err, pool.ErrClosed) {
 		t.Errorf("Imap after Close: %v", err)
+	}
+}
+
+// JoinTimeout and JoinContext give up while a task runs and leave the pool joinable; Join then
+// waits for it.
+func TestJoinBounded(t *testing.T) {
+	p := newPool(t, &pool.Options{Workers: 1})
+	if err := p.JoinTimeout(0); !errors.Is(err, pool.ErrNotClosed) {
+		t.Fatalf("JoinTimeout before Close = %v", err)
+	}
+	ar, err := pool.ApplyAsync(p, sleepMs, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	if err := p.JoinTimeout(-2); !errors.Is(err, pool.ErrBadTimeout) {
+		t.Fatalf("JoinTimeout(-2) = %v, want ErrBadTimeout", err)
+	}
+	if err := p.JoinTimeout(10 * time.Millisecond); !errors.Is(err, pool.ErrTimeout) {
+		t.Fatalf("JoinTimeout with a task running = %v, want ErrTimeout", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if err := p.JoinContext(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("JoinContext with a task running = %v", err)
+	}
+	if err := p.Join(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ar.Get(0); err != nil || got != 1000 {
+		t.Fatalf("the task's result after Join: %d, %v", got, err)
 	}
 }
 
