@@ -45,16 +45,20 @@ func submitList[A, R any](p *Pool, name string, items []A, chunkSize int, enc fu
 	}
 	ar, deliver := pool.NewRemoteList(len(items), dec)
 	s := listSink(deliver)
+	limit, itemLimit := p.maxBody(name)
 	var chunks []*chunk
 	var c *chunk
 	for i := range items {
-		if c == nil || c.n == chunkSize {
-			c = &chunk{s: s, fn: name, index: i}
-			chunks = append(chunks, c)
-		}
 		b, err := enc(&items[i])
 		if err != nil {
 			return nil, fmt.Errorf("%w: item %d: %v", pool.ErrBadArgs, i, err)
+		}
+		if err := fits(i, b, itemLimit); err != nil {
+			return nil, err
+		}
+		if c == nil || c.n == chunkSize || !c.room(b, limit) {
+			c = &chunk{s: s, fn: name, index: i}
+			chunks = append(chunks, c)
 		}
 		c.addItem(b)
 	}
@@ -199,18 +203,31 @@ func stream[A, R any](p *Pool, name string, src iter.Seq[A], size int, ordered b
 			}
 			c = nil
 		}
+		limit, itemLimit := p.maxBody(name)
 		idx := 0
 		for a := range src {
 			if !s.Room(flush) {
 				return
 			}
+			b, err := enc(&a)
+			if err == nil {
+				err = fits(idx, b, itemLimit)
+			} else {
+				err = fmt.Errorf("%w: item %d: %v", pool.ErrBadArgs, idx, err)
+			}
+			if err != nil {
+				flush()
+				s.deliver(idx, nil, err)
+				idx++
+				continue
+			}
+			if c != nil && !c.room(b, limit) {
+				flush()
+			}
 			if c == nil {
 				c = &chunk{s: s, fn: name, index: idx}
 			}
-			if b, err := enc(&a); err != nil {
-				flush()
-				s.deliver(idx, nil, fmt.Errorf("%w: item %d: %v", pool.ErrBadArgs, idx, err))
-			} else if c.addItem(b); c.n == size {
+			if c.addItem(b); c.n == size {
 				flush()
 			}
 			idx++

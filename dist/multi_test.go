@@ -94,6 +94,7 @@ func workers(t testing.TB, urls []string, name string, ackWait time.Duration, n,
 	for range n {
 		p := proc.New(workInChild, urls, name, ackWait, conc)
 		p.Env = env
+		p.Daemon = true // dies with the test binary, even one killed by a timeout
 		if err := p.Start(); err != nil {
 			t.Fatal(err)
 		}

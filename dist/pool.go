@@ -83,6 +83,7 @@ const (
 	statusNoFunc = "nofunc" // the worker has no such function: body is the name
 	statusGaveUp = "gaveup" // delivered MaxDeliveries times without a result
 	statusBad    = "bad"    // the task message did not parse
+	statusLarge  = "large"  // the results exceed the server's max payload: body is their size
 )
 
 func taskStream(name string) string { return "SHMKIT_T_" + name }
@@ -262,6 +263,8 @@ func (p *Pool) onResult(m jetstream.Msg) {
 		fail = fmt.Errorf("%w: task %s given to workers %s times, and none returned a result (last: %s); not retried", pool.ErrWorkerDied, id, h.Get(hDelivery), worker)
 	case statusBad:
 		fail = fmt.Errorf("%w: worker %s could not read task %s: %s", ErrCorrupt, worker, id, m.Data())
+	case statusLarge:
+		fail = fmt.Errorf("%w: the results of task %s (items %d to %d) take %s bytes, more than this server's max payload carries: a smaller ChunkSize splits them", pool.ErrBadArgs, id, c.index, c.index+c.n-1, m.Data())
 	default:
 		fail = fmt.Errorf("%w: result of status %q", ErrCorrupt, st)
 	}
@@ -339,6 +342,9 @@ func (p *Pool) publishSure(m *nats.Msg, id string) error {
 		if p.c.nc.IsClosed() {
 			return fmt.Errorf("%w: publish task %s: %v", ErrNoServer, id, err)
 		}
+		if errors.Is(err, nats.ErrMaxPayload) { // the server's limit fell below the task's size
+			return fmt.Errorf("%w: task %s of %d bytes: %v", pool.ErrBadArgs, id, len(m.Data), err)
+		}
 		time.Sleep(wait)
 	}
 }
@@ -369,6 +375,33 @@ func (p *Pool) taskMsg(c *chunk) *nats.Msg {
 	m.Data = c.body
 	return m
 }
+
+// headroom is what a task's or a result's message may take beside its body, within the server's
+// max payload: the headers (ids, subjects, a registered function's name, which adds its length).
+const headroom = 2048
+
+// maxBody is the largest body a task of function fn may have: the server refuses a message
+// larger than its max payload (1 MiB by default), so that a chunk is cut short of it whatever
+// its chunk size. The task and its results must both fit: the cut is at a quarter of the
+// payload, leaving results room to be four times their arguments' size (a chunk whose results
+// are larger still fails with ErrBadArgs; a smaller ChunkSize splits it); a single item may take
+// the whole payload.
+func (p *Pool) maxBody(fn string) (chunk, item int) {
+	item = int(p.c.nc.MaxPayload()) - headroom - len(fn)
+	return item / 4, item
+}
+
+// fits returns ErrBadArgs for item i when its encoded argument b cannot travel in any task.
+func fits(i int, b []byte, limit int) error {
+	if 4+len(b) > limit {
+		return fmt.Errorf("%w: item %d: %d bytes encoded, more than a task can carry on this server (%d bytes: its max payload less the headers)", pool.ErrBadArgs, i, len(b), limit-4)
+	}
+	return nil
+}
+
+// room reports whether argument b fits in c within limit bytes (a chunk's first item always does:
+// fits checked it).
+func (c *chunk) room(b []byte, limit int) bool { return c.n == 0 || len(c.body)+4+len(b) <= limit }
 
 // addItem appends one item's argument bytes to a chunk's body.
 func (c *chunk) addItem(arg []byte) {

@@ -291,3 +291,63 @@ func TestPoolGivesUpAfterMaxDeliveries(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+var _ = dist.Register(blob)
+
+// blob returns n bytes: a small argument with a large result.
+func blob(n int) ([]byte, error) { return make([]byte, n), nil }
+
+// Messages are bounded by the server's max payload (1 MiB by default): a chunk is cut short of
+// it whatever its chunk size, an argument too large for any task is refused at the call, and a
+// chunk whose results are too large fails with an error that says so, instead of retrying a
+// publish the server can never take (the hang BenchmarkDistPool/nats-chunked hit at 3M items).
+func TestPoolPayloadLimit(t *testing.T) {
+	s := serve(t)
+	p := newPool(t, s, &dist.PoolOptions{Name: "payload"})
+	wctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dist.Work(wctx, connect(t, s), &dist.PoolOptions{Name: "payload"}, 2) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	const n = 300_000 // ~3 MB of encoded arguments in one requested chunk
+	xs := make([]int, n)
+	for i := range xs {
+		xs[i] = i
+	}
+	got, err := dist.Map(p, square, xs, pool.ChunkSize(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got {
+		if v != i*i {
+			t.Fatalf("result %d = %d", i, v)
+		}
+	}
+
+	if _, err := dist.Map(p, blob, []int{1, 2 << 20}); err != nil {
+		if !errors.Is(err, pool.ErrBadArgs) {
+			t.Fatalf("a 2 MiB result: %v, want ErrBadArgs", err)
+		}
+		var ie *pool.ItemsError
+		if !errors.As(err, &ie) || ie.Errs[0] != nil || ie.Errs[1] == nil {
+			t.Fatalf("a 2 MiB result in a chunk of its own fails alone: %v", err)
+		}
+	} else {
+		t.Fatal("a 2 MiB result delivered through a 1 MiB server")
+	}
+
+	big := make([][]byte, 1)
+	big[0] = make([]byte, 2<<20)
+	if _, err := dist.Map(p, echoBytes, big); !errors.Is(err, pool.ErrBadArgs) {
+		t.Fatalf("a 2 MiB argument: %v, want ErrBadArgs at the call", err)
+	}
+}
+
+var _ = dist.Register(echoBytes)
+
+func echoBytes(b []byte) (int, error) { return len(b), nil }

@@ -151,6 +151,9 @@ func (w *worker) handle(ctx context.Context, m jetstream.Msg) {
 	// The result is published without waiting here: the slot takes its next task while the
 	// server confirms it, and the task is acked (its heartbeats stopped) once it has.
 	res := w.result(id, reply, delivered, statusOK, out)
+	if len(out) > int(w.c.nc.MaxPayload())-headroom {
+		res = w.result(id, reply, delivered, statusLarge, []byte(strconv.Itoa(len(out))))
+	}
 	f, err := w.c.js.PublishMsgAsync(res, jetstream.WithMsgID("r."+id))
 	w.acking.Go(func() {
 		ok := false
@@ -212,7 +215,7 @@ func (w *worker) publishMsg(ctx context.Context, res *nats.Msg, id string) error
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if w.c.nc.IsClosed() {
+		if w.c.nc.IsClosed() || errors.Is(err, nats.ErrMaxPayload) {
 			return err
 		}
 		time.Sleep(wait)
