@@ -194,7 +194,7 @@ func TestApplyAndAsync(t *testing.T) {
 	if v, err := pool.Apply(p, square, 12); err != nil || v != 144 {
 		t.Fatalf("Apply: %d, %v", v, err)
 	}
-	slow, err := pool.ApplyAsync(p, sleepMs, 1000)
+	slow, err := pool.ApplyAsync(p, sleepMs, 300)
 	if err != nil {
 		t.Fatal(err)
 	}
