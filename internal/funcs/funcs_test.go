@@ -31,3 +31,16 @@ func TestNames(t *testing.T) {
 		t.Errorf("Short = %q", got)
 	}
 }
+
+// IsClosure against the names the compiler gives, and near misses.
+func TestIsClosureNames(t *testing.T) {
+	for name, want := range map[string]bool{
+		"pkg.f.func1": true, "pkg.f.func12.3": true, "pkg.f.func1.2.3": true, "pkg.T.M-fm": true,
+		"example.com/a/pkg.worker": false, "pkg.func": false, "pkg.f.funcx": false, "pkg.f.1": false,
+		"pkg.f.func1x": false, "pkg.f.func1.": false, "func1": false, "pkg.functor": false, "": false,
+	} {
+		if got := IsClosure(name); got != want {
+			t.Errorf("IsClosure(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
