@@ -14,7 +14,8 @@ import (
 // goroutine registers in watchers, reads gen, looks at what it watches, spins a while (see
 // spinner), and parks on gen (through a park.Gate: the watchers of one handle share one parked
 // thread) until gen moves.
-// No polling: an idle Dict costs its watchers nothing. A watcher that dies leaves watchers
+// No polling of the Dict: an idle one costs a watcher one wake-up every 50 ms (park.Gate's
+// cancellation slice, so that a Close racing the watcher's sleep is never lost). A watcher that dies leaves watchers
 // counted: writers then make a futex wake syscall that finds nobody, which is harmless.
 
 // A Change is what Watch delivers: the key's value after a write, or Deleted when the key is gone.

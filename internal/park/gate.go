@@ -6,6 +6,7 @@ package park
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,7 +70,7 @@ func (g *Gate) Wait(ctx context.Context, word *uint32, val uint32, timeout time.
 		if done != nil {
 			stop = context.AfterFunc(ctx, func() { futex.Wake(word, 0) })
 		}
-		err := futex.Wait(word, val, timeout)
+		err := waitSliced(done, word, val, timeout)
 		if stop != nil {
 			stop()
 		}
@@ -108,6 +109,47 @@ func (g *Gate) Wait(ctx context.Context, word *uint32, val uint32, timeout time.
 }
 
 // noCopy makes go vet's copylocks check report copies of a Gate.
+// cancelSlice bounds each kernel sleep of a parker whose context can end. Cancellation wakes the
+// parker through a futex wake, but a wake that comes after the parker read the word and before
+// it entered the kernel is lost (the word did not change), and it would then sleep until the
+// next real wake-up, forever on an idle word. So a cancellable parker sleeps in slices and
+// looks at the context between them: such a lost cancellation costs at most one slice.
+const cancelSlice = 50 * time.Millisecond
+
+// waitSliced is futex.Wait(word, val, timeout), in slices of at most cancelSlice while done
+// (which may be nil) is not closed.
+func waitSliced(done <-chan struct{}, word *uint32, val uint32, timeout time.Duration) error {
+	if done == nil || (timeout >= 0 && timeout <= cancelSlice) {
+		return futex.Wait(word, val, timeout)
+	}
+	var end time.Time
+	if timeout > 0 {
+		end = time.Now().Add(timeout)
+	}
+	for {
+		d := time.Duration(cancelSlice)
+		if timeout > 0 {
+			left := time.Until(end)
+			if left <= 0 {
+				return futex.ErrTimeout
+			}
+			d = min(d, left)
+		}
+		err := futex.Wait(word, val, d)
+		if !errors.Is(err, futex.ErrTimeout) {
+			return err // woken, the word changed, or a failure
+		}
+		select {
+		case <-done:
+			return nil // the caller reports ctx.Err()
+		default:
+		}
+		if atomic.LoadUint32(word) != val {
+			return nil
+		}
+	}
+}
+
 type noCopy struct{}
 
 func (*noCopy) Lock()   {}

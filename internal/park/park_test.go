@@ -126,3 +126,19 @@ func TestTurn(t *testing.T) {
 	require.Equal(t, int32(1000), total.Load())
 	require.Equal(t, int32(1), peak.Load())
 }
+
+// A cancellation racing the parker's entry into the kernel is not lost: the futex wake it sends
+// may come before the parker sleeps, and the word does not change, so the parker sleeps in
+// slices and looks at its context between them (a watcher of manager.Dict once slept forever
+// there, and Close waited for it). Every Wait here must return context.Canceled.
+func TestGateCancelRace(t *testing.T) {
+	w := word(t)
+	var g park.Gate
+	for i := range 2000 {
+		ctx, cancel := context.WithCancel(context.Background())
+		go cancel()
+		if err := g.Wait(ctx, w, 0, futex.Forever); err != context.Canceled {
+			t.Fatalf("round %d: %v", i, err)
+		}
+	}
+}
