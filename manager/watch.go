@@ -30,9 +30,10 @@ type Change[V any] struct {
 // registered in watchers and unregisters when it returns.
 //
 // Between changes the watcher first spins on seq for a while (see spinner), then parks on the
-// futex. A parked watcher costs nothing, but waking it is a kernel wake-up of a sleeping thread,
-// which on a virtual machine takes tens of microseconds; a spinning one sees the change within a
-// microsecond. How long it spins adapts to how often changes arrive.
+// futex. A parked watcher costs next to nothing (one wake-up per 50 ms slice), but waking it is
+// a kernel wake-up of a sleeping thread, which on a virtual machine takes tens of microseconds; a
+// spinning one sees the change within a microsecond. How long it spins adapts to how often
+// changes arrive.
 func (c *core) watch(ctx context.Context, step func() bool) {
 	defer atomic.AddUint32(c.wWatch, ^uint32(0))
 	var sp spinner
