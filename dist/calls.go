@@ -49,11 +49,8 @@ func submitList[A, R any](p *Pool, name string, items []A, chunkSize int, enc fu
 	var chunks []*chunk
 	var c *chunk
 	for i := range items {
-		b, err := enc(&items[i])
+		b, err := encodeItem(enc, &items[i], i, itemLimit)
 		if err != nil {
-			return nil, fmt.Errorf("%w: item %d: %v", pool.ErrBadArgs, i, err)
-		}
-		if err := fits(i, b, itemLimit); err != nil {
 			return nil, err
 		}
 		if c == nil || c.n == chunkSize || !c.room(b, limit) {
@@ -66,6 +63,16 @@ func submitList[A, R any](p *Pool, name string, items []A, chunkSize int, enc fu
 		return nil, err
 	}
 	return ar, nil
+}
+
+// encodeItem encodes item i, as ErrBadArgs when it cannot be encoded or cannot travel in any
+// task (see fits).
+func encodeItem[A any](enc func(*A) ([]byte, error), a *A, i, limit int) ([]byte, error) {
+	b, err := enc(a)
+	if err != nil {
+		return nil, fmt.Errorf("%w: item %d: %v", pool.ErrBadArgs, i, err)
+	}
+	return b, fits(i, b, limit)
 }
 
 func typedEncoder[A any]() func(*A) ([]byte, error) {
@@ -209,12 +216,7 @@ func stream[A, R any](p *Pool, name string, src iter.Seq[A], size int, ordered b
 			if !s.Room(flush) {
 				return
 			}
-			b, err := enc(&a)
-			if err == nil {
-				err = fits(idx, b, itemLimit)
-			} else {
-				err = fmt.Errorf("%w: item %d: %v", pool.ErrBadArgs, idx, err)
-			}
+			b, err := encodeItem(enc, &a, idx, itemLimit)
 			if err != nil {
 				flush()
 				s.deliver(idx, nil, err)
