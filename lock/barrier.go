@@ -103,7 +103,7 @@ func OpenBarrier(ref shm.Ref) (*Barrier, error) {
 		return nil, fmt.Errorf("%w: Barrier of %d parties in a %d-byte block", ErrCorrupt, parties, len(b))
 	}
 	bar := &Barrier{ref: ref, parties: parties, seg: shm.Lookup(ref.Seg),
-		m:     newMutex(shm.Word64(b, 0), shm.Word32(b, 0), kindBarrier),
+		m:     newMutex(b, 0, kindBarrier),
 		state: shm.Word32(b, barState), count: shm.Word32(b, barCount), resetAt: shm.Word32(b, barResetAt),
 		partiesW: shm.Word32(b, barParties)}
 	bar.pids = make([]*uint32, parties)

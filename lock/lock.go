@@ -9,8 +9,14 @@ import (
 	"github.com/shmkit/shmkit/shm"
 )
 
-// lockSize is the payload of a Lock's heap block: the 8-byte mutex word (see mutex.go).
-const lockSize = 8
+// A Lock's (and a RecursiveLock's) heap block: the 8-byte mutex word (see mutex.go), then its
+// hold stamp (internal/robust: since when, at least, the holder has held it; blocks made before
+// the stamp existed have 8 bytes and no stamp).
+const (
+	lockSize  = 16
+	lockStamp = 8
+	lockMin   = 8
+)
 
 var lockKind shm.Kind
 
@@ -67,11 +73,11 @@ func NewLock(opts ...Option) (*Lock, error) {
 // OpenLock returns the Lock that ref names, in this or any process that maps its segment. It
 // fails with shm.ErrBadRef for a Ref that is not a live "lock.Lock".
 func OpenLock(ref shm.Ref) (*Lock, error) {
-	b, err := openBlock(ref, lockKind, lockSize, "Lock")
+	b, err := openBlock(ref, lockKind, lockMin, "Lock")
 	if err != nil {
 		return nil, err
 	}
-	return &Lock{ref: ref, m: newMutex(shm.Word64(b, 0), shm.Word32(b, 0), kindLock)}, nil
+	return &Lock{ref: ref, m: newMutex(b, lockStamp, kindLock)}, nil
 }
 
 // Lock acquires the Lock, waiting as long as it takes. It returns nil holding the Lock, also when

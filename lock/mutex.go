@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/shmkit/shmkit/internal/robust"
+	"github.com/shmkit/shmkit/shm"
 )
 
 // The mutex word of Lock, RecursiveLock, the writer side of RWLock and Barrier's internal lock is
@@ -22,9 +23,14 @@ var (
 	kindBarrier   = &robust.Kind{What: "Barrier mutex", Corrupt: ErrCorrupt, NotOwner: ErrNotOwner}
 )
 
-// newMutex returns the handle of the mutex word in the first 8 bytes of block b.
-func newMutex(w *uint64, lo *uint32, k *robust.Kind) mutex {
-	return robust.New(w, &localFor(lo).Local, k)
+// newMutex returns the handle of the mutex word at the start of block b, with its hold stamp at
+// stampAt when the block has room for it (blocks made before the stamp had none).
+func newMutex(b []byte, stampAt int, k *robust.Kind) mutex {
+	m := robust.New(shm.Word64(b, 0), &localFor(shm.Word32(b, 0)).Local, k)
+	if stampAt > 0 && len(b) >= stampAt+8 {
+		m.SetStamp(shm.Word64(b, stampAt))
+	}
+	return m
 }
 
 // acquired is the outcome of an acquisition: an error only without the lock; a takeover is a

@@ -56,11 +56,11 @@ func NewRecursiveLock(opts ...Option) (*RecursiveLock, error) {
 // OpenRecursiveLock returns the RecursiveLock that ref names; shm.ErrBadRef for a Ref that is not a live
 // "lock.RecursiveLock".
 func OpenRecursiveLock(ref shm.Ref) (*RecursiveLock, error) {
-	b, err := openBlock(ref, recursiveKind, lockSize, "RecursiveLock")
+	b, err := openBlock(ref, recursiveKind, lockMin, "RecursiveLock")
 	if err != nil {
 		return nil, err
 	}
-	return &RecursiveLock{ref: ref, m: newMutex(shm.Word64(b, 0), shm.Word32(b, 0), kindRecursive)}, nil
+	return &RecursiveLock{ref: ref, m: newMutex(b, lockStamp, kindRecursive)}, nil
 }
 
 // Lock acquires the RecursiveLock, or one more level of it when this process holds it already. It returns

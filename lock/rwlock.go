@@ -24,11 +24,13 @@ import (
 //	            parked; the futex word readers sleep on
 //	    16    4 recovered: 1 from the takeover of a writer that died holding the write lock until a
 //	            writer's Unlock, 0 otherwise (any other value counts as 1)
+//	    24    8 the writer mutex's hold stamp (internal/robust)
 //	    64  128 holders table: read locks held per process (holders.go)
 const (
 	rwReaders   = 8
 	rwGate      = 12
 	rwDirty     = 16
+	rwStamp     = 24
 	rwHolders   = 64
 	rwSize      = rwHolders + holdersSize
 	rwCountMask = 1<<30 - 1
@@ -95,7 +97,7 @@ func OpenRWLock(ref shm.Ref) (*RWLock, error) {
 	if err != nil {
 		return nil, err
 	}
-	rw := &RWLock{ref: ref, m: newMutex(shm.Word64(b, 0), shm.Word32(b, 0), kindRWLock),
+	rw := &RWLock{ref: ref, m: newMutex(b, rwStamp, kindRWLock),
 		readers: shm.Word32(b, rwReaders), gate: shm.Word32(b, rwGate), dirty: shm.Word32(b, rwDirty)}
 	rw.rloc, rw.gloc = localFor(rw.readers), localFor(rw.gate)
 	rw.hold.init(func(i int) *uint64 { return shm.Word64(b, rwHolders+8*i) }, shm.Lookup(ref.Seg))
