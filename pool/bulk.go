@@ -169,15 +169,17 @@ func parseBulk(m []byte) (parsedBulk, error) {
 	return c, nil
 }
 
-// runBulkChunk runs a bulk chunk in a worker: running and done are its slot's words. Each failed
+// runBulkChunk runs a bulk chunk in a worker, whose line of the state block is ln. Each failed
 // item's error goes to put before the done word passes it; it returns put's error or a broken
 // chunk's.
-func runBulkChunk(m []byte, names map[string]*entry, running, done *uint64, put func([]byte) error) error {
+func runBulkChunk(m []byte, names map[string]*entry, ln *slotLine, put func([]byte) error) error {
 	c, err := parseBulk(m)
 	if err != nil {
 		return err
 	}
 	e := entryFor(names, c.name)
+	ln.begin(c.name)
+	running, done := ln.running, ln.done
 	_, b, err := shm.Resolve(c.ref, bulkKind)
 	if err != nil {
 		return fmt.Errorf("%w: bulk chunk block: %v", ErrCorrupt, err)
@@ -392,7 +394,7 @@ func (p *Pool) bulkRunningLocked() int64 {
 			continue
 		}
 		running := atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.line))
-		done := atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.line+8))
+		done := atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.line+lineDone))
 		for _, c := range w.out {
 			if c.bulk && c.mem != nil {
 				k := bulkProgress(c, running, done)

@@ -28,9 +28,10 @@ var (
 	ErrTerminated = errors.New("pool: pool terminated")
 	// ErrNotClosed is returned by Join before Close or Terminate, as Python's join raises.
 	ErrNotClosed = errors.New("pool: Join before Close or Terminate")
-	// ErrBroken is returned when workers cannot be started: every replacement died before it was
-	// ready (an initializer that fails, a binary that no longer starts). Pending tasks fail with
-	// it and the pool accepts no more.
+	// ErrBroken is returned when workers cannot be started: replacements died one after another
+	// before they were ready (an initializer that fails, a binary that no longer starts: three in
+	// a row; ten when the last was a SIGKILL, usually someone else's doing). Pending tasks fail
+	// with it and the pool accepts no more.
 	ErrBroken = errors.New("pool: workers cannot be started")
 	// ErrNotRegistered is returned at the call for a function that was not registered with
 	// Register (or RegisterFunc), or cannot be: a closure or a method value.

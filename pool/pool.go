@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/shmkit/shmkit/internal/deadline"
@@ -139,7 +140,13 @@ const maxBounces = 3
 
 // maxPreReady is how many replacement workers in a row may die before they are ready before the
 // pool gives up (ErrBroken): a binary that cannot start a worker must not be retried forever.
-const maxPreReady = 3
+// A death by SIGKILL is usually someone else's doing (an operator, a supervisor, the OOM killer,
+// a chaos test) rather than the binary's, so when the last one was a SIGKILL the pool goes on
+// until maxPreReadyKilled in a row: an OOM kill at every start still ends in ErrBroken.
+const (
+	maxPreReady       = 3
+	maxPreReadyKilled = 10
+)
 
 // New starts a pool of worker processes, all at once, and returns when every one has run its
 // initializer and is ready for tasks. It fails, with nothing left running, when opts are bad (a
@@ -221,8 +228,9 @@ func (p *Pool) startWorker(slot, line int) {
 		return
 	}
 	p.mu.Unlock()
-	atomic.StoreUint64(shm.Word64(p.words, slotBytes*line), 0)
-	atomic.StoreUint64(shm.Word64(p.words, slotBytes*line+8), 0)
+	for off := 0; off < lineName; off += 8 { // running, done, worker, since: a fresh line
+		atomic.StoreUint64(shm.Word64(p.words, slotBytes*line+off), 0)
+	}
 	w, err := p.spawn(slot, line)
 	if slot < 0 {
 		p.startedSpare(line, w, err)
@@ -434,7 +442,7 @@ func (p *Pool) onExit(w *workerState) {
 		if !c.bulk || c.mem == nil {
 			continue
 		}
-		done := bulkDone(c, running, atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.line+8)))
+		done := bulkDone(c, running, atomic.LoadUint64(shm.Word64(p.words, slotBytes*w.line+lineDone)))
 		settles = append(settles, bulkSettle{c, max(done, 0)})
 		p.countBulkLocked(c, max(done, 0))
 		if done >= 0 {
@@ -485,7 +493,7 @@ func (p *Pool) onExit(w *workerState) {
 		if s := w.stderr.lastLines(5); s != "" {
 			err = fmt.Errorf("%w; its stderr ended with:\n%s", err, s)
 		}
-		if p.starting || p.preReady >= maxPreReady {
+		if p.starting || p.preReady >= maxPreReady && code != -int(syscall.SIGKILL) || p.preReady >= maxPreReadyKilled {
 			fails = append(fails, p.breakLocked(err)...)
 		}
 	}

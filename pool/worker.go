@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shmkit/shmkit/internal/pids"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/ring"
 	"github.com/shmkit/shmkit/shm"
@@ -58,14 +59,70 @@ const (
 )
 
 // The pool's state block in shared memory: one 64-byte line per worker slot and one for the spare
-// (no two workers share a cache line; a process keeps its line for life). Word 1 is the done word
-// of bulk chunks (bulk.go). Word 0 of a line is the id of the item the worker is running or last ran: the
-// worker stores it (sequentially consistent) before it starts the item. It is what makes a
+// (no two workers share a cache line; a process keeps its line for life). A line:
+//
+//	offset size field
+//	     0    8 running: the id of the item the worker is running or last ran (below)
+//	     8    8 done: the progress of a bulk chunk (bulk.go)
+//	    16    8 the worker: its pid in the low 32 bits, the low 32 bits of its start time
+//	             (pids.StartTime) in the high ones; 0 until it has started
+//	    24    8 busy since: Unix milliseconds when the chunk it runs began; 0 between chunks
+//	    32    1 the length of the chunk's function name, and 0x80 when only its end is kept
+//	    33   31 the name: its last 31 bytes when it is longer
+//
+// Words 2 to 4 are for people and tools (cmd/shmkit shows them); the pool itself reads only
+// words 0 and 1. The worker writes the name only when it changes, with plain stores, so a reader
+// racing a change may see a mix of two names: readers must validate it and treat it as a hint.
+//
+// Word 0 is the id of the item the worker is running or last ran: the worker stores it
+// (sequentially consistent) before it starts the item. It is what makes a
 // worker's death exact: after the death, the parent reads the word and compares it with the first
 // item of the worker's that has no result. Equal: that item was running and is lost; otherwise the
 // worker died before it started it (between taking a chunk and starting its next item), and the
 // item and every later one are given to another worker, never lost.
 const slotBytes = 64
+
+// Offsets in a line of the state block (see slotBytes).
+const (
+	lineRunning = 0
+	lineDone    = 8
+	lineWorker  = 16
+	lineSince   = 24
+	lineName    = 32
+	maxLineName = slotBytes - lineName - 1
+	nameCut     = 0x80 // in the name's length byte: the name's beginning was cut off
+)
+
+// A slotLine is a worker's own line of the state block.
+type slotLine struct {
+	b             []byte // the line's slotBytes bytes
+	running, done *uint64
+	name          string // the name last written
+}
+
+func newSlotLine(b []byte) *slotLine {
+	l := &slotLine{b: b, running: shm.Word64(b, lineRunning), done: shm.Word64(b, lineDone)}
+	start, _ := pids.StartTime(os.Getpid())
+	atomic.StoreUint64(shm.Word64(b, lineWorker), uint64(uint32(os.Getpid()))|start<<32)
+	return l
+}
+
+// begin records that the worker starts a chunk of function name's items.
+func (l *slotLine) begin(name string) {
+	if name != l.name {
+		l.name = name
+		n, cut := len(name), byte(0)
+		if n > maxLineName {
+			name, n, cut = name[n-maxLineName:], maxLineName, nameCut // the end names the function
+		}
+		copy(l.b[lineName+1:slotBytes], name)
+		l.b[lineName] = byte(n) | cut
+	}
+	atomic.StoreUint64(shm.Word64(l.b, lineSince), uint64(time.Now().UnixMilli()))
+}
+
+// end records that the worker has finished its chunk.
+func (l *slotLine) end() { atomic.StoreUint64(shm.Word64(l.b, lineSince), 0) }
 
 var stateKind = shm.RegisterKind("pool.state", func(r shm.Ref) (any, error) {
 	return nil, fmt.Errorf("%w: a pool.state block is internal to a Pool", shm.ErrBadRef)
@@ -92,8 +149,7 @@ func worker(tasks, results *ring.Queue, state shm.Ref, cfg workerConfig) error {
 	if cfg.Slot < 0 || len(b) < slotBytes*(cfg.Slot+1) {
 		return fmt.Errorf("pool worker: slot %d outside a %d-byte state block", cfg.Slot, len(b))
 	}
-	running := shm.Word64(b, slotBytes*cfg.Slot)
-	done := shm.Word64(b, slotBytes*cfg.Slot+8)
+	ln := newSlotLine(b[slotBytes*cfg.Slot : slotBytes*(cfg.Slot+1)])
 	if cfg.Init != "" {
 		if err := runInit(cfg.Init, cfg.InitArgs); err != nil {
 			return err
@@ -118,7 +174,9 @@ func worker(tasks, results *ring.Queue, state shm.Ref, cfg workerConfig) error {
 			return nil
 		}
 		if len(m) > 0 && m[0] == msgBulk {
-			if err := runBulkChunk(m, names, running, done, results.Put); err != nil {
+			err := runBulkChunk(m, names, ln, results.Put)
+			ln.end()
+			if err != nil {
 				return fmt.Errorf("pool worker: %w", err)
 			}
 			continue
@@ -131,13 +189,17 @@ func worker(tasks, results *ring.Queue, state shm.Ref, cfg workerConfig) error {
 			testHookTaken()
 		}
 		e := entryFor(names, c.name)
+		ln.begin(c.name)
 		rest := c.items
 		for i := range c.count {
 			var arg []byte
 			arg, rest = nextItem(rest)
 			id := c.first + uint64(i)
-			atomic.StoreUint64(running, id) // publishes "id started" before anything of it runs
+			atomic.StoreUint64(ln.running, id) // publishes "id started" before anything of it runs
 			out = runItem(e, id, arg, out[:0], cfg.Limit)
+			if i == c.count-1 {
+				ln.end()
+			}
 			if err := results.Put(out); err != nil {
 				return fmt.Errorf("pool worker: %w", err)
 			}

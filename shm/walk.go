@@ -123,8 +123,15 @@ func (in *Inspection) Close() error { return in.f.Close() }
 // Inspect reads the named segment /dev/shm/name without mapping it or writing anything (it does
 // not record itself as a peer): its header, its peer table, and the headers of its heap blocks.
 // Everything is validated as untrusted input; it never panics, whatever the file holds.
+//
+// name may also be the path of a descriptor of an anonymous segment, /proc/PID/fd/N (see
+// ListAnonymous): that segment is read the same way, through a read-only descriptor of its own.
 func Inspect(name string) (*Inspection, error) {
-	f, size, err := openSized(name)
+	open := openSized
+	if isProcFD(name) {
+		open = openProcFD
+	}
+	f, size, err := open(name)
 	if err != nil {
 		return nil, err
 	}

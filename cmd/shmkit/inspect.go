@@ -6,10 +6,14 @@ import (
 	"io"
 	"sort"
 	"text/tabwriter"
+	"time"
+	"unicode/utf8"
 
+	"github.com/shmkit/shmkit/internal/pids"
 	"github.com/shmkit/shmkit/internal/robust"
 	_ "github.com/shmkit/shmkit/lock"    // registers lock's kinds, so blocks show their names
 	_ "github.com/shmkit/shmkit/manager" // and manager's
+	_ "github.com/shmkit/shmkit/pool"    // and pool's
 	_ "github.com/shmkit/shmkit/ring"    // and ring's
 	"github.com/shmkit/shmkit/shm"
 )
@@ -35,15 +39,43 @@ type object struct {
 	Queue     *queueInfo `json:"queue,omitempty"`
 	Semaphore *semInfo   `json:"semaphore,omitempty"`
 	Holders   []holder   `json:"holders,omitempty"`
+	Pool      []worker   `json:"pool_workers,omitempty"`
+	Table     *tableInfo `json:"table,omitempty"`
 	Error     string     `json:"error,omitempty"`
 }
 
-// mutexInfo is a robust mutex word: its holder and whether it lives. How long it has been held
-// is not recorded in the word.
+// worker is a line of a pool's state block (pool/worker.go): a worker process and what it runs.
+type worker struct {
+	Line     int    `json:"line"`
+	Pid      int    `json:"pid"`
+	Alive    bool   `json:"alive"`
+	Item     uint64 `json:"item"`                // the pool's id of the item it runs or last ran
+	Busy     bool   `json:"busy"`                // running a chunk
+	Since    int64  `json:"busy_since_unix_ms"`  // when that chunk began
+	Function string `json:"function,omitempty"`  // the chunk's registered function (a hint)
+	Done     uint64 `json:"bulk_done,omitempty"` // a bulk chunk's progress word
+}
+
+// tableInfo is a manager Dict's or List's header (manager/layout.go).
+type tableInfo struct {
+	Form       string   `json:"form"` // "dict" or "list"
+	Len        uint64   `json:"len"`
+	Capacity   uint64   `json:"capacity"`
+	Stripes    int      `json:"stripes"`
+	StripeLock []uint64 `json:"stripe_locks"`      // offsets of the stripes' lock.Lock blocks
+	Writing    []int    `json:"writing,omitempty"` // stripes with a write in progress (or cut short)
+	Watchers   uint32   `json:"watchers"`
+	Resizing   bool     `json:"resizing,omitempty"` // a grow, clear or rebuild in progress (or cut short)
+}
+
+// mutexInfo is a robust mutex word: its holder and whether it lives, and since when at least the
+// holder has held it when the hold stamp says (internal/robust: only holds that someone waited
+// for, or that began with a wait or a takeover, are stamped).
 type mutexInfo struct {
 	robust.Word
-	Held       bool `json:"held"`
-	OwnerAlive bool `json:"owner_alive"`
+	Held       bool  `json:"held"`
+	OwnerAlive bool  `json:"owner_alive"`
+	Since      int64 `json:"held_since_unix_ms,omitempty"` // at least since then (0: not recorded)
 }
 
 type queueInfo struct {
@@ -74,10 +106,20 @@ type holder struct {
 const (
 	holdersOff   = 64 // Semaphore, RWLock, Condition: 16 entries of pid<<32 | units
 	holderSlots  = 16
+	lockStamp    = 8  // Lock, RecursiveLock: the hold stamp (blocks of 16 bytes or more)
+	rwStamp      = 24 // RWLock: the writer's hold stamp
 	ringMagic    = 0x31474e52
 	ringVersion  = 4
 	ringHeader   = 384
 	ringCountTag = 27
+
+	poolLine     = 64 // pool.state: one line per worker (pool/worker.go)
+	poolMaxName  = 31
+	poolNameCut  = 0x80
+	mgrMagic     = 0x0252_474d_4b4d_4853 // manager header (manager/layout.go)
+	mgrBase      = 128
+	mgrStripe    = 128
+	mgrMaxStripe = 64
 )
 
 // inspectNamed reads segment name (see shm.Inspect) and describes its objects.
@@ -125,6 +167,17 @@ func describe(in *shm.Inspection, b shm.Block, o *object) {
 		}
 		return &mutexInfo{Word: w, Held: w.Pid != 0, OwnerAlive: w.OwnerAlive()}
 	}
+	// stamped adds the hold stamp at off of a block whose mutex m is, when the block has one.
+	stamped := func(m *mutexInfo, off uint64) {
+		if m == nil || !m.Held || b.Size < off+8 {
+			return
+		}
+		if p := read(off + 8); p != nil {
+			if st := robust.DecodeStamp(u64(p, int(off))); st.Pid == m.Pid {
+				m.Since = st.Since.UnixMilli()
+			}
+		}
+	}
 	holders := func(p []byte) {
 		for i := 0; i < holderSlots; i++ {
 			v := u64(p, holdersOff+8*i)
@@ -140,15 +193,20 @@ func describe(in *shm.Inspection, b shm.Block, o *object) {
 		if p := read(8); p != nil {
 			o.Lock = mutex(u64(p, 0), false)
 		}
+		if o.Kind == "lock.Lock" {
+			stamped(o.Lock, lockStamp)
+		}
 	case "lock.RecursiveLock":
 		if p := read(8); p != nil {
 			o.Lock = mutex(u64(p, 0), true)
 		}
+		stamped(o.Lock, lockStamp)
 	case "lock.RWLock":
 		if p := read(holdersOff + 8*holderSlots); p != nil {
 			o.Lock = mutex(u64(p, 0), false)
 			holders(p)
 		}
+		stamped(o.Lock, rwStamp)
 	case "lock.Condition":
 		if p := read(holdersOff + 8*holderSlots); p != nil {
 			holders(p)
@@ -159,6 +217,66 @@ func describe(in *shm.Inspection, b shm.Block, o *object) {
 			o.Semaphore = &semInfo{Value: v &^ (1 << 31), Waiters: v&(1<<31) != 0}
 			holders(p)
 		}
+	case "pool.state":
+		n := b.Size / poolLine
+		p := read(n * poolLine)
+		if p == nil {
+			fail("a %d-byte block cannot hold %d pool lines", payload, n)
+			return
+		}
+		for i := 0; i < int(n); i++ {
+			l := p[i*poolLine : (i+1)*poolLine]
+			id := u64(l, 16)
+			if id == 0 {
+				continue // no worker has started on this line
+			}
+			w := worker{Line: i, Pid: int(uint32(id)), Item: u64(l, 0), Done: u64(l, 8), Since: int64(u64(l, 24))}
+			w.Alive = w.Pid > 0 && w.Pid <= robust.PidMask && pids.AliveSinceMasked(w.Pid, id>>32, 32)
+			w.Busy = w.Since != 0
+			if k := int(l[32] &^ poolNameCut); k <= poolMaxName && utf8.Valid(l[33:33+k]) {
+				w.Function = string(l[33 : 33+k])
+				if l[32]&poolNameCut != 0 {
+					w.Function = "…" + w.Function
+				}
+			}
+			o.Pool = append(o.Pool, w)
+		}
+	case "manager.Dict", "manager.List":
+		h := read(mgrBase)
+		if h == nil {
+			fail("a %d-byte block is too small for a manager header", payload)
+			return
+		}
+		stripes := u32(h, 8)
+		if u64(h, 0) != mgrMagic || stripes == 0 || stripes > mgrMaxStripe || stripes&(stripes-1) != 0 {
+			fail("manager header magic %#x, %d stripes", u64(h, 0), stripes)
+			return
+		}
+		p := read(mgrBase + mgrStripe*uint64(stripes))
+		if p == nil {
+			fail("a %d-byte block is too small for %d stripes", payload, stripes)
+			return
+		}
+		t := &tableInfo{Form: map[uint32]string{1: "dict", 2: "list"}[u32(p, 108)], Stripes: int(stripes),
+			Watchers: u32(p, 76), Resizing: u64(p, 80) != 0 || u64(p, 88) != 0}
+		for i := 0; i < int(stripes); i++ {
+			r := p[mgrBase+mgrStripe*i:]
+			t.StripeLock = append(t.StripeLock, u64(r, 0)>>32*64)
+			if u32(r, 8)&1 != 0 {
+				t.Writing = append(t.Writing, i)
+			}
+			t.Len += u64(r, 48)
+		}
+		if tw := u64(p, 16); tw>>32 != 0 {
+			var tab [16]byte
+			if k, _ := in.ReadAt(tab[:], int64(tw>>32*64)); k == len(tab) {
+				t.Capacity = u64(tab[:], 0)
+				if t.Form == "list" {
+					t.Len = u64(tab[:], 8)
+				}
+			}
+		}
+		o.Table = t
 	case "ring.Queue", "ring.JoinableQueue":
 		p := read(ringHeader)
 		if p == nil {
@@ -219,6 +337,9 @@ func printDetail(w io.Writer, d *detail) {
 			return "free"
 		}
 		s := fmt.Sprintf("pid %d (%s)", m.Pid, map[bool]string{true: "alive", false: "DEAD"}[m.OwnerAlive])
+		if m.Since != 0 {
+			s += fmt.Sprintf(" for at least %v", time.Since(time.UnixMilli(m.Since)).Round(time.Millisecond))
+		}
 		if m.Waiters {
 			s += ", waiters"
 		}
@@ -251,6 +372,17 @@ func printDetail(w io.Writer, d *detail) {
 			if o.Semaphore.Waiters {
 				st += ", waiters"
 			}
+		case o.Table != nil:
+			t := o.Table
+			st = fmt.Sprintf("%s of %d (capacity %d), %d stripe(s), %d watcher(s)", t.Form, t.Len, t.Capacity, t.Stripes, t.Watchers)
+			if len(t.Writing) != 0 {
+				st += fmt.Sprintf("; a write in progress (or cut short) in stripe(s) %v", t.Writing)
+			}
+			if t.Resizing {
+				st += "; a resize in progress (or cut short)"
+			}
+		case o.Pool != nil:
+			st = fmt.Sprintf("pool of %d worker line(s)", len(o.Pool))
 		}
 		for _, h := range o.Holders {
 			st += fmt.Sprintf("; pid %d holds %d (%s)", h.Pid, h.Units, map[bool]string{true: "alive", false: "DEAD"}[h.Alive])
@@ -258,4 +390,20 @@ func printDetail(w io.Writer, d *detail) {
 		fmt.Fprintf(tw, "%d\t%s\t%s\n", o.Off, o.Kind, st)
 	}
 	tw.Flush()
+	for _, o := range d.Objects {
+		if o.Pool == nil {
+			continue
+		}
+		fmt.Fprintf(w, "\npool state at %d:\n", o.Off)
+		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "LINE\tPID\tALIVE\tSTATE\tITEM\tFUNCTION")
+		for _, p := range o.Pool {
+			state := "idle"
+			if p.Busy {
+				state = "busy for " + time.Since(time.UnixMilli(p.Since)).Round(time.Millisecond).String()
+			}
+			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%s\n", p.Line, p.Pid, yn[p.Alive], state, p.Item, p.Function)
+		}
+		tw.Flush()
+	}
 }

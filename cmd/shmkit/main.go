@@ -1,9 +1,12 @@
-// Command shmkit lists and cleans the named shmkit segments in /dev/shm.
+// Command shmkit lists, inspects and cleans shmkit's shared memory: the named segments in /dev/shm
+// and the anonymous ones (memfds, such as every process's default heap) that live processes hold.
 //
-//	shmkit ls [--json]               list named segments: size, creator, liveness, use, staleness
-//	shmkit ls [--json] NAME          one segment's inside: peers, heap, objects by kind, lock
-//	                                 holders (alive or not), waiters, queue depths
-//	shmkit clean [--dry-run] [--json] remove the stale ones (or only say which)
+//	shmkit ls [--json]               list named segments (size, creator, liveness, use, staleness)
+//	                                 and anonymous ones (size, creator, holders, /proc/PID/fd/N)
+//	shmkit ls [--json] NAME|PATH     one segment's inside: peers, heap, objects by kind, lock
+//	                                 holders (alive or not, since when), waiters, queue depths,
+//	                                 Dict and List sizes, pool workers and what they run
+//	shmkit clean [--dry-run] [--json] remove the stale named ones (or only say which)
 //
 // A segment is stale when its creator is provably dead (its pid and its recorded start time no
 // longer name a live process, so a reused pid does not keep it) and no process has it open or
@@ -17,6 +20,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/shmkit/shmkit/shm"
@@ -59,12 +64,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if args[0] == "ls" {
-		list, err := shm.ListNamed()
+		var l listing
+		var err error
+		if l.Named, err = shm.ListNamed(); err == nil {
+			l.Anonymous, err = shm.ListAnonymous()
+		}
 		if err != nil {
 			fmt.Fprintln(stderr, "shmkit:", err)
 			return 1
 		}
-		return emit(stdout, stderr, *asJSON, list, printTable)
+		return emit(stdout, stderr, *asJSON, l, printTable)
 	}
 	var names []string
 	var err error
@@ -97,6 +106,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// listing is ls's JSON output.
+type listing struct {
+	Named     []shm.NamedInfo `json:"named"`
+	Anonymous []shm.AnonInfo  `json:"anonymous"`
+}
+
 // cleanResult is clean's JSON output.
 type cleanResult struct {
 	DryRun  bool     `json:"dry_run"`
@@ -118,17 +133,32 @@ func emit[T any](stdout, stderr io.Writer, asJSON bool, v T, table func(io.Write
 	return 0
 }
 
-// printTable prints ls's human table.
-func printTable(w io.Writer, list []shm.NamedInfo) {
+// printTable prints ls's human tables.
+func printTable(w io.Writer, l listing) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSIZE\tCREATOR\tCREATOR ALIVE\tIN USE\tSTALE")
 	yn := map[bool]string{true: "yes", false: "no"}
-	for _, s := range list {
+	for _, s := range l.Named {
 		inUse := yn[s.InUse]
 		if s.CreatorAlive {
 			inUse = "-" // not scanned: the creator's own liveness keeps it
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", s.Name, s.Size, s.Creator, yn[s.CreatorAlive], inUse, yn[s.Stale])
+	}
+	tw.Flush()
+	if len(l.Anonymous) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "ANONYMOUS (ls PATH)\tSIZE\tCREATOR\tCREATOR ALIVE\tDEFAULT HEAP\tHELD BY")
+	for _, s := range l.Anonymous {
+		holders := make([]string, len(s.Holders))
+		for i, p := range s.Holders {
+			holders[i] = strconv.Itoa(p)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", s.Path, s.Size, s.Creator, yn[s.CreatorAlive], yn[s.Default],
+			strings.Join(holders, " "))
 	}
 	tw.Flush()
 }

@@ -37,10 +37,10 @@ func shmkit(t *testing.T, args ...string) string {
 }
 
 func lsJSON(t *testing.T) map[string]shm.NamedInfo {
-	var list []shm.NamedInfo
-	require.NoError(t, json.Unmarshal([]byte(shmkit(t, "ls", "--json")), &list))
+	var l listing
+	require.NoError(t, json.Unmarshal([]byte(shmkit(t, "ls", "--json")), &l))
 	m := map[string]shm.NamedInfo{}
-	for _, s := range list {
+	for _, s := range l.Named {
 		m[s.Name] = s
 	}
 	return m
