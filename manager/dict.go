@@ -51,18 +51,63 @@ type Dict[K, V any] struct {
 	vc     *codec.Codec[V]
 	kr, vr rawType
 	closed atomic.Bool
-	hctx   context.Context // ends at Close, stopping this handle's watches
-	hstop  context.CancelFunc
 	hw     *handleWatches // shared by the copies AttachRef makes
 }
 
 // handleWatches counts a handle's watch goroutines, so that Close returns only once they have
-// stopped touching the Dict's memory: after Free the blocks are reused, and a watcher's late
-// unregistering would otherwise decrement another structure's word.
+// stopped touching the structure's memory: after Free the blocks are reused, and a watcher's
+// late unregistering would otherwise decrement another structure's word.
 type handleWatches struct {
+	ctx    context.Context // ends at Close, stopping this handle's watches
+	stop   context.CancelFunc
 	mu     sync.Mutex
 	closed bool
 	wg     sync.WaitGroup
+}
+
+func newHandleWatches() *handleWatches {
+	hw := new(handleWatches)
+	hw.ctx, hw.stop = context.WithCancel(context.Background())
+	return hw
+}
+
+// close ends the handle's watches and returns once their goroutines have stopped.
+func (hw *handleWatches) close() {
+	if hw == nil {
+		return
+	}
+	hw.stop()
+	hw.mu.Lock()
+	hw.closed = true
+	hw.mu.Unlock()
+	hw.wg.Wait()
+}
+
+// start registers a watcher of c (so that writers wake it) and runs watch in a goroutine that
+// close waits for, with a context that ends with ctx or at close. first runs after the
+// registration and before the goroutine: what it reads, the watch compares against. It fails
+// with ErrClosed once the handle is closed; what names the structure in that error.
+func (hw *handleWatches) start(c *core, what string, ctx context.Context, first func() error, watch func(ctx context.Context)) error {
+	hw.mu.Lock()
+	defer hw.mu.Unlock()
+	if hw.closed {
+		return fmt.Errorf("manager: %s: %w", what, ErrClosed)
+	}
+	atomic.AddUint32(c.wWatch, 1)
+	if err := first(); err != nil {
+		atomic.AddUint32(c.wWatch, ^uint32(0))
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(hw.ctx, cancel)
+	hw.wg.Add(1)
+	go func() {
+		defer hw.wg.Done()
+		defer cancel()
+		defer stop()
+		watch(ctx) // c.watch unregisters when it returns
+	}()
+	return nil
 }
 
 // An Item is one key and its value, as Items returns them.
@@ -98,8 +143,7 @@ func OpenDict[K, V any](ref shm.Ref) (*Dict[K, V], error) {
 
 func newHandle[K, V any](c *core) *Dict[K, V] {
 	d := &Dict[K, V]{c: c, kc: codec.For[K](), vc: codec.For[V](), kr: rawTypeOf[K](), vr: rawTypeOf[V]()}
-	d.hctx, d.hstop = context.WithCancel(context.Background())
-	d.hw = new(handleWatches)
+	d.hw = newHandleWatches()
 	return d
 }
 
@@ -108,7 +152,7 @@ func newHandle[K, V any](c *core) *Dict[K, V] {
 func (d *Dict[K, V]) AttachRef(ref shm.Ref) error {
 	o, err := OpenDict[K, V](ref)
 	if err == nil {
-		d.c, d.kc, d.vc, d.kr, d.vr, d.hctx, d.hstop, d.hw = o.c, o.kc, o.vc, o.kr, o.vr, o.hctx, o.hstop, o.hw
+		d.c, d.kc, d.vc, d.kr, d.vr, d.hw = o.c, o.kc, o.vc, o.kr, o.vr, o.hw
 	}
 	return err
 }
@@ -127,43 +171,13 @@ func (d *Dict[K, V]) Ref() shm.Ref { return d.c.ref }
 // watch goroutine that Close waits for.
 func (d *Dict[K, V]) Close() error {
 	d.closed.Store(true)
-	if d.hstop != nil {
-		d.hstop()
-	}
-	if d.hw != nil {
-		d.hw.mu.Lock()
-		d.hw.closed = true
-		d.hw.mu.Unlock()
-		d.hw.wg.Wait()
-	}
+	d.hw.close()
 	return nil
 }
 
-// startWatch registers a watcher of the Dict (so that writers wake it) and runs watch in a
-// goroutine that Close waits for, with a context that ends with ctx or at Close. first runs
-// after the registration and before the goroutine: what it reads, the watch compares against.
-// It fails with ErrClosed once the handle is closed.
+// startWatch starts a watch of the Dict (see handleWatches.start).
 func (d *Dict[K, V]) startWatch(ctx context.Context, first func() error, watch func(ctx context.Context)) error {
-	d.hw.mu.Lock()
-	defer d.hw.mu.Unlock()
-	if d.hw.closed {
-		return fmt.Errorf("manager: Dict: %w", ErrClosed)
-	}
-	atomic.AddUint32(d.c.wWatch, 1)
-	if err := first(); err != nil {
-		atomic.AddUint32(d.c.wWatch, ^uint32(0))
-		return err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(d.hctx, cancel)
-	d.hw.wg.Add(1)
-	go func() {
-		defer d.hw.wg.Done()
-		defer cancel()
-		defer stop()
-		watch(ctx) // c.watch unregisters when it returns
-	}()
-	return nil
+	return d.hw.start(d.c, "Dict", ctx, first, watch)
 }
 
 // Free returns the Dict's memory (entries, table, lock, header) to the heap, for every process.

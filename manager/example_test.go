@@ -116,6 +116,44 @@ func ExampleList() {
 	// Output: [a b] c 2
 }
 
+func ExampleList_Watch() {
+	l, err := manager.NewList[string]()
+	if err != nil {
+		panic(err)
+	}
+	defer l.Free()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	versions, err := l.Watch(ctx)
+	if err != nil {
+		panic(err)
+	}
+	l.Append("job-1") // an Append in any process moves the version
+	<-versions
+	all, _ := l.Slice(0, math.MaxInt) // the version says the List changed: read it to see how
+	fmt.Println(all)
+	// Output: [job-1]
+}
+
+func ExampleNamespace_WatchPrefix() {
+	ns, err := manager.NewNamespace()
+	if err != nil {
+		panic(err)
+	}
+	defer ns.Free()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	changes, err := ns.WatchPrefix(ctx, "worker.")
+	if err != nil {
+		panic(err)
+	}
+	ns.Set("total", 3)            // not under the prefix: not delivered
+	ns.Set("worker.1", "running") // delivered, with its name and new value
+	c := <-changes
+	fmt.Println(c.Key, c.Value)
+	// Output: worker.1 running
+}
+
 func ExampleNamespace() {
 	ns, err := manager.NewNamespace()
 	if err != nil {

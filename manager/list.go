@@ -35,6 +35,7 @@ type List[T any] struct {
 	vc     *codec.Codec[T]
 	vr     rawType
 	closed atomic.Bool
+	hw     *handleWatches // shared by the copies AttachRef makes
 }
 
 // NewList allocates an empty List in the process's default heap, or in the heap In names.
@@ -47,7 +48,7 @@ func NewList[T any](options ...Option) (*List[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	return &List[T]{c: c, vc: codec.For[T](), vr: rawTypeOf[T]()}, nil
+	return &List[T]{c: c, vc: codec.For[T](), vr: rawTypeOf[T](), hw: newHandleWatches()}, nil
 }
 
 // OpenList returns a handle on the List that ref names (see OpenDict for the errors).
@@ -56,7 +57,7 @@ func OpenList[T any](ref shm.Ref) (*List[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	return &List[T]{c: c, vc: codec.For[T](), vr: rawTypeOf[T]()}, nil
+	return &List[T]{c: c, vc: codec.For[T](), vr: rawTypeOf[T](), hw: newHandleWatches()}, nil
 }
 
 // AttachRef makes the zero List l a handle on the List that ref names: how package proc rebuilds
@@ -64,7 +65,7 @@ func OpenList[T any](ref shm.Ref) (*List[T], error) {
 func (l *List[T]) AttachRef(ref shm.Ref) error {
 	o, err := OpenList[T](ref)
 	if err == nil {
-		l.c, l.vc, l.vr = o.c, o.vc, o.vr
+		l.c, l.vc, l.vr, l.hw = o.c, o.vc, o.vr, o.hw
 	}
 	return err
 }
@@ -72,10 +73,26 @@ func (l *List[T]) AttachRef(ref shm.Ref) error {
 // Ref returns the List's Ref.
 func (l *List[T]) Ref() shm.Ref { return l.c.ref }
 
-// Close releases this handle (later calls return ErrClosed); the List is unaffected.
+// Close releases this handle: later calls on it return ErrClosed, and its watches end: Close
+// returns once their goroutines have stopped reading the List (their channels are then closed).
+// The List itself, and other handles on it, are unaffected. Closing twice is harmless.
 func (l *List[T]) Close() error {
 	l.closed.Store(true)
+	l.hw.close()
 	return nil
+}
+
+// Watch returns a channel that receives the List's version each time a write completes (Append,
+// Set, Insert, Pop, Clear), in any process, until ctx ends or this handle is closed (then the
+// channel is closed). As Dict.WatchAll: the version counts the writes completed while some
+// watch of the List existed (modulo 2^32); versions skipped mean writes the receiver did not look
+// at in between; every write completed after Watch returns is observed. Read the List (Slice,
+// Len) to see what changed. The watcher is woken through a futex, not by polling.
+func (l *List[T]) Watch(ctx context.Context) (<-chan uint64, error) {
+	if err := l.check(); err != nil {
+		return nil, err
+	}
+	return watchVersions(ctx, l.c, l.hw, "List")
 }
 
 // Free returns the List's memory to the heap, for every process; see Dict.Free.

@@ -93,6 +93,18 @@ func (n *Namespace) Watch(ctx context.Context, name string) (<-chan Change[any],
 	return n.d.Watch(ctx, name)
 }
 
+// WatchAll returns a channel of the changes of every attribute, each naming the attribute set
+// (with its new value) or deleted; see Dict.WatchKeys for what is delivered and what it costs.
+func (n *Namespace) WatchAll(ctx context.Context) (<-chan KeyChange[string, any], error) {
+	return n.d.WatchKeys(ctx, func(string) bool { return true })
+}
+
+// WatchPrefix returns a channel of the changes of the attributes whose names begin with prefix;
+// see Dict.WatchKeys.
+func (n *Namespace) WatchPrefix(ctx context.Context, prefix string) (<-chan KeyChange[string, any], error) {
+	return WatchPrefix(ctx, n.d, prefix)
+}
+
 // Load returns attribute name of n decoded as a T: the value is re-encoded and decoded through
 // the codec, so a struct stored by one process comes back as the struct in another.
 func Load[T any](n *Namespace, name string) (v T, ok bool, err error) {

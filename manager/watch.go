@@ -183,15 +183,20 @@ func (d *Dict[K, V]) WatchAll(ctx context.Context) (<-chan uint64, error) {
 	if err := d.check(); err != nil {
 		return nil, err
 	}
+	return watchVersions(ctx, d.c, d.hw, "Dict")
+}
+
+// watchVersions is WatchAll for the structure c, whose handle's watches are hw.
+func watchVersions(ctx context.Context, c *core, hw *handleWatches, what string) (<-chan uint64, error) {
 	var last uint32
 	ch := make(chan uint64)
-	err := d.startWatch(ctx, func() error {
-		last = atomic.LoadUint32(d.c.wGen)
+	err := hw.start(c, what, ctx, func() error {
+		last = atomic.LoadUint32(c.wGen)
 		return nil
 	}, func(ctx context.Context) {
 		defer close(ch)
-		d.c.watch(ctx, func() bool {
-			s := atomic.LoadUint32(d.c.wGen)
+		c.watch(ctx, func() bool {
+			s := atomic.LoadUint32(c.wGen)
 			if s == last {
 				return true
 			}

@@ -2,6 +2,8 @@ package manager_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,4 +183,95 @@ func TestWatchEndsBeforeFreeReturns(t *testing.T) {
 	require.NoError(t, d.Close())
 	_, err = d.Watch(context.Background(), "k")
 	require.ErrorIs(t, err, manager.ErrClosed)
+}
+
+// A List's Watch sees a child's appends: versions that go up until the List holds all of them,
+// and the Pop after; Close ends it.
+func TestListWatchAcrossProcesses(t *testing.T) {
+	l := newList[int](t)
+	o, err := manager.OpenList[int](l.Ref())
+	require.NoError(t, err)
+	ch, err := o.Watch(context.Background())
+	require.NoError(t, err)
+	p, err := proc.Start(appendMany, l, 0, 300)
+	require.NoError(t, err)
+	var last uint64
+	for l.Len() < 300 {
+		v := recv(t, ch)
+		require.Greater(t, v, last, "versions go up")
+		last = v
+	}
+	joinOK(t, p)
+	_, err = l.Pop(-1)
+	require.NoError(t, err)
+	require.Greater(t, recv(t, ch), last, "the Pop after the appends is seen")
+	require.NoError(t, o.Close())
+	for range ch { // closed by Close
+	}
+	_, err = o.Watch(context.Background())
+	require.ErrorIs(t, err, manager.ErrClosed)
+}
+
+var _ = proc.Register(nsSetSeries)
+
+// nsSetSeries sets attributes name/1..n of ns, then deletes name/1.
+func nsSetSeries(ns *manager.Namespace, name string, n int) error {
+	for i := 1; i <= n; i++ {
+		if err := ns.Set(fmt.Sprintf("%s/%d", name, i), i); err != nil {
+			return err
+		}
+	}
+	_, err := ns.Delete(name + "/1")
+	return err
+}
+
+// A Namespace's WatchPrefix sees only the attributes under its prefix that children set, and the
+// deletion (states are coalesced: a/1, set and deleted, may be seen in neither state, but once
+// seen set it is seen deleted); WatchAll sees every attribute.
+func TestNamespaceWatchAcrossProcesses(t *testing.T) {
+	ns, err := manager.NewNamespace()
+	require.NoError(t, err)
+	defer func() { require.NoError(t, ns.Free()) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pre, err := ns.WatchPrefix(ctx, "a/")
+	require.NoError(t, err)
+	all, err := ns.WatchAll(ctx)
+	require.NoError(t, err)
+	ps := startAll(t, nsSetSeries, []any{ns, "a", 20}, []any{ns, "b", 20})
+
+	// done reports whether seen holds the final state of the attributes under each prefix.
+	done := func(seen map[string]any, prefixes ...string) bool {
+		for _, p := range prefixes {
+			for i := 2; i <= 20; i++ {
+				if v, ok := seen[fmt.Sprintf("%s/%d", p, i)].(int64); !ok || v != int64(i) {
+					return false
+				}
+			}
+			if v, ok := seen[p+"/1"]; ok && v != nil {
+				return false // seen set: its deletion is due
+			}
+		}
+		return true
+	}
+	collect := func(ch <-chan manager.KeyChange[string, any], prefix string, prefixes ...string) {
+		seen := map[string]any{}
+		for !done(seen, prefixes...) {
+			c := recv(t, ch)
+			require.NoError(t, c.Err)
+			require.True(t, strings.HasPrefix(c.Key, prefix), "only attributes under %q: %q", prefix, c.Key)
+			seen[c.Key] = c.Value
+			if c.Deleted {
+				seen[c.Key] = nil
+			}
+		}
+	}
+	collect(pre, "a/", "a")
+	collect(all, "", "a", "b")
+	joinOK(t, ps...)
+	cancel()
+	for range pre {
+	}
+	for range all {
+	}
 }
