@@ -33,11 +33,12 @@ func python(b *testing.B, what string, n int) {
 	b.ReportMetric(ns, "ns/op")
 }
 
-// distPool starts an embedded server, 2 worker processes (4 slots each) and a pool on it.
-func distPool(b *testing.B, name string) *dist.Pool {
+// distPool starts an embedded server, 2 worker processes (4 slots each) and a pool on it, its
+// streams in memory when memory is true.
+func distPool(b *testing.B, name string, memory bool) *dist.Pool {
 	s := serve(b)
-	workers(b, []string{s.URL()}, name, 30*time.Second, 2, 4)
-	p := newPool(b, s, &dist.PoolOptions{Name: name, Workers: 8})
+	workers(b, []string{s.URL()}, dist.PoolOptions{Name: name, AckWait: 30 * time.Second, Memory: memory}, 2, 4)
+	p := newPool(b, s, &dist.PoolOptions{Name: name, Workers: 8, Memory: memory})
 	if _, err := dist.Apply(p, sq64, 3); err != nil { // the workers are up
 		b.Fatal(err)
 	}
@@ -66,16 +67,21 @@ func mapOps(b *testing.B, mapFn func([]int64) ([]int64, error)) {
 
 // BenchmarkDistPool: tasks per second through a pool with 2 worker processes, tiny tasks (one
 // int64 squared); ns/op is per task. /nats is the distributed pool on an embedded NATS server
-// with one task per message, as /python, CPython's BaseManager queues, carries them.
+// with one task per message, as /python, CPython's BaseManager queues, carries them;
+// /nats-memory the same with the pool's streams in the server's memory (PoolOptions.Memory).
 // /nats-chunked and /shmkit are Map as a program calls it, with the default chunking
 // (Python's len/(4*workers)): the distributed pool and the local one (shared-memory rings).
 func BenchmarkDistPool(b *testing.B) {
 	b.Run("nats", func(b *testing.B) {
-		p := distPool(b, "bench")
+		p := distPool(b, "bench", false)
+		mapOps(b, func(xs []int64) ([]int64, error) { return dist.Map(p, sq64, xs, pool.ChunkSize(1)) })
+	})
+	b.Run("nats-memory", func(b *testing.B) {
+		p := distPool(b, "benchm", true)
 		mapOps(b, func(xs []int64) ([]int64, error) { return dist.Map(p, sq64, xs, pool.ChunkSize(1)) })
 	})
 	b.Run("nats-chunked", func(b *testing.B) {
-		p := distPool(b, "benchc")
+		p := distPool(b, "benchc", false)
 		mapOps(b, func(xs []int64) ([]int64, error) { return dist.Map(p, sq64, xs) })
 	})
 	b.Run("shmkit", func(b *testing.B) {
@@ -90,17 +96,20 @@ func BenchmarkDistPool(b *testing.B) {
 }
 
 // BenchmarkDistPoolRoundTrip: one tiny task submitted and its result received, in a row:
-// /nats Apply on the distributed pool, /shmkit on the local pool, /python a BaseManager queue
-// put and a result queue get.
+// /nats Apply on the distributed pool (/nats-memory: its streams in memory), /shmkit on the
+// local pool, /python a BaseManager queue put and a result queue get.
 func BenchmarkDistPoolRoundTrip(b *testing.B) {
-	b.Run("nats", func(b *testing.B) {
-		p := distPool(b, "rtt")
-		for b.Loop() {
-			if v, err := dist.Apply(p, sq64, 3); err != nil || v != 9 {
-				b.Fatal(v, err)
+	for _, memory := range []bool{false, true} {
+		name := map[bool]string{false: "nats", true: "nats-memory"}[memory]
+		b.Run(name, func(b *testing.B) {
+			p := distPool(b, "rtt"+map[bool]string{false: "", true: "m"}[memory], memory)
+			for b.Loop() {
+				if v, err := dist.Apply(p, sq64, 3); err != nil || v != 9 {
+					b.Fatal(v, err)
+				}
 			}
-		}
-	})
+		})
+	}
 	b.Run("shmkit", func(b *testing.B) {
 		p, err := pool.New(&pool.Options{Workers: 2})
 		if err != nil {

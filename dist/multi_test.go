@@ -30,7 +30,7 @@ var (
 var childConn *dist.Conn
 
 // workInChild, in a child process, runs conc worker slots of the pool name until SIGTERM.
-func workInChild(urls []string, name string, ackWait time.Duration, conc int) error {
+func workInChild(urls []string, o dist.PoolOptions, conc int) error {
 	c, err := dist.Connect(urls, dist.Options{Token: "s3cret"})
 	if err != nil {
 		return err
@@ -39,7 +39,7 @@ func workInChild(urls []string, name string, ackWait time.Duration, conc int) er
 	childConn = c
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	return dist.Work(ctx, c, &dist.PoolOptions{Name: name, AckWait: ackWait}, conc)
+	return dist.Work(ctx, c, &o, conc)
 }
 
 // A Sq is a square and the pid of the process that computed it.
@@ -88,11 +88,11 @@ func spin(ms int) (int, error) {
 
 // workers starts n worker processes of the pool name, terminated (SIGTERM, a clean exit
 // checked) at the test's end unless killed by the test.
-func workers(t testing.TB, urls []string, name string, ackWait time.Duration, n, conc int, env ...string) []*proc.Process {
+func workers(t testing.TB, urls []string, o dist.PoolOptions, n, conc int, env ...string) []*proc.Process {
 	t.Helper()
 	var kids []*proc.Process
 	for range n {
-		p := proc.New(workInChild, urls, name, ackWait, conc)
+		p := proc.New(workInChild, urls, o, conc)
 		p.Env = env
 		p.Daemon = true // dies with the test binary, even one killed by a timeout
 		if err := p.Start(); err != nil {
@@ -129,7 +129,7 @@ func endedBy(p *proc.Process, sig syscall.Signal) bool {
 func TestPoolExactlyOnceTwoProcesses(t *testing.T) {
 	s := serve(t)
 	n := 10000
-	workers(t, []string{s.URL()}, "once", 10*time.Second, 2, 4)
+	workers(t, []string{s.URL()}, dist.PoolOptions{Name: "once", AckWait: 10 * time.Second}, 2, 4)
 	p := newPool(t, s, &dist.PoolOptions{Name: "once", AckWait: 10 * time.Second, Workers: 64})
 	items := make([]int64, n)
 	for i := range items {
@@ -185,7 +185,7 @@ func waitKey(t *testing.T, d *dist.Dict[int], key string) int {
 func startMarked(t *testing.T, name string, ackWait time.Duration, ms int) (*dist.Pool, *dist.Dict[int], *pool.AsyncResult[int], *proc.Process, *proc.Process) {
 	t.Helper()
 	s := serve(t)
-	kids := workers(t, []string{s.URL()}, name, ackWait, 2, 1)
+	kids := workers(t, []string{s.URL()}, dist.PoolOptions{Name: name, AckWait: ackWait}, 2, 1)
 	p := newPool(t, s, &dist.PoolOptions{Name: name, AckWait: ackWait})
 	runs := newDict(t, s, "runs")
 	ar, err := dist.ApplyAsync(p, markedRun, ms)
@@ -256,7 +256,7 @@ func TestPoolCleanShutdownHandsBack(t *testing.T) {
 func TestPoolHeartbeatsOutlastCPUBoundTask(t *testing.T) {
 	s := serve(t)
 	ackWait := time.Second
-	workers(t, []string{s.URL()}, "cpu", ackWait, 1, 2, "GOMAXPROCS=1")
+	workers(t, []string{s.URL()}, dist.PoolOptions{Name: "cpu", AckWait: ackWait}, 1, 2, "GOMAXPROCS=1")
 	p := newPool(t, s, &dist.PoolOptions{Name: "cpu", AckWait: ackWait})
 	runs := newDict(t, s, "runs")
 	if _, err := dist.Map(p, spin, []int{3000, 3000}, pool.ChunkSize(1)); err != nil {

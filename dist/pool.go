@@ -35,6 +35,13 @@ type PoolOptions struct {
 	// Workers is about how many tasks the workers run at once, all machines together: the
 	// default chunk size of Map and Starmap is len/(4*Workers), rounded up, as Python's. 0 is 4.
 	Workers int
+	// Memory keeps the pool's task and result streams in the servers' memory instead of in
+	// files: no write to disk per task or result, so each costs less (see docs/dist.md for the
+	// figures), but tasks and results not yet taken are lost when the server storing them
+	// restarts (with Replicas > 1, when a majority of them does). The delivery guarantees are
+	// otherwise the same. The side that creates the streams decides; a pool or worker that asks
+	// for the other storage of existing streams fails with ErrBadArgs.
+	Memory bool
 }
 
 func (o *PoolOptions) fill() (PoolOptions, error) {
@@ -103,17 +110,31 @@ func openStreams(ctx context.Context, c *Conn, o PoolOptions) (jetstream.Stream,
 				s, err = c.js.Stream(ctx, cfg.Name)
 			}
 		}
+		if err == nil && s.CachedInfo().Config.Storage != cfg.Storage {
+			return nil, fmt.Errorf("%w: stream %s exists with %v storage; PoolOptions.Memory asks for %v",
+				ErrBadArgs, cfg.Name, s.CachedInfo().Config.Storage, cfg.Storage)
+		}
 		return s, err
 	}
+	storage := jetstream.FileStorage
+	if o.Memory {
+		storage = jetstream.MemoryStorage
+	}
 	ts, err := mk(jetstream.StreamConfig{Name: taskStream(o.Name), Subjects: []string{taskSubject(o.Name) + ".>"},
-		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Replicas: o.Replicas,
+		Retention: jetstream.WorkQueuePolicy, Storage: storage, Replicas: o.Replicas,
 		Duplicates: 2 * time.Minute})
+	if errors.Is(err, ErrBadArgs) {
+		return nil, nil, nil, fmt.Errorf("dist: pool %s: %w", o.Name, err)
+	}
 	if err != nil {
 		return nil, nil, nil, classify(ctx, "dist: pool "+o.Name+": task stream", Forever, err)
 	}
 	rs, err := mk(jetstream.StreamConfig{Name: resStream(o.Name), Subjects: []string{resSubject(o.Name) + ".>"},
-		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Replicas: o.Replicas,
+		Retention: jetstream.WorkQueuePolicy, Storage: storage, Replicas: o.Replicas,
 		Duplicates: 2 * time.Minute, MaxAge: 24 * time.Hour})
+	if errors.Is(err, ErrBadArgs) {
+		return nil, nil, nil, fmt.Errorf("dist: pool %s: %w", o.Name, err)
+	}
 	if err != nil {
 		return nil, nil, nil, classify(ctx, "dist: pool "+o.Name+": result stream", Forever, err)
 	}

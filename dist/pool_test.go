@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -351,3 +352,24 @@ func TestPoolPayloadLimit(t *testing.T) {
 var _ = dist.Register(echoBytes)
 
 func echoBytes(b []byte) (int, error) { return len(b), nil }
+
+// A pool whose streams are in memory runs its calls as one on files; a pool or a worker asking
+// for the other storage of existing streams fails with ErrBadArgs, naming the storage.
+func TestPoolMemory(t *testing.T) {
+	s := serve(t)
+	o := &dist.PoolOptions{Name: "mem", Memory: true}
+	work(t, s, o, 2)
+	p := newPool(t, s, o)
+	got, err := dist.Map(p, square, []int{1, 2, 3})
+	if err != nil || !slices.Equal(got, []int{1, 4, 9}) {
+		t.Fatalf("Map on memory streams = %v, %v", got, err)
+	}
+	_, err = dist.NewPool(connect(t, s), &dist.PoolOptions{Name: "mem"})
+	if !errors.Is(err, dist.ErrBadArgs) || !strings.Contains(err.Error(), "Memory") {
+		t.Fatalf("a file-storage pool on memory streams: %v, want ErrBadArgs", err)
+	}
+	err = dist.Work(context.Background(), connect(t, s), &dist.PoolOptions{Name: "mem"}, 1)
+	if !errors.Is(err, dist.ErrBadArgs) {
+		t.Fatalf("a file-storage worker on memory streams: %v, want ErrBadArgs", err)
+	}
+}

@@ -86,6 +86,13 @@ var workloads = map[string]string{
 	"BenchmarkDictWatch/parked":               "Dict Watch delivery, watcher parked (µs)",
 	"BenchmarkDictWatch/idle/watch":           "Dict Watch delivery, one way, watcher idle (µs)",
 	"BenchmarkDictWatch/active/adaptive":      "Dict Watch delivery, one way, changes often (µs)",
+	"BenchmarkDistPool/nats":                  "dist Pool on NATS: tiny tasks, one per message",
+	"BenchmarkDistPool/nats-memory":           "dist Pool, one per message, streams in memory",
+	"BenchmarkDistPool/nats-chunked":          "dist Pool on NATS: Map, default chunks",
+	"BenchmarkDistPool/shmkit":                "local Pool of 2: Map, tiny tasks",
+	"BenchmarkDistPoolRoundTrip/nats":         "dist Pool on NATS: Apply round trip",
+	"BenchmarkDistPoolRoundTrip/nats-memory":  "dist Pool: Apply round trip, streams in memory",
+	"BenchmarkDistPoolRoundTrip/shmkit":       "local Pool of 2: Apply round trip",
 	"BenchmarkCacheLinePingPong":              "machine: cache-line round trip, 2 cores",
 	"BenchmarkCacheLineStream":                "machine: 64 B lines streamed, 2 cores",
 }
@@ -128,4 +135,7 @@ var targets = []target{
 	{"BenchmarkDictSet/shmkit", sysPython, 100, 0, 13, "≥ 100× CPython's Manager dict"},
 	{"BenchmarkDictWatch/parked", "", 0, 20, 13, "a Watch delivered in ≤ 20 µs median"},
 	{"BenchmarkDictWatch/idle/watch", "", 0, 20, 13, "a Watch delivered in ≤ 20 µs median"},
+	{"BenchmarkDistPool/nats-chunked", sysPython, 10, 0, 14, "≥ 10× CPython's BaseManager tasks/s"},
+	{"BenchmarkDistPool/nats", sysPython, 10, 0, 14, "≥ 10× BaseManager tasks/s, one per message"},
+	{"BenchmarkDistPoolRoundTrip/nats", sysPython, 5, 0, 14, "round trip ≥ 5× faster than BaseManager"},
 }
