@@ -32,6 +32,8 @@
 //	    56    8 heap: next unused byte (bump pointer)
 //	    64    8 creator start time (clock ticks since boot, /proc/PID/stat field 22; 0: unknown)
 //	   128 8×128 heap: free-list heads, one per size class: tag<<32 | block offset/64
+//	  1280 3×128 heap: the free-list shards 1..3 of the 16 smallest classes, 16 heads each (heap.go)
+//	  1664   8×4 heap: the process that claimed each shard: pid | start time<<22 (0: none)
 //	  2048 8×256 peer table: pid | start time<<22 per attached process (see Segment.PeerAlive)
 //	  4096      heap blocks: a 64-byte block header, then the payload
 //

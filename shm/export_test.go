@@ -27,3 +27,13 @@ const (
 	OffCreator      = offCreator
 	OffCreatorStart = offCrStart
 )
+
+// SetShard makes this process use free-list shard n of s's heap, as a process in another peer
+// slot would.
+func SetShard(s *Segment, n int) { s.shard = n }
+
+// Shard returns this process's free-list shard in s.
+func Shard(s *Segment) int { return s.shard }
+
+// NumShards is how many free-list shards the small classes have.
+const NumShards = numShards

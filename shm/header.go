@@ -35,9 +35,18 @@ const (
 	offCrStart  = 64
 	offHeads    = 128
 	numClasses  = 128
-	flagNamed   = 1 << 0
-	flagDefault = 1 << 1
-	knownFlags  = flagNamed | flagDefault
+	// The free-list shards of the small classes (heap.go): shard 0 is offHeads' list, shards
+	// 1 to numShards-1 have shardClasses heads each from offShards, shardBytes apart.
+	offShards    = 1280
+	numShards    = 4
+	shardClasses = 16
+	shardBytes   = shardClasses * 8
+	// offShardOwners: numShards words, the peer word (pid | start time) of the process that
+	// claimed each shard (peers.go, claimShard).
+	offShardOwners = 1664
+	flagNamed      = 1 << 0
+	flagDefault    = 1 << 1
+	knownFlags     = flagNamed | flagDefault
 )
 
 // header is a validated copy of a segment's header fields.

@@ -52,10 +52,8 @@ func (s *Segment) recordSelf() {
 			for i := 0; i < numPeers; i++ {
 				w := s.u64(offPeers + 8*uint64(i))
 				v := atomic.LoadUint64(w)
-				if v == me {
-					return nil
-				}
-				if v == 0 && atomic.CompareAndSwapUint64(w, 0, me) {
+				if v == me || v == 0 && atomic.CompareAndSwapUint64(w, 0, me) {
+					s.shard = s.claimShard(me, i)
 					return nil
 				}
 			}
@@ -70,6 +68,25 @@ func (s *Segment) recordSelf() {
 		}
 		return nil
 	})
+}
+
+// claimShard picks this process's free-list shard (heap.go): one that no live process has
+// claimed, claimed in the header's shard table, so that up to numShards processes using the heap
+// at once each have their own whatever processes came and went before; with every shard claimed
+// by a live process, the one of its peer slot. It reads /proc for each claim whose pid exists:
+// once per mapping.
+func (s *Segment) claimShard(me uint64, slot int) int {
+	for i := 0; i < numShards; i++ {
+		w := s.u64(offShardOwners + 8*uint64(i))
+		v := atomic.LoadUint64(w)
+		if v == me {
+			return i
+		}
+		if (v == 0 || !aliveMasked(int(v&peerPidMsk), v>>PeerStartShift)) && atomic.CompareAndSwapUint64(w, v, me) {
+			return i
+		}
+	}
+	return slot % numShards
 }
 
 // PeerAlive reports whether the process that stored pid in an object of this segment can still

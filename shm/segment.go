@@ -44,6 +44,7 @@ type Segment struct {
 	closed atomic.Bool
 	mu     sync.Mutex // serialises Close and guards refs
 	refs   int        // handles given out by Create*, Open* and Adopt; the last Close unmaps
+	shard  int        // this process's free-list shard in the heap (see heap.go), from its peer slot
 }
 
 // table holds this process's open segments by id, so that Refs find them.
@@ -287,6 +288,7 @@ func initSegment(f *os.File, name string, size uint64, flags uint32) (*Segment, 
 	atomic.StoreUint32(s.u32(offFlags), flags)
 	atomic.StoreUint64(s.u64(offBump), HeaderSize)
 	atomic.StoreUint64(s.u64(offPeers), peerWord(selfPid, selfStart()))
+	atomic.StoreUint64(s.u64(offShardOwners), peerWord(selfPid, selfStart())) // shard 0 (s.shard)
 	// The magic publishes everything above: a reader that sees it sees the rest (sync/atomic is
 	// sequentially consistent, and the kernel keeps one copy of each page for every process).
 	atomic.StoreUint64(s.u64(offMagic), magic)

@@ -448,6 +448,74 @@ func TestTruncatedByAnotherProcess(t *testing.T) {
 	require.ErrorIs(t, err, shm.ErrTruncated)
 }
 
+// Blocks freed by a process in one free-list shard are reused by a process in any other before
+// the heap carves new ones: sharding the lists spreads their heads over cache lines, it does not
+// partition the free space. A large class, which has one list, is unaffected.
+func TestHeapShardsShareFreeBlocks(t *testing.T) {
+	s, err := shm.Create(1<<20, nil)
+	require.NoError(t, err)
+	defer s.Close()
+	h, _ := s.Heap()
+	require.Equal(t, 0, shm.Shard(s), "the creator takes the first peer slot")
+	for _, size := range []int{64, 2000, 10_000} {
+		for from := range shm.NumShards {
+			shm.SetShard(s, from)
+			var refs []shm.Ref
+			freed := map[uint64]bool{}
+			for range 8 {
+				ref, err := h.Alloc(size, blobKind)
+				require.NoError(t, err)
+				refs = append(refs, ref)
+				freed[ref.Off] = true
+			}
+			for _, ref := range refs {
+				require.NoError(t, h.Free(ref))
+			}
+			_, before, err := s.Blocks()
+			require.NoError(t, err)
+			shm.SetShard(s, (from+1)%shm.NumShards)
+			for i := range 8 {
+				ref, err := h.Alloc(size, blobKind)
+				require.NoError(t, err)
+				require.Truef(t, freed[ref.Off], "size %d, shard %d: allocation %d is not a block shard %d freed", size, from, i, from)
+				require.NoError(t, h.Free(ref))
+			}
+			_, after, err := s.Blocks()
+			require.NoError(t, err)
+			require.Equal(t, before.Bump, after.Bump, "size %d: the heap grew while another shard had free blocks", size)
+		}
+	}
+}
+
+// Processes attached to one heap free onto different shards (each claims one that no live
+// process holds): the child's is not its parent's.
+func TestHeapShardPerProcess(t *testing.T) {
+	s, err := shm.Create(1<<20, nil)
+	require.NoError(t, err)
+	defer s.Close()
+	h, _ := s.Heap()
+	blob, err := h.Alloc(64, blobKind)
+	require.NoError(t, err)
+	c := testutil.NewCell(t, 64)
+	p, err := proc.Start(reportShard, blob, c)
+	require.NoError(t, err)
+	testutil.WaitOK(t, p)
+	require.NotZero(t, c.Get(0), "the child did not report")
+	require.NotEqual(t, uint32(shm.Shard(s)), c.Get(0)-1, "parent and child share a free-list shard")
+}
+
+var _ = proc.Register(reportShard)
+
+// reportShard stores 1 + this process's shard of the segment of blob in word 0 of c.
+func reportShard(blob shm.Ref, c *testutil.Cell) error {
+	s, _, err := shm.Resolve(blob, blobKind)
+	if err != nil {
+		return err
+	}
+	c.Set(0, uint32(shm.Shard(s)+1))
+	return nil
+}
+
 func TestHeapAcrossProcesses(t *testing.T) {
 	n := 300_000 // long enough that the three processes overlap (a child takes ~5 ms to start)
 	if testing.Short() {
