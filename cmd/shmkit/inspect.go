@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -302,6 +304,9 @@ func describe(in *shm.Inspection, b shm.Block, o *object) {
 	}
 }
 
+// maxDeadShown is how many dead peers ls NAME lists by pid.
+const maxDeadShown = 8
+
 // printDetail prints `shmkit ls NAME` as tables.
 func printDetail(w io.Writer, d *detail) {
 	yn := map[bool]string{true: "yes", false: "no"}
@@ -312,10 +317,24 @@ func printDetail(w io.Writer, d *detail) {
 		fmt.Fprintf(w, ", %d bytes unreadable (a block header never written)", d.Heap.Unwalked)
 	}
 	fmt.Fprintln(w)
+	// Every process that ever attached stays in the peer table until it fills: list the live
+	// ones, and the dead ones only when few (--json has them all).
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "PEER PID\tALIVE")
+	var dead []string
 	for _, p := range d.Peers {
-		fmt.Fprintf(tw, "%d\t%s\n", p.Pid, yn[p.Alive])
+		if p.Alive {
+			fmt.Fprintf(tw, "%d\t%s\n", p.Pid, yn[p.Alive])
+		} else {
+			dead = append(dead, strconv.Itoa(p.Pid))
+		}
+	}
+	if len(dead) <= maxDeadShown {
+		for _, p := range dead {
+			fmt.Fprintf(tw, "%s\t%s\n", p, yn[false])
+		}
+	} else {
+		fmt.Fprintf(tw, "%d dead peers\t(%s ...)\n", len(dead), strings.Join(dead[:maxDeadShown], " "))
 	}
 	tw.Flush()
 	kinds := make([]string, 0, len(d.ByKind))
