@@ -172,6 +172,9 @@ func classify(ctx context.Context, op string, timeout time.Duration, err error) 
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, ErrBadArgs) { // ours, already saying what is wrong
+		return fmt.Errorf("%s: %w", op, err)
+	}
 	if ce := ctx.Err(); ce != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
 		if errors.Is(ce, context.Canceled) {
 			return fmt.Errorf("%s: %w", op, ce)

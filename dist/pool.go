@@ -123,18 +123,12 @@ func openStreams(ctx context.Context, c *Conn, o PoolOptions) (jetstream.Stream,
 	ts, err := mk(jetstream.StreamConfig{Name: taskStream(o.Name), Subjects: []string{taskSubject(o.Name) + ".>"},
 		Retention: jetstream.WorkQueuePolicy, Storage: storage, Replicas: o.Replicas,
 		Duplicates: 2 * time.Minute})
-	if errors.Is(err, ErrBadArgs) {
-		return nil, nil, nil, fmt.Errorf("dist: pool %s: %w", o.Name, err)
-	}
 	if err != nil {
 		return nil, nil, nil, classify(ctx, "dist: pool "+o.Name+": task stream", Forever, err)
 	}
 	rs, err := mk(jetstream.StreamConfig{Name: resStream(o.Name), Subjects: []string{resSubject(o.Name) + ".>"},
 		Retention: jetstream.WorkQueuePolicy, Storage: storage, Replicas: o.Replicas,
 		Duplicates: 2 * time.Minute, MaxAge: 24 * time.Hour})
-	if errors.Is(err, ErrBadArgs) {
-		return nil, nil, nil, fmt.Errorf("dist: pool %s: %w", o.Name, err)
-	}
 	if err != nil {
 		return nil, nil, nil, classify(ctx, "dist: pool "+o.Name+": result stream", Forever, err)
 	}

@@ -87,7 +87,7 @@ func (hw *handleWatches) close() {
 // close waits for, with a context that ends with ctx or at close. first runs after the
 // registration and before the goroutine: what it reads, the watch compares against. It fails
 // with ErrClosed once the handle is closed; what names the structure in that error.
-func (hw *handleWatches) start(c *core, what string, ctx context.Context, first func() error, watch func(ctx context.Context)) error {
+func (hw *handleWatches) start(ctx context.Context, c *core, what string, first func() error, watch func(ctx context.Context)) error {
 	hw.mu.Lock()
 	defer hw.mu.Unlock()
 	if hw.closed {
@@ -177,7 +177,7 @@ func (d *Dict[K, V]) Close() error {
 
 // startWatch starts a watch of the Dict (see handleWatches.start).
 func (d *Dict[K, V]) startWatch(ctx context.Context, first func() error, watch func(ctx context.Context)) error {
-	return d.hw.start(d.c, "Dict", ctx, first, watch)
+	return d.hw.start(ctx, d.c, "Dict", first, watch)
 }
 
 // Free returns the Dict's memory (entries, table, lock, header) to the heap, for every process.

@@ -190,7 +190,7 @@ func (d *Dict[K, V]) WatchAll(ctx context.Context) (<-chan uint64, error) {
 func watchVersions(ctx context.Context, c *core, hw *handleWatches, what string) (<-chan uint64, error) {
 	var last uint32
 	ch := make(chan uint64)
-	err := hw.start(c, what, ctx, func() error {
+	err := hw.start(ctx, c, what, func() error {
 		last = atomic.LoadUint32(c.wGen)
 		return nil
 	}, func(ctx context.Context) {

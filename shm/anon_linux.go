@@ -89,18 +89,13 @@ func ListAnonymous() ([]AnonInfo, error) {
 // anonHeader reads the header of the anonymous segment at path (/proc/PID/fd/N) and returns it if
 // the file is a valid shmkit segment that is not a named one.
 func anonHeader(path string) (header, bool) {
-	f, size, err := openProcFD(path)
+	f, _, err := openProcFD(path)
 	if err != nil {
 		return header{}, false
 	}
 	defer f.Close()
-	var b [offHeads]byte
-	n, _ := f.ReadAt(b[:], 0)
-	h, err := parseHeader(b[:n], size)
-	if err != nil || h.flags&flagNamed != 0 {
-		return header{}, false
-	}
-	return h, true
+	h, ok := fileHeader(f)
+	return h, ok && h.flags&flagNamed == 0
 }
 
 // isProcFD reports whether name has the form /proc/PID/fd/N.

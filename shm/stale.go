@@ -107,6 +107,12 @@ func CleanStale() ([]string, error) {
 // namedHeader reads an open file's header without mapping it and returns it if the file is a
 // valid named shmkit segment.
 func namedHeader(f *os.File) (header, bool) {
+	h, ok := fileHeader(f)
+	return h, ok && h.flags&flagNamed != 0
+}
+
+// fileHeader reads an open file's header without mapping it and returns it if it is valid.
+func fileHeader(f *os.File) (header, bool) {
 	fi, err := f.Stat()
 	if err != nil {
 		return header{}, false
@@ -114,8 +120,5 @@ func namedHeader(f *os.File) (header, bool) {
 	var b [offHeads]byte
 	n, _ := f.ReadAt(b[:], 0)
 	h, err := parseHeader(b[:n], fi.Size())
-	if err != nil || h.flags&flagNamed == 0 {
-		return header{}, false
-	}
-	return h, true
+	return h, err == nil
 }

@@ -61,9 +61,9 @@
 // it re-reads the word, all sequentially consistent: at least one of them sees the other's store,
 // so a stamp never outlives the hold it describes, except by the instants in which the same pid
 // releases and takes the mutex again, after a wait of its own, while a waiter stamps it (the
-// stamp is then too early by those instants, and that hold's release removes it). A stamp that names the current
-// owner is therefore a lower bound of its hold, exact when the owner got the mutex after a
-// wait; a hold that nobody has waited for has no stamp. Peers that do not stamp (older code,
+// stamp is then too early by those instants, and that hold's release removes it). A stamp that
+// names the current owner is therefore a lower bound of its hold, exact when the owner got the
+// mutex after a wait; a hold that nobody has waited for has no stamp. Peers that do not stamp (older code,
 // another language) leave the stamp absent, never wrong.
 //
 // # Memory ordering
