@@ -180,7 +180,7 @@ func BenchmarkPoolWorkerDeath(b *testing.B) {
 
 // BenchmarkPoolApplySpin compares, under the same load, Apply round trips on pools whose worker
 // and caller watch before they sleep (see spins in worker.go) for the times each variant names:
-// none is the old behaviour, caller20+worker20 the default. Each op runs 100 Applies on every pool
+// none is neither watching, caller20+worker50 the default. Each op runs 100 Applies on every pool
 // in turn (the order rotating); the metrics are the median µs per Apply of each, over the ops. On
 // a shared machine this pairing is what makes the settings comparable: separate sub-benchmarks
 // run seconds apart, under different loads.
@@ -189,7 +189,7 @@ func BenchmarkPoolApplySpin(b *testing.B) {
 	variants := []struct {
 		name           string
 		worker, caller time.Duration
-	}{{"none", 0, 0}, {"caller20", 0, 20 * us}, {"caller100", 0, 100 * us}, {"caller20+worker20", 20 * us, 20 * us}, {"caller20+worker100", 100 * us, 20 * us}}
+	}{{"none", 0, 0}, {"caller20", 0, 20 * us}, {"caller20+worker50", 50 * us, 20 * us}, {"caller50+worker50", 50 * us, 50 * us}, {"caller20+worker100", 100 * us, 20 * us}}
 	pools := make([]*pool.Pool, len(variants))
 	for i, v := range variants {
 		restore := pool.SetSpins(v.worker, v.caller)

@@ -115,19 +115,6 @@ func (r *AsyncResult[T]) Wait(timeout time.Duration) error {
 	return deadline.WaitChan("pool: Get", r.done, timeout)
 }
 
-// spin watches for the result for up to d, yielding to the other goroutines between looks,
-// before the caller blocks on the channel: a goroutine blocked there whose thread went to sleep
-// costs a wake-up of that thread when the result comes.
-func (r *AsyncResult[T]) spin(d time.Duration) {
-	end := time.Now().Add(d)
-	for i := 0; !r.Ready(); i++ {
-		if i&15 == 15 && time.Now().After(end) {
-			return
-		}
-		runtime.Gosched()
-	}
-}
-
 // Ready reports whether the result is ready.
 func (r *AsyncResult[T]) Ready() bool {
 	select {
@@ -329,35 +316,57 @@ func Map[A, R any](p *Pool, fn func(A) (R, error), items []A, opts ...CallOption
 
 // ApplyAsync is Python's apply_async: it runs fn(arg) in a worker and returns at once.
 func ApplyAsync[A, R any](p *Pool, fn func(A) (R, error), arg A) (*AsyncResult[R], error) {
+	ar, _, err := applyAsync(p, fn, arg)
+	return ar, err
+}
+
+func applyAsync[A, R any](p *Pool, fn func(A) (R, error), arg A) (*AsyncResult[R], *chunk, error) {
 	e, err := lookup(fn, true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s := &oneSink[R]{decode: typedDecoder[R](), ar: newAsync[R]()}
 	c := newChunk(s, e.name, 0)
 	if err := typedEncoder[A]()(c, &arg); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadArgs, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrBadArgs, err)
 	}
 	if err := p.submit([]*chunk{c}, false); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s.ar, nil
+	return s.ar, c, nil
 }
 
 // Apply is Python's apply: it runs fn(arg) in a worker and waits for the result. A function of
-// several arguments takes them as one struct, or runs through Starmap. It watches for the result
-// for 20 µs, letting other goroutines run, before it blocks: a tiny task's round trip then
-// rarely costs a thread wake-up in this process (docs/pool.md, "An Apply's wait").
+// several arguments takes them as one struct, or runs through Starmap. For its first 20 µs it
+// watches the worker's result ring itself, reading the result there, before it blocks: a tiny
+// task's round trip then costs no wake-up of a thread of this process (docs/pool.md, "An Apply's
+// wait").
 func Apply[A, R any](p *Pool, fn func(A) (R, error), arg A) (R, error) {
-	ar, err := ApplyAsync(p, fn, arg)
+	ar, c, err := applyAsync(p, fn, arg)
 	if err != nil {
 		var zero R
 		return zero, err
 	}
 	if p.spin.caller > 0 {
-		ar.spin(p.spin.caller)
+		p.watch(c, ar.Ready, p.spin.caller)
 	}
 	return ar.Get(Forever)
+}
+
+// watch reads the results of the worker c went to until ready() holds or d has passed, letting
+// the other goroutines run between looks.
+func (p *Pool) watch(c *chunk, ready func() bool, d time.Duration) {
+	end := time.Now().Add(d)
+	for i := 0; !ready(); i++ {
+		if w := c.to.Load(); w != nil && !w.drained.Load() && !w.results.Empty() {
+			p.take(w)
+			continue
+		}
+		if i&15 == 15 && time.Now().After(end) {
+			return
+		}
+		runtime.Gosched()
+	}
 }
 
 // StarmapAsync is Python's starmap_async: fn(args[i]...) for each i. fn is any function

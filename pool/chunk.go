@@ -3,6 +3,7 @@ package pool
 import (
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/shmkit/shmkit/shm"
 )
@@ -22,6 +23,9 @@ type chunk struct {
 	// bounces counts the workers in a row that died holding this chunk without starting its
 	// first item: a chunk that no worker can start must fail, not go round for ever.
 	bounces int
+	// to is the worker the chunk was last sent to, which an Apply watching for the result reads
+	// from (Pool.take).
+	to atomic.Pointer[workerState]
 
 	// A bulk chunk (see bulk.go) carries its arguments as one raw array, raw (asz bytes an item),
 	// and not in msg; while it is with a worker, block holds them and the results (rsz bytes an

@@ -125,6 +125,9 @@ type workerState struct {
 	ready          bool
 	stopping       bool // it was sent a stop message
 	stderr         *tail
+	rmu            sync.Mutex  // held to read results: by serve, or by an Apply watching (take)
+	rbuf           []byte      // the buffer results are read into, under rmu
+	drained        atomic.Bool // set under rmu: the worker is gone, its results all read
 	limit          *time.Timer // fires when the item it runs passes the hard time limit
 	killedFor      uint64      // the item whose time limit it was killed for
 }
@@ -299,6 +302,11 @@ func (p *Pool) spawn(slot, line int) (*workerState, error) {
 
 // serve reads a worker's results until it ends, then settles what it held. The worker's end is
 // seen through proc's reaping (Done), which cancels the wait on the result ring at once.
+//
+// serve is not the only reader: an Apply that watches for its result takes the worker's results
+// itself (take), so that a tiny task's round trip does not wait for this goroutine to be woken
+// and scheduled. Both read under w.rmu; serve only waits, without taking, while it does not hold
+// it.
 func (p *Pool) serve(w *workerState) {
 	defer p.wg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -306,20 +314,19 @@ func (p *Pool) serve(w *workerState) {
 		<-w.p.Done()
 		cancel()
 	}()
-	var buf []byte
 	for {
-		// Take what is there into one buffer; block (and allocate) only when the ring is empty.
-		m, err := w.results.GetAppendTimeout(buf[:0], 0)
-		if errors.Is(err, ErrTimeout) {
-			// Nothing there: let the goroutine a result just readied run before this one spins
-			// in the ring's wait, which would hold this P for its whole spin.
-			runtime.Gosched()
-			m, err = w.results.GetContext(ctx)
-		} else {
-			buf = m
-		}
-		if err != nil || !p.onMessage(w, m) {
+		w.rmu.Lock()
+		ok := p.takeLocked(w)
+		w.rmu.Unlock()
+		if !ok {
 			break
+		}
+		// Nothing there: let the goroutine a result just readied run before this one waits.
+		runtime.Gosched()
+		if w.results.Empty() {
+			if _, err := ring.WaitContext(ctx, w.results); err != nil {
+				break
+			}
 		}
 	}
 	// A worker that broke the protocol, or a ring that failed, is killed: its state is unknown.
@@ -327,14 +334,43 @@ func (p *Pool) serve(w *workerState) {
 	<-w.p.Done()
 	cancel()
 	// Everything the worker published before it died is in the ring now: take it, so that only
-	// what it really had not finished is settled as lost.
+	// what it really had not finished is settled as lost. Afterwards no one reads the ring again
+	// (onExit frees it).
+	w.rmu.Lock()
+	p.takeLocked(w)
+	w.drained.Store(true)
+	w.rmu.Unlock()
+	p.onExit(w)
+}
+
+// takeLocked handles every result w has published, and reports false when one broke the
+// protocol or the ring failed. The caller holds w.rmu.
+func (p *Pool) takeLocked(w *workerState) bool {
 	for {
-		m, ok, err := w.results.TryGet()
-		if err != nil || !ok || !p.onMessage(w, m) {
-			break
+		m, err := w.results.GetAppendTimeout(w.rbuf[:0], 0)
+		if errors.Is(err, ErrTimeout) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		w.rbuf = m
+		if !p.onMessage(w, m) {
+			return false
 		}
 	}
-	p.onExit(w)
+}
+
+// take is takeLocked for a caller watching for a result of w: it does nothing when serve (or
+// another caller) is reading, and kills a worker that broke the protocol (serve then settles it).
+func (p *Pool) take(w *workerState) {
+	if !w.rmu.TryLock() {
+		return
+	}
+	if !w.drained.Load() && !p.takeLocked(w) {
+		w.p.Kill()
+	}
+	w.rmu.Unlock()
 }
 
 // onMessage handles one message from w and reports whether it was valid.
@@ -589,6 +625,7 @@ func (p *Pool) dispatchLocked() {
 			continue
 		}
 		w.out = append(w.out, c)
+		c.to.Store(w)
 		if len(w.out) == 1 {
 			p.armLocked(w)
 		}
