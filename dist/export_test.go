@@ -10,3 +10,6 @@ func SubmitUnknown(p *Pool) (*pool.AsyncResult[[]int], error) {
 	c.addItem(nil)
 	return ar, p.submit([]*chunk{c}, false)
 }
+
+// TidyEvery is how often pools and workers purge what they are done with.
+const TidyEvery = tidyEvery

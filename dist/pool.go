@@ -101,6 +101,14 @@ func taskSubject(name string) string {
 func resSubject(name string) string { return "shmkit.pool." + name + ".res" }
 
 // openStreams makes sure the pool's two streams and the workers' consumer exist.
+//
+// Both streams keep what they hold until it is removed (limits retention, not work-queue): a
+// work-queue stream deletes each message as it is acked, and a file store that a deletion leaves
+// empty deletes its block file and creates another, a file created and one deleted per task when
+// tasks are taken as fast as they come (a third of the server's CPU, profiled here). Instead
+// what is done is purged in bulk, below the workers' ack floor (tidyTasks) and below the results
+// a submitter has taken (Pool.tidy). A stream made by an earlier version with work-queue
+// retention works the same.
 func openStreams(ctx context.Context, c *Conn, o PoolOptions) (jetstream.Stream, jetstream.Stream, jetstream.Consumer, error) {
 	mk := func(cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 		s, err := c.js.Stream(ctx, cfg.Name)
@@ -121,13 +129,13 @@ func openStreams(ctx context.Context, c *Conn, o PoolOptions) (jetstream.Stream,
 		storage = jetstream.MemoryStorage
 	}
 	ts, err := mk(jetstream.StreamConfig{Name: taskStream(o.Name), Subjects: []string{taskSubject(o.Name) + ".>"},
-		Retention: jetstream.WorkQueuePolicy, Storage: storage, Replicas: o.Replicas,
+		Retention: jetstream.LimitsPolicy, Storage: storage, Replicas: o.Replicas,
 		Duplicates: 2 * time.Minute})
 	if err != nil {
 		return nil, nil, nil, classify(ctx, "dist: pool "+o.Name+": task stream", Forever, err)
 	}
 	rs, err := mk(jetstream.StreamConfig{Name: resStream(o.Name), Subjects: []string{resSubject(o.Name) + ".>"},
-		Retention: jetstream.WorkQueuePolicy, Storage: storage, Replicas: o.Replicas,
+		Retention: jetstream.LimitsPolicy, Storage: storage, Replicas: o.Replicas,
 		Duplicates: 2 * time.Minute, MaxAge: 24 * time.Hour})
 	if err != nil {
 		return nil, nil, nil, classify(ctx, "dist: pool "+o.Name+": result stream", Forever, err)
@@ -140,6 +148,23 @@ func openStreams(ctx context.Context, c *Conn, o PoolOptions) (jetstream.Stream,
 	}
 	return ts, rs, wc, nil
 }
+
+// tidyTasks purges the tasks below the workers' ack floor: every one of them was acked (its
+// result stored) or terminated, by whichever worker, for whichever submitter.
+func tidyTasks(ctx context.Context, ts jetstream.Stream, wc jetstream.Consumer) error {
+	info, err := wc.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if floor := info.AckFloor.Stream; floor > 0 {
+		return ts.Purge(ctx, jetstream.WithPurgeSequence(floor+1))
+	}
+	return nil
+}
+
+// tidyEvery is how often a submitter, and a worker, that have finished tasks since they last
+// did purge what is done (see openStreams).
+const tidyEvery = 200 * time.Millisecond
 
 // A Pool is the submitting side of a distributed pool: its calls are those of a local
 // pool.Pool — Map, MapAsync, Imap, ImapUnordered, Apply, ApplyAsync, Starmap, StarmapAsync,
@@ -157,13 +182,17 @@ func openStreams(ctx context.Context, c *Conn, o PoolOptions) (jetstream.Stream,
 // MaxDeliveries times — fails with an error, never retried forever. A Pool is safe for
 // concurrent use.
 type Pool struct {
-	c       *Conn
-	o       PoolOptions
-	id      string // this submitter's, in its task ids and result subject
-	tasks   jetstream.Stream
-	results jetstream.Stream
-	cc      jetstream.ConsumeContext
-	durable string
+	c                  *Conn
+	o                  PoolOptions
+	id                 string // this submitter's, in its task ids and result subject
+	tasks              jetstream.Stream
+	results            jetstream.Stream
+	workers            jetstream.Consumer // the workers' consumer of tasks, whose ack floor tidy reads
+	cc                 jetstream.ConsumeContext
+	durable            string
+	taken              atomic.Uint64 // the stream sequence of the last result taken
+	tidied             uint64        // taken at the last tidy (the tidying goroutine's)
+	stopTidy, tidyDone chan struct{}
 
 	mu         sync.Mutex
 	cond       *sync.Cond
@@ -213,11 +242,12 @@ func NewPoolContext(ctx context.Context, c *Conn, o *PoolOptions) (*Pool, error)
 		return nil, err
 	}
 	defer cancel()
-	ts, rs, _, err := openStreams(ctx, c, opts)
+	ts, rs, wc, err := openStreams(ctx, c, opts)
 	if err != nil {
 		return nil, err
 	}
-	p := &Pool{c: c, o: opts, id: newID(), tasks: ts, results: rs, pending: make(map[string]*chunk)}
+	p := &Pool{c: c, o: opts, id: newID(), tasks: ts, results: rs, workers: wc, pending: make(map[string]*chunk),
+		stopTidy: make(chan struct{}), tidyDone: make(chan struct{})}
 	p.cond = sync.NewCond(&p.mu)
 	p.durable = "sub-" + p.id
 	cons, err := rs.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: p.durable,
@@ -230,7 +260,41 @@ func NewPoolContext(ctx context.Context, c *Conn, o *PoolOptions) (*Pool, error)
 	if err != nil {
 		return nil, classify(ctx, "dist: NewPool "+opts.Name+": consume results", Forever, err)
 	}
+	go p.tidyLoop()
 	return p, nil
+}
+
+// tidyLoop purges what the pool is done with every tidyEvery while results come in, until
+// release stops it.
+func (p *Pool) tidyLoop() {
+	defer close(p.tidyDone)
+	t := time.NewTicker(tidyEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stopTidy:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			p.tidy(ctx)
+			cancel()
+		}
+	}
+}
+
+// tidy purges the results this pool has taken and the tasks the workers are done with, when it
+// has taken results since it last did. A purge that fails (a server away) is tried again next
+// time; until then the messages only take room.
+func (p *Pool) tidy(ctx context.Context) {
+	taken := p.taken.Load()
+	if taken <= p.tidied {
+		return
+	}
+	if err := p.results.Purge(ctx, jetstream.WithPurgeSubject(p.resultSubject()), jetstream.WithPurgeSequence(taken+1)); err != nil {
+		return
+	}
+	p.tidied = taken
+	_ = tidyTasks(ctx, p.tasks, p.workers)
 }
 
 func (p *Pool) resultSubject() string { return resSubject(p.o.Name) + "." + p.id }
@@ -246,6 +310,9 @@ func (p *Pool) Dropped() int64 { return p.dropped.Load() }
 // onResult takes one result message: the first for a task id is delivered, any other dropped.
 func (p *Pool) onResult(m jetstream.Msg) {
 	_ = m.Ack()
+	if md, err := m.Metadata(); err == nil {
+		p.taken.Store(max(p.taken.Load(), md.Sequence.Stream)) // onResult runs on one goroutine
+	}
 	h := m.Headers()
 	id := h.Get(hTask)
 	p.mu.Lock()
@@ -531,11 +598,19 @@ func (p *Pool) release(ctx context.Context) error {
 	p.joined = true
 	p.cc.Stop()
 	<-p.cc.Closed()
+	close(p.stopTidy)
+	<-p.tidyDone
 	if p.c.nc.IsClosed() {
 		return nil // the server removes the consumer after InactiveThreshold
 	}
+	// Everything sent to this submitter is dropped now: results of tasks that Terminate gave
+	// up on may still come, and wait out the stream's MaxAge.
+	if err := p.results.Purge(ctx, jetstream.WithPurgeSubject(p.resultSubject())); err != nil {
+		p.joinErr = classify(ctx, "dist: Join: purge results", 10*time.Second, err)
+	}
+	_ = tidyTasks(ctx, p.tasks, p.workers)
 	if err := p.results.DeleteConsumer(ctx, p.durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		p.joinErr = classify(ctx, "dist: Join: delete consumer", 10*time.Second, err)
+		p.joinErr = errors.Join(p.joinErr, classify(ctx, "dist: Join: delete consumer", 10*time.Second, err))
 	}
 	return p.joinErr
 }

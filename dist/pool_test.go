@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shmkit/shmkit/dist"
 	"github.com/shmkit/shmkit/dist/server"
 	"github.com/shmkit/shmkit/pool"
@@ -371,5 +373,75 @@ func TestPoolMemory(t *testing.T) {
 	err = dist.Work(context.Background(), connect(t, s), &dist.PoolOptions{Name: "mem"}, 1)
 	if !errors.Is(err, dist.ErrBadArgs) {
 		t.Fatalf("a file-storage worker on memory streams: %v, want ErrBadArgs", err)
+	}
+}
+
+// TestPoolTidiesStreams: the streams keep messages until purged (see openStreams): tasks the
+// workers are done with and results taken go from the server while a pool runs and after it,
+// and none is purged before it is done with — every result still arrives, once.
+func TestPoolTidiesStreams(t *testing.T) {
+	s := serve(t)
+	o := &dist.PoolOptions{Name: "tidy", AckWait: 5 * time.Second}
+	work(t, s, o, 4)
+	p := newPool(t, s, o)
+	nc, err := nats.Connect(s.URL(), nats.Token("s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := func(stream string) uint64 {
+		t.Helper()
+		st, err := js.Stream(context.Background(), stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := st.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Msgs
+	}
+	const n = 2000
+	items := make([]int, n)
+	for i := range items {
+		items[i] = i
+	}
+	for round := range 2 {
+		got, err := dist.Map(p, square, items, pool.ChunkSize(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range got {
+			if v != i*i {
+				t.Fatalf("round %d: Map[%d] = %d", round, i, v)
+			}
+		}
+		time.Sleep(3 * dist.TidyEvery)
+		// While the pool runs, what it is done with is purged every TidyEvery: of 2n tasks and
+		// results, at most those of the last moments remain.
+		if tm, rm := msgs("SHMKIT_T_tidy"), msgs("SHMKIT_R_tidy"); tm+rm > n/2 {
+			t.Errorf("round %d: %d tasks and %d results still stored after %d done", round, tm, rm, n)
+		}
+	}
+	if d := p.Dropped(); d != 0 {
+		t.Errorf("%d results dropped (a result delivered twice)", d)
+	}
+	p.Close()
+	if err := p.Join(); err != nil {
+		t.Fatal(err)
+	}
+	if rm := msgs("SHMKIT_R_tidy"); rm != 0 {
+		t.Errorf("%d results stored after Join", rm)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for msgs("SHMKIT_T_tidy") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tasks stored 5 s after Join", msgs("SHMKIT_T_tidy"))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

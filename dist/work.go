@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -39,9 +40,10 @@ func Work(ctx context.Context, c *Conn, o *PoolOptions, concurrency int) error {
 		return fmt.Errorf("%w: concurrency %d", ErrBadArgs, concurrency)
 	}
 	var cons jetstream.Consumer
+	var ts jetstream.Stream
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, _, cons, err = openStreams(octx, c, opts)
+		ts, _, cons, err = openStreams(octx, c, opts)
 		cancel()
 		if err == nil {
 			break
@@ -60,6 +62,7 @@ func Work(ctx context.Context, c *Conn, o *PoolOptions, concurrency int) error {
 	for range concurrency {
 		wg.Go(func() { w.loop(ctx) })
 	}
+	wg.Go(func() { w.tidy(ctx, ts) })
 	wg.Wait()
 	w.acking.Wait()
 	return nil
@@ -67,6 +70,7 @@ func Work(ctx context.Context, c *Conn, o *PoolOptions, concurrency int) error {
 
 type worker struct {
 	acking sync.WaitGroup // results being confirmed, then acked
+	acked  atomic.Uint64  // tasks acked or terminated, which tidy purges
 	c      *Conn
 	o      PoolOptions
 	cons   jetstream.Consumer
@@ -172,6 +176,7 @@ func (w *worker) handle(ctx context.Context, m jetstream.Msg) {
 		hb.Wait()
 		if ok {
 			_ = m.Ack()
+			w.acked.Add(1)
 		} else {
 			_ = m.Nak()
 		}
@@ -185,6 +190,29 @@ func (w *worker) fail(ctx context.Context, m jetstream.Msg, id, reply string, de
 		return
 	}
 	_ = m.Term()
+	w.acked.Add(1)
+}
+
+// tidy purges the tasks the workers are done with every tidyEvery while this worker finishes
+// tasks, until ctx ends: submitters do too, but one that ended may leave some (see openStreams).
+func (w *worker) tidy(ctx context.Context, ts jetstream.Stream) {
+	t := time.NewTicker(tidyEvery)
+	defer t.Stop()
+	var last uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n := w.acked.Load(); n != last {
+			tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if tidyTasks(tctx, ts, w.cons) == nil {
+				last = n
+			}
+			cancel()
+		}
+	}
 }
 
 // publish stores a task's result in the result stream, with the task's id as the message id
