@@ -2,11 +2,14 @@ package pool_test
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -426,6 +429,70 @@ func TestProgressInBulkChunk(t *testing.T) {
 	}
 	if g := p.Progress(); g.Done != n || g.InFlight() != 0 {
 		t.Fatalf("progress %+v at the end: want %d done", g, n)
+	}
+	closeJoin(t, p)
+}
+
+// TestApplyReadersThroughKills: Apply callers read their results from the workers' rings
+// themselves (Pool.watch), taking turns with the goroutines serving the workers. Four callers
+// send tiny tasks back to back while workers are SIGKILLed one after another at random moments:
+// every Apply returns, with its own result (the pool retries a task whose worker died), and
+// the only deaths are the test's kills — a reader that broke the protocol would make the pool
+// kill a worker of its own accord, and start one more replacement than there were kills.
+func TestApplyReadersThroughKills(t *testing.T) {
+	p := newPool(t, &pool.Options{Workers: 2, Retries: 10})
+	const kills = 25
+	stop := make(chan struct{})
+	errs := make(chan error, 5)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				x := g*1_000_000 + i
+				if v, err := pool.Apply(p, square, x); err != nil || v != x*x {
+					errs <- fmt.Errorf("caller %d, Apply(%d) = %d, %v", g, x, v, err)
+					return
+				}
+			}
+		})
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for k := range kills {
+		pid, err := pool.Apply(p, pidOf, 0)
+		if err != nil {
+			t.Fatalf("kill %d: find a worker: %v", k, err)
+		}
+		time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill %d: %v", k, err)
+		}
+		if !testutil.Eventually(never, func() bool { return p.Progress().Workers >= int64(2+k+1) }) {
+			t.Fatalf("kill %d: no replacement started", k)
+		}
+	}
+	close(stop)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(never):
+		t.Fatal("an Apply hung")
+	}
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // a death of the pool's making would show by now
+	if w := p.Progress().Workers; w != 2+kills {
+		t.Errorf("%d workers started for %d kills, want %d: a worker died of something else", w, kills, 2+kills)
 	}
 	closeJoin(t, p)
 }
