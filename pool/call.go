@@ -77,6 +77,9 @@ type AsyncResult[T any] struct {
 	done chan struct{}
 	val  T
 	err  error
+	// watch, when set (ApplyAsync), reads the result from its worker's ring for a short while
+	// before a wait blocks (Pool.watch).
+	watch func()
 }
 
 func newAsync[T any]() *AsyncResult[T] { return &AsyncResult[T]{done: make(chan struct{})} }
@@ -100,6 +103,9 @@ func (r *AsyncResult[T]) Get(timeout time.Duration) (T, error) {
 
 // GetContext waits for the result or for ctx to end, and returns the result or ctx.Err().
 func (r *AsyncResult[T]) GetContext(ctx context.Context) (T, error) {
+	if r.watch != nil && ctx.Err() == nil {
+		r.watch()
+	}
 	select {
 	case <-r.done:
 		return r.val, r.err
@@ -112,6 +118,9 @@ func (r *AsyncResult[T]) GetContext(ctx context.Context) (T, error) {
 // Wait waits until the result is ready, at most timeout (Forever: no bound; 0: only look), and
 // returns nil when it is, ErrTimeout when it is not (Python's wait returns None either way).
 func (r *AsyncResult[T]) Wait(timeout time.Duration) error {
+	if r.watch != nil && timeout != 0 {
+		r.watch()
+	}
 	return deadline.WaitChan("pool: Get", r.done, timeout)
 }
 
@@ -314,26 +323,26 @@ func Map[A, R any](p *Pool, fn func(A) (R, error), items []A, opts ...CallOption
 	return ar.Get(Forever)
 }
 
-// ApplyAsync is Python's apply_async: it runs fn(arg) in a worker and returns at once.
+// ApplyAsync is Python's apply_async: it runs fn(arg) in a worker and returns at once. A wait on
+// its result (Get, GetContext, Wait) watches the worker's result ring for its first 20 µs, as
+// Apply does.
 func ApplyAsync[A, R any](p *Pool, fn func(A) (R, error), arg A) (*AsyncResult[R], error) {
-	ar, _, err := applyAsync(p, fn, arg)
-	return ar, err
-}
-
-func applyAsync[A, R any](p *Pool, fn func(A) (R, error), arg A) (*AsyncResult[R], *chunk, error) {
 	e, err := lookup(fn, true)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	s := &oneSink[R]{decode: typedDecoder[R](), ar: newAsync[R]()}
 	c := newChunk(s, e.name, 0)
 	if err := typedEncoder[A]()(c, &arg); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrBadArgs, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadArgs, err)
+	}
+	if d := p.spin.caller; d > 0 {
+		s.ar.watch = func() { p.watch(c, s.ar.Ready, d) }
 	}
 	if err := p.submit([]*chunk{c}, false); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return s.ar, c, nil
+	return s.ar, nil
 }
 
 // Apply is Python's apply: it runs fn(arg) in a worker and waits for the result. A function of
@@ -342,13 +351,10 @@ func applyAsync[A, R any](p *Pool, fn func(A) (R, error), arg A) (*AsyncResult[R
 // task's round trip then costs no wake-up of a thread of this process (docs/pool.md, "An Apply's
 // wait").
 func Apply[A, R any](p *Pool, fn func(A) (R, error), arg A) (R, error) {
-	ar, c, err := applyAsync(p, fn, arg)
+	ar, err := ApplyAsync(p, fn, arg)
 	if err != nil {
 		var zero R
 		return zero, err
-	}
-	if p.spin.caller > 0 {
-		p.watch(c, ar.Ready, p.spin.caller)
 	}
 	return ar.Get(Forever)
 }
