@@ -260,23 +260,25 @@ func NewPoolContext(ctx context.Context, c *Conn, o *PoolOptions) (*Pool, error)
 	if err != nil {
 		return nil, classify(ctx, "dist: NewPool "+opts.Name+": consume results", Forever, err)
 	}
-	go p.tidyLoop()
+	go func() {
+		defer close(p.tidyDone)
+		everyTidy(p.stopTidy, p.tidy)
+	}()
 	return p, nil
 }
 
-// tidyLoop purges what the pool is done with every tidyEvery while results come in, until
-// release stops it.
-func (p *Pool) tidyLoop() {
-	defer close(p.tidyDone)
+// everyTidy calls f every tidyEvery, with a context bounding its purges to 5 s, until stop is
+// closed.
+func everyTidy(stop <-chan struct{}, f func(ctx context.Context)) {
 	t := time.NewTicker(tidyEvery)
 	defer t.Stop()
 	for {
 		select {
-		case <-p.stopTidy:
+		case <-stop:
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			p.tidy(ctx)
+			f(ctx)
 			cancel()
 		}
 	}

@@ -420,11 +420,14 @@ func TestPoolTidiesStreams(t *testing.T) {
 				t.Fatalf("round %d: Map[%d] = %d", round, i, v)
 			}
 		}
-		time.Sleep(3 * dist.TidyEvery)
-		// While the pool runs, what it is done with is purged every TidyEvery: of 2n tasks and
-		// results, at most those of the last moments remain.
-		if tm, rm := msgs("SHMKIT_T_tidy"), msgs("SHMKIT_R_tidy"); tm+rm > n/2 {
-			t.Errorf("round %d: %d tasks and %d results still stored after %d done", round, tm, rm, n)
+		// While the pool runs, what it is done with is purged every TidyEvery: of the n tasks
+		// and n results, at most those of the last moments stay (bounded wait, not a timing).
+		deadline := time.Now().Add(50 * dist.TidyEvery)
+		for tm, rm := msgs("SHMKIT_T_tidy"), msgs("SHMKIT_R_tidy"); tm+rm > n/2; tm, rm = msgs("SHMKIT_T_tidy"), msgs("SHMKIT_R_tidy") {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: %d tasks and %d results still stored %v after %d done", round, tm, rm, 50*dist.TidyEvery, n)
+			}
+			time.Sleep(dist.TidyEvery / 4)
 		}
 	}
 	if d := p.Dropped(); d != 0 {

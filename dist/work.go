@@ -196,23 +196,12 @@ func (w *worker) fail(ctx context.Context, m jetstream.Msg, id, reply string, de
 // tidy purges the tasks the workers are done with every tidyEvery while this worker finishes
 // tasks, until ctx ends: submitters do too, but one that ended may leave some (see openStreams).
 func (w *worker) tidy(ctx context.Context, ts jetstream.Stream) {
-	t := time.NewTicker(tidyEvery)
-	defer t.Stop()
 	var last uint64
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	everyTidy(ctx.Done(), func(tctx context.Context) {
+		if n := w.acked.Load(); n != last && tidyTasks(tctx, ts, w.cons) == nil {
+			last = n
 		}
-		if n := w.acked.Load(); n != last {
-			tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			if tidyTasks(tctx, ts, w.cons) == nil {
-				last = n
-			}
-			cancel()
-		}
-	}
+	})
 }
 
 // publish stores a task's result in the result stream, with the task's id as the message id

@@ -490,7 +490,7 @@ func (t *tail) lastLines(n int) string {
 // whose results it reads itself (Pool.watch). Measured on the 2-vCPU machine (an Apply of a tiny
 // task, back to back, medians of 3 runs): with neither watching a round trip took 46 µs; with
 // the Apply watching 20 µs, 5.4 µs; with the worker also watching up to 50 µs, 3.4 µs. With two
-// processes hogging both CPUs beside the pool, the same three took 520, 300 and 50-130 µs: a
+// processes hogging both CPUs beside the pool, the same three took 520-880, 300-390 and 46-130 µs: a
 // woken process waits for a CPU, one that watches already has it. An Apply watching 50 µs
 // instead of 20 gained nothing measurable.
 type spins struct{ worker, caller time.Duration }
