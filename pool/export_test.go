@@ -26,3 +26,7 @@ func SetNoSpare(on bool) (restore func()) {
 	noSpare = on
 	return func() { noSpare = old }
 }
+
+// Broke counts the times p found a worker's result ring broken (a message against the protocol,
+// or a ring error) and killed the worker for it.
+func Broke(p *Pool) int64 { return p.broke.Load() }

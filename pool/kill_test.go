@@ -438,7 +438,8 @@ func TestProgressInBulkChunk(t *testing.T) {
 // send tiny tasks back to back while workers are SIGKILLed one after another at random moments:
 // every Apply returns, with its own result (the pool retries a task whose worker died), and
 // the only deaths are the test's kills — a reader that broke the protocol would make the pool
-// kill a worker of its own accord, and start one more replacement than there were kills.
+// kill a worker of its own accord (counted by Broke, and costing one more replacement than
+// there were kills, if it came before Close).
 func TestApplyReadersThroughKills(t *testing.T) {
 	p := newPool(t, &pool.Options{Workers: 2, Retries: 10})
 	const kills = 25
@@ -490,9 +491,11 @@ func TestApplyReadersThroughKills(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	time.Sleep(50 * time.Millisecond) // a death of the pool's making would show by now
+	closeJoin(t, p)
+	if b := pool.Broke(p); b != 0 {
+		t.Errorf("the pool found a result ring broken %d times", b)
+	}
 	if w := p.Progress().Workers; w != 2+kills {
 		t.Errorf("%d workers started for %d kills, want %d: a worker died of something else", w, kills, 2+kills)
 	}
-	closeJoin(t, p)
 }

@@ -111,6 +111,7 @@ type Pool struct {
 	noSpare   bool  // noSpare when it was made
 
 	total, done, failed, retried, started atomic.Int64
+	broke                                 atomic.Int64 // results that broke the protocol or a ring that failed (a test reads it)
 }
 
 // A workerState is the pool's view of one worker process.
@@ -352,10 +353,12 @@ func (p *Pool) takeLocked(w *workerState) bool {
 			return true
 		}
 		if err != nil {
+			p.broke.Add(1)
 			return false
 		}
 		w.rbuf = m
 		if !p.onMessage(w, m) {
+			p.broke.Add(1)
 			return false
 		}
 	}

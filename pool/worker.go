@@ -410,6 +410,9 @@ func parseChunk(m []byte) (parsedChunk, error) {
 	n := binary.LittleEndian.Uint32(m[9:13])
 	nl := int(binary.LittleEndian.Uint16(m[13:15]))
 	m = m[chunkHeader:]
+	if n == 0 { // the pool sends none: a worker would show it running with nothing to answer
+		return c, fmt.Errorf("%w: chunk of no items", ErrCorrupt)
+	}
 	if nl > len(m) || uint64(n)*4 > uint64(len(m)-nl) {
 		return c, fmt.Errorf("%w: chunk of %d items in %d bytes", ErrCorrupt, n, len(m))
 	}
