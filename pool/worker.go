@@ -102,8 +102,7 @@ type slotLine struct {
 
 func newSlotLine(b []byte) *slotLine {
 	l := &slotLine{b: b, running: shm.Word64(b, lineRunning), done: shm.Word64(b, lineDone)}
-	start, _ := pids.StartTime(os.Getpid())
-	atomic.StoreUint64(shm.Word64(b, lineWorker), uint64(uint32(os.Getpid()))|start<<32)
+	atomic.StoreUint64(shm.Word64(b, lineWorker), uint64(uint32(os.Getpid()))|pids.SelfStart()<<32)
 	return l
 }
 

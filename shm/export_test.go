@@ -37,3 +37,9 @@ func Shard(s *Segment) int { return s.shard }
 
 // NumShards is how many free-list shards the small classes have.
 const NumShards = numShards
+
+// ClaimShardFor writes into s's shard table that the process pid, started at start, has
+// claimed shard i, as that process would have.
+func ClaimShardFor(s *Segment, i, pid int, start uint64) {
+	*s.u64(offShardOwners + 8*uint64(i)) = peerWord(pid, start)
+}

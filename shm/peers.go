@@ -73,17 +73,23 @@ func (s *Segment) recordSelf() {
 // claimShard picks this process's free-list shard (heap.go): one that no live process has
 // claimed, claimed in the header's shard table, so that up to numShards processes using the heap
 // at once each have their own whatever processes came and went before; with every shard claimed
-// by a live process, the one of its peer slot. It reads /proc for each claim whose pid exists:
-// once per mapping.
+// by a live process, the one of its peer slot. It looks in three passes, cheapest first, since
+// every process start pays for them: a shard never claimed; one whose claimant's pid no longer
+// exists (kill(pid, 0), no /proc read); one whose claimant is dead by its start time, which reads
+// /proc for each claim whose pid exists.
 func (s *Segment) claimShard(me uint64, slot int) int {
-	for i := 0; i < numShards; i++ {
-		w := s.u64(offShardOwners + 8*uint64(i))
-		v := atomic.LoadUint64(w)
-		if v == me {
-			return i
-		}
-		if (v == 0 || !aliveMasked(int(v&peerPidMsk), v>>PeerStartShift)) && atomic.CompareAndSwapUint64(w, v, me) {
-			return i
+	for pass := range 3 {
+		for i := 0; i < numShards; i++ {
+			w := s.u64(offShardOwners + 8*uint64(i))
+			v := atomic.LoadUint64(w)
+			if v == me {
+				return i
+			}
+			pid := int(v & peerPidMsk)
+			free := v == 0 || pass == 1 && pids.Gone(pid) || pass == 2 && !aliveMasked(pid, v>>PeerStartShift)
+			if free && atomic.CompareAndSwapUint64(w, v, me) {
+				return i
+			}
 		}
 	}
 	return slot % numShards
@@ -105,7 +111,7 @@ func (s *Segment) PeerAlive(pid int) bool {
 	if !pids.Valid(pid) || s == nil || s.raw || s.closed.Load() {
 		return pids.Alive(pid)
 	}
-	known, alive := false, false
+	known, alive, exited := false, false, false
 	var now uint64
 	var nowErr error
 	err := guard(func() error {
@@ -121,10 +127,10 @@ func (s *Segment) PeerAlive(pid int) bool {
 				continue
 			}
 			if now == 0 && nowErr == nil {
-				now, nowErr = pids.StartTime(pid)
+				exited, now, nowErr = pids.State(pid)
 			}
 			if nowErr == nil && now&(1<<peerStartB-1) == start {
-				alive = pids.Alive(pid) // same process, unless it is a zombie
+				alive = !exited // same process, unless it is a zombie
 			}
 		}
 		return nil

@@ -504,6 +504,47 @@ func TestHeapShardPerProcess(t *testing.T) {
 	require.NotEqual(t, uint32(shm.Shard(s)), c.Get(0)-1, "parent and child share a free-list shard")
 }
 
+// With every shard claimed, a new process takes the shard of a claimant that is gone before
+// that of one whose pid lives on in another process (dead by its start time), and never the
+// shard of a live claimant.
+func TestHeapShardOfTheDead(t *testing.T) {
+	sleeper := exec.Command("sleep", "30")
+	require.NoError(t, sleeper.Start())
+	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+	live := sleeper.Process.Pid
+	start, err := pids.StartTime(live)
+	require.NoError(t, err)
+	reaped := exec.Command("/bin/true")
+	require.NoError(t, reaped.Run())
+	gone := reaped.Process.Pid
+
+	for _, tc := range []struct {
+		name  string
+		claim [shm.NumShards - 1][2]uint64 // pid and start of shards 1, 2, ...
+		want  int
+	}{
+		{"gone before reused", [3][2]uint64{{uint64(live), start}, {uint64(live), start + 1}, {uint64(gone), 7}}, 3},
+		{"reused before live", [3][2]uint64{{uint64(live), start}, {uint64(live), start + 1}, {uint64(live), start}}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := shm.Create(1<<20, nil)
+			require.NoError(t, err)
+			defer s.Close()
+			h, _ := s.Heap()
+			blob, err := h.Alloc(64, blobKind)
+			require.NoError(t, err)
+			for i, c := range tc.claim {
+				shm.ClaimShardFor(s, i+1, int(c[0]), c[1])
+			}
+			c := testutil.NewCell(t, 64)
+			p, err := proc.Start(reportShard, blob, c)
+			require.NoError(t, err)
+			testutil.WaitOK(t, p)
+			require.Equal(t, uint32(tc.want+1), c.Get(0), "the child's shard (+1)")
+		})
+	}
+}
+
 var _ = proc.Register(reportShard)
 
 // reportShard stores 1 + this process's shard of the segment of blob in word 0 of c.

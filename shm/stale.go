@@ -3,7 +3,6 @@ package shm
 import (
 	"errors"
 	"os"
-	"sync"
 
 	"github.com/shmkit/shmkit/internal/pids"
 )
@@ -11,12 +10,9 @@ import (
 // selfPid is this process's pid: Go programs do not fork without exec.
 var selfPid = os.Getpid()
 
-// selfStart returns this process's start time (pids.StartTime), read once; 0 if /proc cannot
-// be read, which makes readers fall back to the pid alone.
-var selfStart = sync.OnceValue(func() uint64 {
-	t, _ := pids.StartTime(os.Getpid())
-	return t
-})
+// selfStart returns this process's start time (pids.SelfStart): 0 if /proc cannot be read,
+// which makes readers fall back to the pid alone.
+var selfStart = pids.SelfStart
 
 // NamedInfo describes one named shmkit segment in /dev/shm, as ListNamed found it.
 type NamedInfo struct {

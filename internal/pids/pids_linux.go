@@ -24,22 +24,37 @@ func Alive(pid int) bool {
 	if !Valid(pid) {
 		return false
 	}
-	switch err := unix.Kill(pid, 0); {
-	case err == nil, errors.Is(err, unix.EPERM):
-	case errors.Is(err, unix.ESRCH):
+	if Gone(pid) {
 		return false
-	default:
-		return true
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	exited, _, err := State(pid)
 	if err != nil {
 		return !errors.Is(err, os.ErrNotExist)
 	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return true
+	return !exited
+}
+
+// Gone reports whether kill(pid, 0) says that there is no such process: a cheap test, one system
+// call and no /proc read. Any other answer (a live process, a zombie, a process of another user)
+// is not gone. A pid not Valid is gone.
+func Gone(pid int) bool { return !Valid(pid) || errors.Is(unix.Kill(pid, 0), unix.ESRCH) }
+
+// State reads /proc/PID/stat once: whether the process has exited (a zombie, or dead and not
+// yet removed) and its start time (as StartTime). The error wraps os.ErrNotExist when there is
+// no such process; a line it cannot read is an error too, with exited false.
+func State(pid int) (exited bool, start uint64, err error) {
+	if !Valid(pid) {
+		return false, 0, os.ErrNotExist
 	}
-	return b[i+2] != 'Z' && b[i+2] != 'X'
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false, 0, err
+	}
+	if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+		exited = b[i+2] == 'Z' || b[i+2] == 'X'
+	}
+	start, err = ParseStartTime(b)
+	return exited, start, err
 }
 
 // StartTime returns the start time of process pid in clock ticks since boot (field 22 of
@@ -78,14 +93,16 @@ func AliveSinceMasked(pid int, start uint64, bits uint) bool {
 	if bits < 64 {
 		mask = 1<<bits - 1
 	}
-	if !Alive(pid) {
+	if Gone(pid) {
 		return false
 	}
-	if start == 0 {
-		return true
-	}
-	now, err := StartTime(pid)
-	if err != nil {
+	exited, now, err := State(pid) // one read of /proc answers both questions
+	switch {
+	case exited:
+		return false
+	case start == 0:
+		return err == nil || !errors.Is(err, os.ErrNotExist)
+	case err != nil:
 		return !errors.Is(err, os.ErrNotExist)
 	}
 	return now&mask == start
