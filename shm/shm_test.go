@@ -504,16 +504,21 @@ func TestHeapShardPerProcess(t *testing.T) {
 	require.NotEqual(t, uint32(shm.Shard(s)), c.Get(0)-1, "parent and child share a free-list shard")
 }
 
+// sleeper starts a process that lives until the test ends, and returns its pid and start time.
+func sleeper(t *testing.T) (int, uint64) {
+	cmd := exec.Command("sleep", "600")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	start, err := pids.StartTime(cmd.Process.Pid)
+	require.NoError(t, err)
+	return cmd.Process.Pid, start
+}
+
 // With every shard claimed, a new process takes the shard of a claimant that is gone before
 // that of one whose pid lives on in another process (dead by its start time), and never the
 // shard of a live claimant.
 func TestHeapShardOfTheDead(t *testing.T) {
-	sleeper := exec.Command("sleep", "30")
-	require.NoError(t, sleeper.Start())
-	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
-	live := sleeper.Process.Pid
-	start, err := pids.StartTime(live)
-	require.NoError(t, err)
+	live, start := sleeper(t)
 	reaped := exec.Command("/bin/true")
 	require.NoError(t, reaped.Run())
 	gone := reaped.Process.Pid
@@ -671,12 +676,7 @@ func setCreator(t *testing.T, name string, pid int, start uint64) {
 // records that process's own start time: kept. One has a dead creator but is still mapped by this
 // process: kept, however dead its creator.
 func TestCleanStaleReusedPidAndInUse(t *testing.T) {
-	sleeper := exec.Command("sleep", "600")
-	require.NoError(t, sleeper.Start())
-	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
-	pid := sleeper.Process.Pid
-	start, err := pids.StartTime(pid)
-	require.NoError(t, err)
+	pid, start := sleeper(t)
 
 	reused, live, mapped := leaveNamed(t), leaveNamed(t), leaveNamed(t)
 	setCreator(t, reused, pid, start+1)
