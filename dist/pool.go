@@ -106,9 +106,9 @@ func resSubject(name string) string { return "shmkit.pool." + name + ".res" }
 // work-queue stream deletes each message as it is acked, and a file store that a deletion leaves
 // empty deletes its block file and creates another, a file created and one deleted per task when
 // tasks are taken as fast as they come (a third of the server's CPU, profiled here). Instead
-// what is done is purged in bulk, below the workers' ack floor (tidyTasks) and below the results
-// a submitter has taken (Pool.tidy). A stream made by an earlier version with work-queue
-// retention works the same.
+// what is done is purged in bulk, below the workers' ack floor (tidyTasks) and below the ack
+// floor of a submitter's result consumer (Pool.tidy). A stream made by an earlier version with
+// work-queue retention works the same.
 func openStreams(ctx context.Context, c *Conn, o PoolOptions) (jetstream.Stream, jetstream.Stream, jetstream.Consumer, error) {
 	mk := func(cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 		s, err := c.js.Stream(ctx, cfg.Name)
@@ -190,8 +190,9 @@ type Pool struct {
 	workers            jetstream.Consumer // the workers' consumer of tasks, whose ack floor tidy reads
 	cc                 jetstream.ConsumeContext
 	durable            string
-	taken              atomic.Uint64 // the stream sequence of the last result taken
-	tidied             uint64        // taken at the last tidy (the tidying goroutine's)
+	resCons            jetstream.Consumer // this submitter's consumer of its results, whose ack floor tidy reads
+	taken              atomic.Uint64      // the highest stream sequence of a result taken
+	tidied             uint64             // the ack floor at the last purge of results (the tidying goroutine's)
 	stopTidy, tidyDone chan struct{}
 
 	mu         sync.Mutex
@@ -256,6 +257,7 @@ func NewPoolContext(ctx context.Context, c *Conn, o *PoolOptions) (*Pool, error)
 	if err != nil {
 		return nil, classify(ctx, "dist: NewPool "+opts.Name+": result consumer", Forever, err)
 	}
+	p.resCons = cons
 	p.cc, err = cons.Consume(p.onResult, jetstream.PullMaxMessages(1024), jetstream.PullExpiry(5*time.Second))
 	if err != nil {
 		return nil, classify(ctx, "dist: NewPool "+opts.Name+": consume results", Forever, err)
@@ -284,18 +286,29 @@ func everyTidy(stop <-chan struct{}, f func(ctx context.Context)) {
 	}
 }
 
-// tidy purges the results this pool has taken and the tasks the workers are done with, when it
-// has taken results since it last did. A purge that fails (a server away) is tried again next
-// time; until then the messages only take room.
+// tidy purges the results below this pool's result consumer's ack floor, and the tasks the
+// workers are done with, when it has taken results beyond what it last purged. A purge that
+// fails (a server away) is tried again next time; until then the messages only take room.
+//
+// The bound is the ack floor, not the last result taken: a result delivered while the
+// submitter's server went away is lost in flight and redelivered after the consumer's AckWait,
+// by then behind results of later sequences that did arrive. Purging below the last taken
+// would remove it before its redelivery, and its call would wait for ever
+// (TestPoolClusterNodeLoss hung in a quarter of its runs so).
 func (p *Pool) tidy(ctx context.Context) {
-	taken := p.taken.Load()
-	if taken <= p.tidied {
+	if p.taken.Load() <= p.tidied {
 		return
 	}
-	if err := p.results.Purge(ctx, jetstream.WithPurgeSubject(p.resultSubject()), jetstream.WithPurgeSequence(taken+1)); err != nil {
+	info, err := p.resCons.Info(ctx)
+	if err != nil {
 		return
 	}
-	p.tidied = taken
+	if floor := info.AckFloor.Stream; floor > p.tidied {
+		if err := p.results.Purge(ctx, jetstream.WithPurgeSubject(p.resultSubject()), jetstream.WithPurgeSequence(floor+1)); err != nil {
+			return
+		}
+		p.tidied = floor
+	}
 	_ = tidyTasks(ctx, p.tasks, p.workers)
 }
 
