@@ -59,7 +59,13 @@ func newPool(t testing.TB, s *server.Server, o *dist.PoolOptions) *dist.Pool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Terminate() })
+	// A lost task or result would leave a call waiting for ever, and the test with it until the
+	// package's timeout: past two minutes the pool is terminated, which fails what is awaited.
+	stuck := time.AfterFunc(2*time.Minute, func() { p.Terminate() })
+	t.Cleanup(func() {
+		stuck.Stop()
+		p.Terminate()
+	})
 	return p
 }
 
