@@ -421,9 +421,10 @@ func TestPoolClusterNodeLoss(t *testing.T) {
 	seen := make([]int, n)
 	got := 0
 	t0 := time.Now()
-	// A lost task or result would leave the loop waiting for ever: past a minute the pool is
-	// terminated, which fails the items still awaited.
-	stuck := time.AfterFunc(time.Minute, func() { p.Terminate() })
+	// A lost task or result would leave the loop waiting for ever: past three minutes (a bound
+	// against hangs; the run takes seconds) the pool is terminated, which fails the items still
+	// awaited.
+	stuck := time.AfterFunc(3*time.Minute, func() { p.Terminate() })
 	defer stuck.Stop()
 	for r := range seq {
 		if r.Err != nil || r.Value != r.Index*r.Index {

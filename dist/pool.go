@@ -294,7 +294,7 @@ func everyTidy(stop <-chan struct{}, f func(ctx context.Context)) {
 // submitter's server went away is lost in flight and redelivered after the consumer's AckWait,
 // by then behind results of later sequences that did arrive. Purging below the last taken
 // would remove it before its redelivery, and its call would wait for ever
-// (TestPoolClusterNodeLoss hung in a quarter of its runs so).
+// (TestPoolClusterNodeLoss hung in 2 and 4 of two batches of 8 runs so).
 func (p *Pool) tidy(ctx context.Context) {
 	if p.taken.Load() <= p.tidied {
 		return

@@ -60,8 +60,9 @@ func newPool(t testing.TB, s *server.Server, o *dist.PoolOptions) *dist.Pool {
 		t.Fatal(err)
 	}
 	// A lost task or result would leave a call waiting for ever, and the test with it until the
-	// package's timeout: past two minutes the pool is terminated, which fails what is awaited.
-	stuck := time.AfterFunc(2*time.Minute, func() { p.Terminate() })
+	// package's timeout: past three minutes (a bound against hangs, far above any test's
+	// time on a loaded machine) the pool is terminated, which fails what is awaited.
+	stuck := time.AfterFunc(3*time.Minute, func() { p.Terminate() })
 	t.Cleanup(func() {
 		stuck.Stop()
 		p.Terminate()

@@ -46,7 +46,7 @@ func peerWord(pid int, start uint64) uint64 {
 // recordSelf adds this process to s's peer table (see above); it is done once per mapping.
 // Errors (a truncated named segment) are ignored: the process is then merely unrecorded.
 func (s *Segment) recordSelf() {
-	me := peerWord(selfPid, selfStart())
+	me := peerWord(selfPid, pids.SelfStart())
 	guard(func() error {
 		for pass := 0; pass < 2; pass++ {
 			for i := 0; i < numPeers; i++ {

@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/inherit"
+	"github.com/shmkit/shmkit/internal/pids"
 )
 
 // Options tune segment creation. A nil *Options means the defaults.
@@ -284,11 +285,11 @@ func initSegment(f *os.File, name string, size uint64, flags uint32) (*Segment, 
 	atomic.StoreUint64(s.u64(offSize), size)
 	atomic.StoreUint64(s.u64(offID), id)
 	atomic.StoreUint32(s.u32(offCreator), uint32(selfPid))
-	atomic.StoreUint64(s.u64(offCrStart), selfStart())
+	atomic.StoreUint64(s.u64(offCrStart), pids.SelfStart())
 	atomic.StoreUint32(s.u32(offFlags), flags)
 	atomic.StoreUint64(s.u64(offBump), HeaderSize)
-	atomic.StoreUint64(s.u64(offPeers), peerWord(selfPid, selfStart()))
-	atomic.StoreUint64(s.u64(offShardOwners), peerWord(selfPid, selfStart())) // shard 0 (s.shard)
+	atomic.StoreUint64(s.u64(offPeers), peerWord(selfPid, pids.SelfStart()))
+	atomic.StoreUint64(s.u64(offShardOwners), peerWord(selfPid, pids.SelfStart())) // shard 0 (s.shard)
 	// The magic publishes everything above: a reader that sees it sees the rest (sync/atomic is
 	// sequentially consistent, and the kernel keeps one copy of each page for every process).
 	atomic.StoreUint64(s.u64(offMagic), magic)

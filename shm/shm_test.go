@@ -493,6 +493,11 @@ func TestHeapShardPerProcess(t *testing.T) {
 	s, err := shm.Create(1<<20, nil)
 	require.NoError(t, err)
 	defer s.Close()
+	require.NotEqual(t, shm.Shard(s), childShard(t, s), "parent and child share a free-list shard")
+}
+
+// childShard starts a child on s and returns the free-list shard of s that it claimed.
+func childShard(t *testing.T, s *shm.Segment) int {
 	h, _ := s.Heap()
 	blob, err := h.Alloc(64, blobKind)
 	require.NoError(t, err)
@@ -501,7 +506,7 @@ func TestHeapShardPerProcess(t *testing.T) {
 	require.NoError(t, err)
 	testutil.WaitOK(t, p)
 	require.NotZero(t, c.Get(0), "the child did not report")
-	require.NotEqual(t, uint32(shm.Shard(s)), c.Get(0)-1, "parent and child share a free-list shard")
+	return int(c.Get(0)) - 1
 }
 
 // sleeper starts a process that lives until the test ends, and returns its pid and start time.
@@ -535,17 +540,10 @@ func TestHeapShardOfTheDead(t *testing.T) {
 			s, err := shm.Create(1<<20, nil)
 			require.NoError(t, err)
 			defer s.Close()
-			h, _ := s.Heap()
-			blob, err := h.Alloc(64, blobKind)
-			require.NoError(t, err)
 			for i, c := range tc.claim {
 				shm.ClaimShardFor(s, i+1, int(c[0]), c[1])
 			}
-			c := testutil.NewCell(t, 64)
-			p, err := proc.Start(reportShard, blob, c)
-			require.NoError(t, err)
-			testutil.WaitOK(t, p)
-			require.Equal(t, uint32(tc.want+1), c.Get(0), "the child's shard (+1)")
+			require.Equal(t, tc.want, childShard(t, s), "the child's shard")
 		})
 	}
 }

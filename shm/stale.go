@@ -10,10 +10,6 @@ import (
 // selfPid is this process's pid: Go programs do not fork without exec.
 var selfPid = os.Getpid()
 
-// selfStart returns this process's start time (pids.SelfStart): 0 if /proc cannot be read,
-// which makes readers fall back to the pid alone.
-var selfStart = pids.SelfStart
-
 // NamedInfo describes one named shmkit segment in /dev/shm, as ListNamed found it.
 type NamedInfo struct {
 	Name         string `json:"name"`

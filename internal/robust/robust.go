@@ -119,10 +119,6 @@ const (
 // Self is this process's pid, read once: Go programs do not fork without exec.
 var Self = uint32(os.Getpid())
 
-// selfStart is this process's start time (0: /proc could not be read), read once, when a lock
-// first needs it: not at package initialization, which every process started pays.
-var selfStart = pids.SelfStart
-
 // startBits returns how many bits of the owner's start time a word of kind k holds.
 func (k *Kind) startBits() uint {
 	if k.Recursive {
@@ -259,7 +255,7 @@ func DecodeStamp(v uint64) Stamp {
 // this process is loc (see Registry).
 func New(w *uint64, loc *Local, k *Kind) Mutex {
 	m := Mutex{w: w, lo: (*uint32)(unsafe.Pointer(w)), loc: loc, kind: k}
-	m.once = uint64(Self) | (selfStart()&(1<<k.startBits()-1))<<startShift
+	m.once = uint64(Self) | (pids.SelfStart()&(1<<k.startBits()-1))<<startShift
 	if k.Recursive {
 		m.once |= one
 	}
