@@ -9,6 +9,7 @@ import (
 
 	"github.com/shmkit/shmkit/internal/codec"
 	"github.com/shmkit/shmkit/internal/funcs"
+	"github.com/shmkit/shmkit/internal/inherit"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -49,12 +50,16 @@ func Register[A, R any](fn func(A) (R, error)) string {
 	v := reflect.ValueOf(fn)
 	ac, rc := codec.For[A](), codec.For[R]()
 	// A type the codec cannot carry (a channel, a function) fails here, the first time the
-	// program runs, rather than at each item in a worker.
-	if _, err := ac.Append(nil, new(A)); err != nil {
-		panic(fmt.Sprintf("pool: Register(%s): its argument type cannot cross processes: %v", funcs.Name(v), err))
-	}
-	if _, err := rc.Append(nil, new(R)); err != nil {
-		panic(fmt.Sprintf("pool: Register(%s): its result type cannot cross processes: %v", funcs.Name(v), err))
+	// program runs, rather than at each item in a worker. A worker skips the check: the parent,
+	// the same binary, made it before starting it, and a first encoding of a codec type costs
+	// tens of µs, at every worker's start.
+	if !inherit.Reexecuted {
+		if _, err := ac.Append(nil, new(A)); err != nil {
+			panic(fmt.Sprintf("pool: Register(%s): its argument type cannot cross processes: %v", funcs.Name(v), err))
+		}
+		if _, err := rc.Append(nil, new(R)); err != nil {
+			panic(fmt.Sprintf("pool: Register(%s): its result type cannot cross processes: %v", funcs.Name(v), err))
+		}
 	}
 	// A worker runs one item at a time, in one goroutine: the argument and the result are decoded
 	// and encoded through one value each, allocated once, not once per item.

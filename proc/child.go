@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,18 +15,19 @@ import (
 	"github.com/shmkit/shmkit/internal/codec"
 	"github.com/shmkit/shmkit/internal/inherit"
 	"github.com/shmkit/shmkit/internal/logx"
+	"github.com/shmkit/shmkit/internal/pids"
 	"github.com/shmkit/shmkit/shm"
 )
 
 // The start protocol. The parent re-executes /proc/self/exe with envChild set and these
 // descriptors:
 //
-//	3      the read end of a pipe carrying the encoded spec (then EOF)
+//	3      the read end of a pipe carrying the encoded spec and the child's start time (then EOF)
 //	4      the read end of the parent's lifeline pipe: EOF when the parent has died
 //	5...   the inherited anonymous segments, in the order spec.Segments lists their ids, then the
 //	       *os.File arguments, in the order of their File indices
 const (
-	envChild   = "SHMKIT_CHILD"
+	envChild   = inherit.EnvChild
 	fdSpec     = 3
 	fdLifeline = 4
 	fdSegments = 5
@@ -69,6 +71,30 @@ func Main() {
 	os.Exit(runChild())
 }
 
+// startBytes is the length of the trailer after the spec: the child's start time (pids.StartTime),
+// read by the parent, or 0 when it could not (the child then reads its own).
+const startBytes = 8
+
+// withStart appends to the spec blob the start time of the child pid, which the parent reads
+// once the child exists: in the parent the read costs a fraction of what a new process pays for
+// its first read of /proc, at every start. Only a child that inherits segments needs it at once
+// (it records itself in them); for another the trailer is 0 and the child reads its own start
+// time if it ever needs it.
+func withStart(blob []byte, pid int, sp *spec) []byte {
+	var start uint64
+	if len(sp.Segments) > 0 {
+		start, _ = pids.StartTime(pid)
+	}
+	return binary.LittleEndian.AppendUint64(blob, start)
+}
+
+// takeStart gives the trailer of blob to pids.SetSelfStart and returns the spec before it.
+func takeStart(blob []byte) []byte {
+	n := len(blob) - startBytes
+	pids.SetSelfStart(binary.LittleEndian.Uint64(blob[n:]))
+	return blob[:n]
+}
+
 // strayChild ends a process that Process.Start re-executed to run a target but whose main did
 // not call Main first: it is running the program's own main instead, and would start a copy of
 // itself, which would do the same, without end. As Python's spawn refuses to start a process
@@ -88,7 +114,7 @@ func runChild() int {
 	os.Unsetenv(envChild) // our own children get theirs anew; plain exec'd programs get none
 	self.isChild = true
 	specFile := os.NewFile(fdSpec, "shmkit-spec")
-	blob, err := io.ReadAll(io.LimitReader(specFile, maxSpec+1))
+	blob, err := io.ReadAll(io.LimitReader(specFile, maxSpec+startBytes+1))
 	// Tell the parent this child went through Main (a child that did not is running the
 	// program's own main instead); it reads the byte once the child has ended. Only after
 	// reading the spec: a parent that exits while its socket holds an unread byte would reset
@@ -100,11 +126,12 @@ func runChild() int {
 		// leaves quietly.
 		return ExitCodeParentGone
 	}
-	if err != nil || len(blob) > maxSpec {
+	if err != nil || len(blob) > maxSpec+startBytes || len(blob) < startBytes {
 		return startFailed("read start spec: %v (%d bytes)", err, len(blob))
 	}
-	var sp spec
-	if err := codec.Unmarshal(blob, &sp); err != nil {
+	blob = takeStart(blob)
+	sp, err := unmarshalSpec(blob)
+	if err != nil {
 		return startFailed("decode start spec: %v", err)
 	}
 	self.name, self.ident, self.daemon, self.parent, self.pname = sp.Name, sp.Ident, sp.Daemon, sp.Parent, sp.PName
@@ -133,7 +160,7 @@ func runChild() int {
 	if tg == nil {
 		return startFailed("target %q is not registered in this binary; register it from a package-level var or init function, so that it is registered before proc.Main runs", sp.Target)
 	}
-	call, err := prepare(tg, &sp)
+	call, err := prepare(tg, sp)
 	if err != nil {
 		return startFailed("%v", err)
 	}

@@ -153,9 +153,9 @@ func (p *Process) Start() error {
 		}
 		sp.Segments = ids // the spare failed: start cold
 	}
-	blob, err := codec.Marshal(sp)
+	blob, err := sp.encode()
 	if err != nil {
-		return fmt.Errorf("proc: encode start arguments: %w", err)
+		return err
 	}
 	life, err := lifelineReader()
 	if err != nil {
@@ -195,7 +195,7 @@ func (p *Process) Start() error {
 	// Written before Start returns, so the caller may exit right away. A spec that fits the
 	// socket's buffer is written at once; a larger one as the child reads it. A child that exits
 	// without reading it fails the write, rather than leave it waiting.
-	_, werr := specW.Write(blob)
+	_, werr := specW.Write(withStart(blob, cmd.Process.Pid, sp))
 	if werr == nil {
 		werr = shutWrite(specW)
 	}

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/shmkit/shmkit/internal/codec"
 	"github.com/shmkit/shmkit/internal/inherit"
 	"github.com/shmkit/shmkit/internal/logx"
 )
@@ -177,9 +176,9 @@ func takeSpare(p *Process, segs []uint64, files []*os.File) *spare {
 // startWith gives the spec sp to the spare s, for p, whose lock is held; on an error, s is
 // discarded and p is left unstarted.
 func (p *Process) startWith(s *spare, sp *spec) error {
-	blob, err := codec.Marshal(sp)
+	blob, err := sp.encode()
 	if err == nil {
-		if _, err = s.specW.Write(blob); err == nil {
+		if _, err = s.specW.Write(withStart(blob, s.cmd.Process.Pid, sp)); err == nil {
 			err = shutWrite(s.specW)
 		}
 	}

@@ -2,6 +2,7 @@ package proc_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"sort"
 	"syscall"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shmkit/shmkit/internal/pids"
 	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/proc"
 	"github.com/shmkit/shmkit/shm"
@@ -18,7 +20,46 @@ import (
 var (
 	_ = proc.Register(notePid)
 	_ = proc.Register(leaveSpare)
+	_ = proc.Register(checkSelfStart)
 )
+
+// checkSelfStart fails unless the start time the parent passed (pids.SelfStart) is the one this
+// process's /proc entry gives. The cell makes the child inherit a segment: only such a child is
+// given its start time.
+func checkSelfStart(_ *cell) error {
+	got := pids.SelfStart()
+	want, err := pids.StartTime(os.Getpid())
+	if err != nil || got != want || got == 0 {
+		return fmt.Errorf("SelfStart %d, /proc says %d (%v)", got, want, err)
+	}
+	return nil
+}
+
+// TestChildStartTime: a child's start time comes from its parent (spared a read of /proc at each
+// start), and it is the child's own, started cold or in a warm spare.
+func TestChildStartTime(t *testing.T) {
+	c := newCell(t)
+	run := func() {
+		t.Helper()
+		var stderr bytes.Buffer
+		p := proc.New(checkSelfStart, c)
+		p.Stderr = &stderr
+		require.NoError(t, p.Start())
+		require.NoError(t, p.Join(proc.Forever))
+		code, _ := p.ExitCode()
+		require.Equal(t, 0, code, stderr.String())
+	}
+	run()
+	require.NoError(t, proc.SetWarmSpare(true))
+	defer proc.SetWarmSpare(false)
+	spare := spareNow(t)
+	p := proc.New(checkSelfStart, c)
+	require.NoError(t, p.Start())
+	require.Equal(t, spare, p.Pid(), "the Start did not run in the spare")
+	require.NoError(t, p.Join(proc.Forever))
+	code, _ := p.ExitCode()
+	require.Equal(t, 0, code)
+}
 
 // notePid stores this process's pid in word i of the cell.
 func notePid(c *cell, i int) { c.Set(i, uint32(os.Getpid())) }

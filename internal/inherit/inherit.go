@@ -1,10 +1,20 @@
 // Package inherit is the door between package shm and package proc for what only proc needs:
 // the anonymous segments a child must inherit, and their adoption in the child. shm fills the
 // functions in when it loads; proc calls them. It keeps these hooks out of shm's public API, where
-// users had no use for them.
+// users had no use for them. It also tells the packages that register functions whether this
+// process is a child that proc re-executed (Reexecuted).
 package inherit
 
 import "os"
+
+// EnvChild is the environment variable proc.Start sets in a process it re-executes.
+const EnvChild = "SHMKIT_CHILD"
+
+// Reexecuted is true in a process that proc.Start re-executed, from package initialisation on
+// (before proc.Main runs). Registration functions use it to skip the checks of what they register
+// that the parent, the same binary, has already made and passed: every worker of a pool would
+// otherwise pay for them again at its start.
+var Reexecuted = os.Getenv(EnvChild) != ""
 
 // Segment is what proc needs of a segment a child inherits.
 type Segment interface {

@@ -17,7 +17,22 @@ func Valid(pid int) bool { return pid > 0 && pid <= Max }
 // SelfStart returns this process's start time (StartTime of its own pid), read from /proc once
 // and kept: Go programs do not fork without exec, so it never changes. 0 when /proc could not
 // be read, which makes the objects that record it fall back to the pid alone.
-var SelfStart = sync.OnceValue(func() uint64 {
-	t, _ := StartTime(os.Getpid())
-	return t
-})
+func SelfStart() uint64 {
+	self.once.Do(func() { self.start, _ = StartTime(os.Getpid()) })
+	return self.start
+}
+
+// SetSelfStart gives SelfStart its answer without a read of /proc: a child's parent reads the
+// child's start time (its own /proc is already warm there, while a first read in a new process
+// costs tens of µs at every start) and passes it on. It has effect only before SelfStart's first
+// call and for a non-zero start; the caller vouches that start is this process's StartTime.
+func SetSelfStart(start uint64) {
+	if start != 0 {
+		self.once.Do(func() { self.start = start })
+	}
+}
+
+var self struct {
+	once  sync.Once
+	start uint64
+}
