@@ -241,7 +241,7 @@ func (p *Process) reap() {
 	logx.Debug("proc: exited", "name", p.Name, "child", p.pid, "exitcode", code)
 }
 
-// spec is what a child reads at start-up, from descriptor 3.
+// spec is what a child reads at start-up, from descriptor 3, in the binary form of specwire.go.
 type spec struct {
 	Target    string
 	Name      string
@@ -259,8 +259,8 @@ type spec struct {
 // arg is one start argument: its encoded value (none for a nil one), with the shared objects and
 // files it holds zeroed, and those apart.
 type arg struct {
-	Data  []byte `cbor:",omitempty"`
-	Slots []slot `cbor:",omitempty"`
+	Data  []byte
+	Slots []slot
 }
 
 var sharedType = reflect.TypeFor[shm.Shared]()

@@ -22,16 +22,16 @@ import (
 
 // A slot is one shared object or file inside a value.
 type slot struct {
-	Path []step   `cbor:",omitempty"`
-	Ref  *shm.Ref `cbor:",omitempty"`
-	File *int     `cbor:",omitempty"`
+	Path []step
+	Ref  *shm.Ref
+	File *int
 }
 
 // A step goes one level down a value.
 type step struct {
 	Op  byte   // stepField, stepIndex, stepKey or stepDeref
-	N   int    `cbor:",omitempty"` // the field or element index
-	Key []byte `cbor:",omitempty"` // the encoded map key
+	N   int    // the field or element index
+	Key []byte // the encoded map key
 }
 
 const (
