@@ -41,7 +41,8 @@ func Gone(pid int) bool { return !Valid(pid) || errors.Is(unix.Kill(pid, 0), uni
 
 // State reads /proc/PID/stat once: whether the process has exited (a zombie, or dead and not
 // yet removed) and its start time (as StartTime). The error wraps os.ErrNotExist when there is
-// no such process; a line it cannot read is an error too, with exited false.
+// no such process; a line whose start time it cannot read is an error too (exited is then what
+// the line's state field said, false without one).
 func State(pid int) (exited bool, start uint64, err error) {
 	if !Valid(pid) {
 		return false, 0, os.ErrNotExist
@@ -61,14 +62,8 @@ func State(pid int) (exited bool, start uint64, err error) {
 // /proc/PID/stat). Paired with the pid, it names one process: a pid reused by a later process
 // comes with a later start time. The error wraps os.ErrNotExist when there is no such process.
 func StartTime(pid int) (uint64, error) {
-	if !Valid(pid) {
-		return 0, os.ErrNotExist
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	return ParseStartTime(b)
+	_, start, err := State(pid)
+	return start, err
 }
 
 // AliveSince reports whether the process with this pid and start time (as StartTime returns it)
@@ -100,13 +95,13 @@ func AliveSinceMasked(pid int, start uint64, bits uint) bool {
 	switch {
 	case exited:
 		return false
-	case start == 0:
-		return err == nil || !errors.Is(err, os.ErrNotExist)
 	case err != nil:
-		return !errors.Is(err, os.ErrNotExist)
+		return !Missing(err)
+	case start == 0:
+		return true
 	}
 	return now&mask == start
 }
 
-// Missing reports whether err (from StartTime) says that there is no such process.
+// Missing reports whether err (from State or StartTime) says that there is no such process.
 func Missing(err error) bool { return errors.Is(err, os.ErrNotExist) }
